@@ -1,0 +1,393 @@
+package baseline
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultMaxHashBytes is the size cap above which regular files are recorded but not hashed.
+const DefaultMaxHashBytes = 64 << 20
+
+// Errors a hash can end with. They are wrapped with the path; test them with errors.Is.
+var (
+	ErrVanished = errors.New("vanished while being read")
+	ErrChanged  = errors.New("changed while being read")
+	ErrReplaced = errors.New("replaced between stat and open")
+)
+
+// statAt runs statx on name relative to dirfd without following a final symlink and returns an
+// Entry with every field but Path, Location, Target and the hash.
+func statAt(dirfd int, name string) (Entry, error) {
+	var st unix.Statx_t
+	err := unix.Statx(dirfd, name, unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT,
+		unix.STATX_BASIC_STATS|unix.STATX_BTIME, &st)
+	if err != nil {
+		return Entry{}, err
+	}
+	return entryFromStatx(&st), nil
+}
+
+func entryFromStatx(st *unix.Statx_t) Entry {
+	e := Entry{
+		Type:      typeOf(uint32(st.Mode)),
+		Mode:      uint32(st.Mode) & ModePerm,
+		UID:       st.Uid,
+		GID:       st.Gid,
+		Size:      int64(st.Size),
+		Inode:     st.Ino,
+		Dev:       unix.Mkdev(st.Dev_major, st.Dev_minor),
+		Nlink:     st.Nlink,
+		MtimeNS:   st.Mtime.Sec*1e9 + int64(st.Mtime.Nsec),
+		CtimeNS:   st.Ctime.Sec*1e9 + int64(st.Ctime.Nsec),
+		HashState: HashNotComputed,
+	}
+	if st.Mask&unix.STATX_BTIME != 0 {
+		e.BtimeNS = st.Btime.Sec*1e9 + int64(st.Btime.Nsec)
+	}
+	if e.Type != TypeFile {
+		e.HashState = HashNotRegular
+	}
+	return e
+}
+
+func typeOf(mode uint32) Type {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return TypeFile
+	case unix.S_IFDIR:
+		return TypeDir
+	case unix.S_IFLNK:
+		return TypeSymlink
+	case unix.S_IFIFO:
+		return TypeFIFO
+	case unix.S_IFSOCK:
+		return TypeSocket
+	case unix.S_IFCHR:
+		return TypeChar
+	case unix.S_IFBLK:
+		return TypeBlock
+	}
+	return TypeUnknown
+}
+
+// readlinkAt returns a symlink's target, growing the buffer for long targets.
+func readlinkAt(dirfd int, name string) (string, error) {
+	for size := 256; ; size *= 2 {
+		buf := make([]byte, size)
+		n, err := unix.Readlinkat(dirfd, name, buf)
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(buf[:n]), nil
+		}
+		if size > 1<<16 {
+			return string(buf[:n]), nil
+		}
+	}
+}
+
+// openNoFollow opens name under dirfd for reading without following a symlink, without blocking
+// on a FIFO and, where the kernel allows it, without updating the access time.
+func openNoFollow(dirfd int, name string) (int, error) {
+	const flags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOCTTY
+	fd, err := unix.Openat(dirfd, name, flags|unix.O_NOATIME, 0)
+	if errors.Is(err, unix.EPERM) {
+		// O_NOATIME is refused on files the caller does not own unless it has CAP_FOWNER.
+		fd, err = unix.Openat(dirfd, name, flags, 0)
+	}
+	for errors.Is(err, unix.EINTR) {
+		fd, err = unix.Openat(dirfd, name, flags, 0)
+	}
+	return fd, err
+}
+
+// hashAt reads the regular file name under dirfd that e describes and sets e.SHA256 and
+// e.HashState. It opens without following symlinks and without blocking, checks with fstat that it
+// opened the same regular file the stat saw, and checks afterwards that the file did not change or
+// vanish while being read. The returned error names what went wrong; e.HashState says it too.
+func hashAt(dirfd int, name string, e *Entry, maxBytes int64, buf []byte) error {
+	if e.Type != TypeFile {
+		e.HashState = HashNotRegular
+		return nil
+	}
+	if maxBytes > 0 && e.Size > maxBytes {
+		e.HashState = HashTooLarge
+		return nil
+	}
+	fd, err := openNoFollow(dirfd, name)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			e.HashState = HashVanished
+			return ErrVanished
+		}
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENXIO) {
+			// The name is now a symlink, or a FIFO/socket: something swapped it since the stat.
+			e.HashState = HashReplaced
+			return ErrReplaced
+		}
+		e.HashState = HashUnreadable
+		return err
+	}
+	defer unix.Close(fd)
+	var before unix.Stat_t
+	if err := unix.Fstat(fd, &before); err != nil {
+		e.HashState = HashUnreadable
+		return err
+	}
+	if before.Mode&unix.S_IFMT != unix.S_IFREG || before.Ino != e.Inode || before.Dev != e.Dev {
+		e.HashState = HashReplaced
+		return ErrReplaced
+	}
+	testHookAfterOpen(name)
+	h := sha256.New()
+	for {
+		n, err := unix.Read(fd, buf)
+		if n > 0 {
+			h.Write(buf[:n])
+		}
+		if err == unix.EINTR || err == unix.EAGAIN {
+			continue
+		}
+		if err != nil {
+			e.HashState = HashUnreadable
+			return err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	var after unix.Stat_t
+	if err := unix.Fstat(fd, &after); err != nil {
+		e.HashState = HashUnreadable
+		return err
+	}
+	if after.Nlink == 0 {
+		e.HashState = HashVanished
+		return ErrVanished
+	}
+	if after.Size != before.Size || after.Mtim != before.Mtim || after.Ctim != before.Ctim ||
+		after.Size != e.Size {
+		e.HashState = HashChanged
+		return ErrChanged
+	}
+	e.SHA256 = hex.EncodeToString(h.Sum(nil))
+	e.HashState = HashOK
+	return nil
+}
+
+// testHookAfterOpen lets tests act on a file between open and read (delete it, say).
+var testHookAfterOpen = func(name string) {}
+
+// Stat observes the logical path p (absolute, e.g. "/etc/rc.local") under root ("" or "/" for the
+// host). It resolves every directory component without following symlinks (so a symlinked
+// component can never lead outside root), stats the final name with statx, reads a symlink's
+// target and hashes a regular file up to maxBytes (0 means DefaultMaxHashBytes; negative means do
+// not hash). A hash problem is returned as an error with e.HashState saying what happened; the
+// Entry is still valid then.
+func Stat(root, p string, maxBytes int64) (Entry, error) {
+	if !path.IsAbs(p) {
+		return Entry{}, fmt.Errorf("stat %q: not an absolute path", p)
+	}
+	p = path.Clean(p)
+	if maxBytes == 0 {
+		maxBytes = DefaultMaxHashBytes
+	}
+	dirfd, name, err := openParent(root, p)
+	if err != nil {
+		return Entry{}, err
+	}
+	defer unix.Close(dirfd)
+	e, err := statAt(dirfd, name)
+	if err != nil {
+		return Entry{}, &PathError{Path: p, Err: err}
+	}
+	e.Path = p
+	if e.Type == TypeSymlink {
+		if e.Target, err = readlinkAt(dirfd, name); err != nil {
+			return e, &PathError{Path: p, Err: err}
+		}
+	}
+	if maxBytes > 0 && e.Type == TypeFile {
+		buf := make([]byte, hashBufSize)
+		if err := hashAt(dirfd, name, &e, maxBytes, buf); err != nil {
+			return e, &PathError{Path: p, Err: err}
+		}
+	}
+	return e, nil
+}
+
+const hashBufSize = 256 << 10
+
+// openParent opens the directory that holds the clean absolute logical path p under root, one
+// component at a time and never through a symlink, and returns it with p's last name ("." for
+// the root itself). The caller closes the descriptor.
+func openParent(root, p string) (int, string, error) {
+	dirfd, err := openRoot(root)
+	if err != nil {
+		return -1, "", err
+	}
+	if p == "/" {
+		return dirfd, ".", nil
+	}
+	parts := strings.Split(p[1:], "/")
+	for _, part := range parts[:len(parts)-1] {
+		fd, err := openDirAt(dirfd, part)
+		unix.Close(dirfd)
+		if err != nil {
+			return -1, "", &PathError{Path: p, Err: err}
+		}
+		dirfd = fd
+	}
+	return dirfd, parts[len(parts)-1], nil
+}
+
+func openRoot(root string) (int, error) {
+	if root == "" {
+		root = "/"
+	}
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &PathError{Path: root, Err: err}
+	}
+	return fd, nil
+}
+
+// openDirAt opens a directory under dirfd for listing and for *at calls, refusing symlinks.
+func openDirAt(dirfd int, name string) (int, error) {
+	for {
+		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		return fd, err
+	}
+}
+
+// openDirPath opens the directory at logical path p under root without following symlinks.
+func openDirPath(root, p string) (int, error) {
+	dirfd, name, err := openParent(root, p)
+	if err != nil {
+		return -1, err
+	}
+	if name == "." {
+		return dirfd, nil
+	}
+	defer unix.Close(dirfd)
+	return openDirAt(dirfd, name)
+}
+
+// PathError is an error about one logical path. Its message names the path in a form that is safe
+// to print on one line, whatever bytes the name contains.
+type PathError struct {
+	Path string
+	Err  error
+}
+
+func (e *PathError) Error() string { return QuotePath(e.Path) + ": " + errText(e.Err) }
+func (e *PathError) Unwrap() error { return e.Err }
+
+func errText(err error) string {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		switch errno {
+		case unix.ENOTDIR:
+			return "a path component is not a directory (or is a symlink, which is never followed)"
+		case unix.ELOOP:
+			return "is a symlink where a directory was expected (symlinks are never followed)"
+		}
+	}
+	return err.Error()
+}
+
+// ErrLinkLoop means following a symlink chain under a root did not end within MaxLinkHops.
+var ErrLinkLoop = errors.New("symlink loop")
+
+// MaxLinkHops bounds FollowLink, as the kernel's MAXSYMLINKS does.
+const MaxLinkHops = 40
+
+// FollowLink resolves the symlink at logical path p under root, lexically and without opening
+// anything but directories: each hop's target is joined to the link's directory, and the chain
+// ends at the first path that is not a symlink (or does not exist). It returns the final logical
+// path, ErrLinkLoop when the chain loops, or the error that stopped it. Symlinks in directory
+// components are not followed (Stat refuses them), so the chain never leaves root.
+func FollowLink(root, p string) (string, error) {
+	seen := map[string]bool{}
+	cur := path.Clean(p)
+	for hop := 0; hop <= MaxLinkHops; hop++ {
+		if seen[cur] {
+			return cur, ErrLinkLoop
+		}
+		seen[cur] = true
+		e, err := Stat(root, cur, -1)
+		if err != nil {
+			return cur, err
+		}
+		if e.Type != TypeSymlink {
+			return cur, nil
+		}
+		if path.IsAbs(e.Target) {
+			cur = path.Clean(e.Target)
+		} else {
+			cur = path.Join(path.Dir(cur), e.Target)
+		}
+	}
+	return cur, ErrLinkLoop
+}
+
+// Glob expands the wildcards (path.Match syntax, within one segment) of an absolute logical
+// pattern under root and returns the entries that exist, in order. Directory components are never
+// followed through symlinks. A "**" segment is not expanded: Glob stops before it.
+func Glob(root, pattern string) ([]Entry, error) {
+	pattern = path.Clean(pattern)
+	if !path.IsAbs(pattern) {
+		return nil, fmt.Errorf("glob %q: not absolute", pattern)
+	}
+	cands := []string{"/"}
+	if pattern != "/" {
+		for _, seg := range strings.Split(pattern[1:], "/") {
+			if seg == "**" {
+				break
+			}
+			var next []string
+			for _, c := range cands {
+				if !strings.ContainsAny(seg, "*?[\\") {
+					next = append(next, path.Join(c, seg))
+					continue
+				}
+				dirfd, err := openDirPath(root, c)
+				if err != nil {
+					continue // no such directory here: nothing matches below it
+				}
+				names, err := readNames(dirfd, c)
+				unix.Close(dirfd)
+				if err != nil {
+					continue
+				}
+				sort.Strings(names)
+				for _, n := range names {
+					if ok, _ := path.Match(seg, n); ok {
+						next = append(next, path.Join(c, n))
+					}
+				}
+			}
+			cands = next
+		}
+	}
+	var out []Entry
+	for _, c := range cands {
+		e, err := Stat(root, c, -1)
+		if err != nil {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}

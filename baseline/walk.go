@@ -1,0 +1,230 @@
+package baseline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// Tree tells Walk which paths a policy selects. A Tree stands for one directory; Walk never lists
+// or descends into a directory for which no Tree exists. Implementations must be safe to use from
+// the single goroutine that runs Walk.
+type Tree interface {
+	// Probe returns the names worth looking up in this directory, or all=true when it must be
+	// listed (a wildcard can match any name).
+	Probe() (names []string, all bool)
+	// Child says what the policy makes of the child name: the location that owns it (empty when
+	// it is not selected) or that it is ignored, and the Tree for its descendants (nil when nothing
+	// below it can be selected).
+	Child(name string) (sel Selection, next Tree)
+}
+
+// Selection is a policy's verdict on one path.
+type Selection struct {
+	Location string // id of the owning location; "" when the path itself is not selected
+	Ignored  bool   // the name matches an ignore pattern: counted, not observed
+}
+
+// Visit is one path Walk found. Entry carries the statx result (no hash yet: call Hash, which may
+// run on another goroutine). Every Visit holds its directory open until Release is called.
+type Visit struct {
+	Entry Entry
+	// Err is set when the path could not be observed (stat failed) or, with Unlisted, when the
+	// directory could not be opened or listed. Entry.Path names the path either way.
+	Err error
+	// Unlisted means the directory's descendants are unknown: nothing under it may be taken as
+	// deleted.
+	Unlisted bool
+	// Ignored means the policy ignores the name; Entry has only Path and Location.
+	Ignored bool
+
+	dir  *dirRef
+	name string
+}
+
+// Hash sets Entry.SHA256 and Entry.HashState for a regular file, reading at most maxBytes
+// (see Stat) through buf. It returns an error that names the path when the file could not be read
+// completely and consistently; Entry.HashState then says why.
+func (v *Visit) Hash(maxBytes int64, buf []byte) error {
+	if v.dir == nil || v.Err != nil || v.Entry.Type != TypeFile {
+		return nil
+	}
+	if maxBytes == 0 {
+		maxBytes = DefaultMaxHashBytes
+	}
+	if err := hashAt(v.dir.fd, v.name, &v.Entry, maxBytes, buf); err != nil {
+		return &PathError{Path: v.Entry.Path, Err: err}
+	}
+	return nil
+}
+
+// Release lets the directory of the Visit be closed. Calling it more than once is harmless.
+func (v *Visit) Release() {
+	if v.dir != nil {
+		v.dir.release()
+		v.dir = nil
+	}
+}
+
+type dirRef struct {
+	fd   int
+	refs atomic.Int32
+}
+
+func (d *dirRef) acquire() *dirRef { d.refs.Add(1); return d }
+func (d *dirRef) release() {
+	if d.refs.Add(-1) == 0 {
+		unix.Close(d.fd)
+	}
+}
+
+// MaxDepth bounds how deep Walk descends, against bind-mount loops; deeper directories are
+// reported as errors, not skipped silently.
+const MaxDepth = 512
+
+// Walk visits every path that tree selects under root ("" or "/" for the host), calling fn for
+// each in the byte order of the logical paths, so that the visits can be merged with a list sorted
+// the same way. Symlinks are never followed: a symlinked directory is visited as a symlink.
+// Errors about single paths reach fn as Visits with Err set and do not stop the walk; Walk returns
+// only fn's error, ctx's error, or an error opening root itself.
+func Walk(ctx context.Context, root string, tree Tree, fn func(*Visit) error) error {
+	fd, err := openRoot(root)
+	if err != nil {
+		return err
+	}
+	d := &dirRef{fd: fd}
+	d.refs.Store(1)
+	defer d.release()
+	w := walker{ctx: ctx, fn: fn}
+	return w.dir(d, "/", tree, 0)
+}
+
+type walker struct {
+	ctx context.Context
+	fn  func(*Visit) error
+}
+
+type walkItem struct {
+	key     string // name, or name+"/" for the descent into a directory
+	name    string
+	entry   Entry
+	err     error
+	sel     Selection
+	next    Tree
+	descend bool
+}
+
+func join(dir, name string) string {
+	if dir == "/" {
+		return "/" + name
+	}
+	return dir + "/" + name
+}
+
+func (w *walker) dir(d *dirRef, logical string, tree Tree, depth int) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	names, all := tree.Probe()
+	if all {
+		var err error
+		names, err = readNames(d.fd, logical)
+		if err != nil {
+			return w.emit(&Visit{Entry: Entry{Path: logical, Type: TypeDir}, Err: &PathError{Path: logical, Err: fmt.Errorf("list directory: %w", err)}, Unlisted: true})
+		}
+	}
+	items := make([]walkItem, 0, len(names))
+	for _, name := range names {
+		sel, next := tree.Child(name)
+		if sel.Location == "" && !sel.Ignored && next == nil {
+			continue
+		}
+		p := join(logical, name)
+		if sel.Ignored {
+			items = append(items, walkItem{key: name, name: name, entry: Entry{Path: p, Location: sel.Location}, sel: sel})
+			continue
+		}
+		e, err := statAt(d.fd, name)
+		if errors.Is(err, unix.ENOENT) {
+			// Not there (a location that does not exist here) or gone since the listing.
+			continue
+		}
+		e.Path = p
+		e.Location = sel.Location
+		if err == nil && e.Type == TypeSymlink {
+			e.Target, err = readlinkAt(d.fd, name)
+		}
+		if sel.Location != "" || err != nil {
+			items = append(items, walkItem{key: name, name: name, entry: e, err: err, sel: sel})
+		}
+		if err == nil && e.Type == TypeDir && next != nil {
+			items = append(items, walkItem{key: name + "/", name: name, entry: e, next: next, descend: true})
+		}
+	}
+	sort.Slice(items, func(i, j int) bool { return items[i].key < items[j].key })
+	for i := range items {
+		it := &items[i]
+		if !it.descend {
+			v := &Visit{Entry: it.entry, Ignored: it.sel.Ignored}
+			if it.err != nil {
+				v.Err = &PathError{Path: it.entry.Path, Err: it.err}
+			} else if !it.sel.Ignored {
+				v.dir, v.name = d.acquire(), it.name
+			}
+			if err := w.emit(v); err != nil {
+				return err
+			}
+			continue
+		}
+		p := it.entry.Path
+		if depth+1 >= MaxDepth {
+			if err := w.emit(&Visit{Entry: it.entry, Err: &PathError{Path: p, Err: fmt.Errorf("deeper than %d directories: not descended", MaxDepth)}, Unlisted: true}); err != nil {
+				return err
+			}
+			continue
+		}
+		fd, err := openDirAt(d.fd, it.name)
+		if err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue // removed since the stat: its descendants are gone too
+			}
+			if err := w.emit(&Visit{Entry: it.entry, Err: &PathError{Path: p, Err: fmt.Errorf("open directory: %w", err)}, Unlisted: true}); err != nil {
+				return err
+			}
+			continue
+		}
+		child := &dirRef{fd: fd}
+		child.refs.Store(1)
+		err = w.dir(child, p, it.next, depth+1)
+		child.release()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *walker) emit(v *Visit) error {
+	if err := w.fn(v); err != nil {
+		v.Release()
+		return err
+	}
+	return nil
+}
+
+// readNames lists the directory open at fd. It lists through a duplicate so that the os.File
+// doing the work can be closed (and finalized) without closing fd, which *at calls still use.
+func readNames(fd int, logical string) ([]string, error) {
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(dup), logical)
+	defer f.Close()
+	return f.Readdirnames(-1)
+}

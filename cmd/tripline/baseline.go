@@ -1,0 +1,209 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/report"
+	"github.com/tripline/tripline/scan"
+)
+
+func baselineCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "baseline",
+		Usage: "create, accept and show the approved baseline",
+		Description: `The baseline is the approved state of every path in the policy's locations. The first
+'tripline scan' records it; after that, scans report differences until they are accepted.
+Every acceptance is recorded in the history with who ran it and when.`,
+		Subcommands: []*cli.Command{
+			{
+				Name:      "create",
+				Usage:     "discard the baseline and record the host as it is now",
+				UsageText: "tripline baseline create [--format text|json|ecs]",
+				Flags:     scanCommand(e).Flags,
+				Action:    func(c *cli.Context) error { return runScan(c, e, true) },
+			},
+			{
+				Name:      "update",
+				Usage:     "accept everything the last scan found (new, changed and deleted paths)",
+				UsageText: "tripline baseline update",
+				Action: func(c *cli.Context) error {
+					if c.Args().Present() {
+						return usagef("update takes no arguments; to accept some paths use 'tripline baseline accept PATH...'")
+					}
+					return accept(c, e, nil)
+				},
+			},
+			{
+				Name:      "accept",
+				Usage:     "accept the last observed state of some paths",
+				UsageText: "tripline baseline accept PATH...",
+				Action: func(c *cli.Context) error {
+					if !c.Args().Present() {
+						return usagef("accept needs at least one PATH (or use 'tripline baseline update' to accept everything)")
+					}
+					var paths []string
+					for _, a := range c.Args().Slice() {
+						p, err := pathArg(a)
+						if err != nil {
+							return err
+						}
+						paths = append(paths, p)
+					}
+					return accept(c, e, paths)
+				},
+			},
+			{
+				Name:      "show",
+				Usage:     "print the baseline, or the entries of some paths (a PATH ending in / shows everything under it)",
+				UsageText: "tripline baseline show [--format text|json] [PATH...]",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text or json"},
+				},
+				Action: func(c *cli.Context) error { return showBaseline(c, e) },
+			},
+		},
+	}
+}
+
+func accept(c *cli.Context, e *env, paths []string) error {
+	db, err := e.openDB(c.Context)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, ok, err := db.Meta(c.Context, scan.MetaBaselineNS); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("no baseline in %s yet: run 'tripline scan' first", db.Path())
+	}
+	res, err := db.Accept(c.Context, paths, whoami(), time.Now().UnixNano())
+	if err != nil {
+		return err
+	}
+	for _, p := range res.Approved {
+		fmt.Fprintf(e.stdout, "accepted %s\n", baseline.QuotePath(p))
+	}
+	for _, p := range res.Removed {
+		fmt.Fprintf(e.stdout, "removed from the baseline %s\n", baseline.QuotePath(p))
+	}
+	fmt.Fprintf(e.stdout, "%d paths accepted, %d removed from the baseline.\n", len(res.Approved), len(res.Removed))
+	if len(res.Unknown) > 0 {
+		for _, p := range res.Unknown {
+			fmt.Fprintf(e.stderr, "tripline: %s: no change recorded for this path by the last scan (nothing to accept)\n", baseline.QuotePath(p))
+		}
+		return fmt.Errorf("%d of %d paths had nothing to accept", len(res.Unknown), len(paths))
+	}
+	return nil
+}
+
+func showBaseline(c *cli.Context, e *env) error {
+	format, err := report.ParseFormat(c.String("format"), report.Text, report.JSON)
+	if err != nil {
+		return usageError{err}
+	}
+	var paths []string
+	for _, a := range c.Args().Slice() {
+		p, err := pathArg(a)
+		if err != nil {
+			return err
+		}
+		if strings.HasSuffix(a, "/") && p != "/" {
+			p += "/"
+		}
+		paths = append(paths, p)
+	}
+	db, err := e.openDBReadOnly(c.Context)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	created, ok, err := db.Meta(c.Context, scan.MetaBaselineNS)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("no baseline in %s yet: run 'tripline scan' first", db.Path())
+	}
+	entries, err := db.BaselineEntries(c.Context, paths...)
+	if err != nil {
+		return err
+	}
+	users := baseline.LoadUsers(e.root)
+	r := &report.Renderer{W: e.stdout, Format: format, Users: users}
+	if format == report.JSON {
+		enc := json.NewEncoder(e.stdout)
+		for i := range entries {
+			a := &entries[i]
+			if err := enc.Encode(struct {
+				Type string `json:"type"`
+				*report.EntryJSON
+				ApprovedNS int64  `json:"approved_ns"`
+				ApprovedBy string `json:"approved_by"`
+			}{"baseline", r.EntryJSON(&a.Entry), a.ApprovedNS, a.ApprovedBy}); err != nil {
+				return err
+			}
+		}
+	} else {
+		root, _, _ := db.Meta(c.Context, scan.MetaRoot)
+		by, _, _ := db.Meta(c.Context, scan.MetaBaselineBy)
+		var ns int64
+		fmt.Sscan(created, &ns)
+		fmt.Fprintf(e.stdout, "Baseline of %s recorded %s by %s; %d entries shown.\n", root, time.Unix(0, ns).UTC().Format(time.RFC3339), by, len(entries))
+		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "MODE\tOWNER\tSIZE\tSHA256\tAPPROVED\tLOCATION\tPATH")
+		for i := range entries {
+			a := &entries[i]
+			fmt.Fprintf(tw, "%s %s\t%s\t%d\t%s\t%s\t%s\t%s\n", baseline.ModeString(a.Mode), baseline.SymbolicMode(a.Type, a.Mode),
+				owner(users, &a.Entry), a.Size, hashCol(&a.Entry), time.Unix(0, a.ApprovedNS).UTC().Format("2006-01-02 15:04"),
+				a.Location, pathCol(&a.Entry))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(paths) > 0 && len(entries) == 0 {
+		return fmt.Errorf("no baseline entry for %s", strings.Join(quoteAll(paths), ", "))
+	}
+	return nil
+}
+
+func quoteAll(ps []string) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = baseline.QuotePath(p)
+	}
+	return out
+}
+
+func owner(u *baseline.Users, e *baseline.Entry) string {
+	un, gn := u.User(e.UID), u.Group(e.GID)
+	if un == "" {
+		un = fmt.Sprint(e.UID)
+	}
+	if gn == "" {
+		gn = fmt.Sprint(e.GID)
+	}
+	return un + ":" + gn
+}
+
+func hashCol(e *baseline.Entry) string {
+	if e.HashState == baseline.HashOK {
+		return e.SHA256[:16]
+	}
+	return "(" + string(e.HashState) + ")"
+}
+
+func pathCol(e *baseline.Entry) string {
+	p := baseline.QuotePath(e.Path)
+	if e.Type == baseline.TypeSymlink {
+		p += " -> " + baseline.QuotePath(e.Target)
+	}
+	return p
+}

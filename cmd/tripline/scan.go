@@ -1,0 +1,137 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/policy"
+	"github.com/tripline/tripline/report"
+	"github.com/tripline/tripline/scan"
+)
+
+func scanCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "scan",
+		Usage: "compare the host (or --root) with the baseline; the first run records it",
+		Description: `Walks every location of the policy, hashes regular files (in parallel; unchanged files
+are not read again) and compares them with the baseline.
+
+The first scan of a database records the baseline and prints an inventory: paths per location
+and the ones worth a look (executables in config locations, setuid, world-writable, non-root
+owners in system locations, symlinks into /tmp or home directories, FIFOs and devices).
+Later scans print every difference from the baseline with its rule and severity, record new
+changes in the history, and exit with a bitmask of the alerting findings at or above
+--fail-on: 1 added, 2 removed, 4 changed, plus 8 when some paths could not be read.
+Accept changes with 'tripline baseline update' or 'tripline baseline accept PATH'.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text, json (one object per line with a \"type\"), ecs (Elastic Common Schema)"},
+			&cli.StringFlag{Name: "fail-on", Value: "info", Usage: "lowest `SEVERITY` that sets exit bits: info, low, medium, high, critical"},
+			&cli.Int64Flag{Name: "max-hash-size", Value: baseline.DefaultMaxHashBytes, Usage: "files larger than `BYTES` are recorded without a hash (size and mtime compared)"},
+			&cli.IntFlag{Name: "workers", Usage: "hashing goroutines (`N`; default: one per CPU)"},
+		},
+		Action: func(c *cli.Context) error {
+			return runScan(c, e, false)
+		},
+	}
+}
+
+// runScan runs a scan (or, with recreate, baseline create) and renders it.
+func runScan(c *cli.Context, e *env, recreate bool) error {
+	format, err := report.ParseFormat(c.String("format"), report.Text, report.JSON, report.ECS)
+	if err != nil {
+		return usageError{err}
+	}
+	failOn, err := policy.ParseSeverity(c.String("fail-on"))
+	if err != nil {
+		return usagef("--fail-on: %v", err)
+	}
+	if c.Int64("max-hash-size") <= 0 {
+		return usagef("--max-hash-size must be positive")
+	}
+	if c.Args().Present() {
+		return usagef("scan takes no arguments (got %q); use --root to scan another tree", c.Args().First())
+	}
+	pol, err := e.policy()
+	if err != nil {
+		return err
+	}
+	ctx := c.Context
+	db, err := e.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	opt := scan.Options{Root: e.root, Policy: pol, DB: db, MaxHashBytes: c.Int64("max-hash-size"),
+		Workers: c.Int("workers"), By: whoami(), Recreate: recreate}
+	prog := &progress{w: e.stderr}
+	if e.stderrTTY {
+		opt.Progress, opt.ProgressEvery = prog.show, 200*time.Millisecond
+	}
+	e.log.Debug("scan", "root", scan.NormRoot(e.root), "db", db.Path(), "policy", pol.Source())
+	res, err := scan.Run(ctx, opt)
+	prog.clear()
+	if err != nil {
+		return err
+	}
+	for _, perr := range res.Errors {
+		fmt.Fprintf(e.stderr, "tripline: cannot read %s\n", oneLine(perr.Error()))
+	}
+	code := scanExit(res, failOn)
+	r := &report.Renderer{W: e.stdout, Format: format, Host: report.LocalHost(), Users: baseline.LoadUsers(e.root), Root: scan.NormRoot(e.root)}
+	if err := r.Scan(res, code); err != nil {
+		return err
+	}
+	return exitStatus(code)
+}
+
+// scanExit computes scan's exit bitmask: the kinds of alerting findings at or above failOn, plus
+// 8 when some path could not be read.
+func scanExit(res *scan.Result, failOn policy.Severity) int {
+	code := 0
+	for i := range res.Findings {
+		f := &res.Findings[i]
+		if !f.Alerting() || f.Severity < failOn {
+			continue
+		}
+		switch f.Change.Kind {
+		case baseline.Created:
+			code |= exitAdded
+		case baseline.Deleted:
+			code |= exitRemoved
+		default:
+			code |= exitChanged
+		}
+	}
+	if res.Unreadable() {
+		code |= exitUnreadable
+	}
+	return code
+}
+
+// progress shows a one-line status on a terminal's stderr during a long scan.
+type progress struct {
+	w     interface{ Write([]byte) (int, error) }
+	shown bool
+}
+
+func (p *progress) show(s scan.Progress) {
+	if s.Elapsed < time.Second {
+		return
+	}
+	cur := baseline.QuotePath(s.Current)
+	if len(cur) > 60 {
+		cur = "..." + cur[len(cur)-57:]
+	}
+	rate := float64(s.HashedBytes) / (1 << 20) / s.Elapsed.Seconds()
+	fmt.Fprintf(p.w, "\r\033[Kscanning: %d paths, %d MB read (%.0f MB/s), %s", s.Paths, s.HashedBytes>>20, rate, cur)
+	p.shown = true
+}
+
+func (p *progress) clear() {
+	if p.shown {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}

@@ -1,0 +1,320 @@
+package policy
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/tripline/tripline/baseline"
+)
+
+// Rule ids. They are part of the output contract (rule.id in ECS): never rename one.
+const (
+	RuleExecBitSet        = "exec-bit-set"
+	RuleExecutableCreated = "executable-created"
+	RuleSetuidSet         = "setuid-set"
+	RuleSetgidSet         = "setgid-set"
+	RuleWorldWritable     = "world-writable"
+	RuleContentChanged    = "content-changed"
+	RuleFileCreated       = "file-created"
+	RuleFileDeleted       = "file-deleted"
+	RuleOwnerChanged      = "owner-changed"
+	RuleSymlinkRetargeted = "symlink-retargeted"
+	RuleTypeChanged       = "type-changed"
+	RuleModeChanged       = "mode-changed"
+	RuleTimestomp         = "timestomp"
+)
+
+type ruleInfo struct {
+	id, name string
+}
+
+// rules lists the built-in rules in the order they are reported when severities tie.
+var rules = []ruleInfo{
+	{RuleSetuidSet, "Setuid bit set in a persistence location"},
+	{RuleSetgidSet, "Setgid bit set in a persistence location"},
+	{RuleExecBitSet, "Executable bit set for potential persistence script"},
+	{RuleExecutableCreated, "Executable file created in a persistence location"},
+	{RuleWorldWritable, "World-writable file in a persistence location"},
+	{RuleTimestomp, "File timestamp forged in a persistence location"},
+	{RuleContentChanged, "Persistence file content changed"},
+	{RuleFileCreated, "File created in a persistence location"},
+	{RuleTypeChanged, "File type changed in a persistence location"},
+	{RuleSymlinkRetargeted, "Symlink retargeted in a persistence location"},
+	{RuleOwnerChanged, "Owner changed in a persistence location"},
+	{RuleFileDeleted, "File deleted from a persistence location"},
+	{RuleModeChanged, "Permissions changed in a persistence location"},
+}
+
+// RuleIDs lists the built-in rule ids.
+func RuleIDs() []string {
+	out := make([]string, len(rules))
+	for i, r := range rules {
+		out[i] = r.id
+	}
+	return out
+}
+
+// RuleName returns the human name of a rule id.
+func RuleName(id string) string {
+	for _, r := range rules {
+		if r.id == id {
+			return r.name
+		}
+	}
+	return id
+}
+
+func knownRule(id string) bool {
+	for _, r := range rules {
+		if r.id == id {
+			return true
+		}
+	}
+	return false
+}
+
+func ruleOrder(id string) int {
+	for i, r := range rules {
+		if r.id == id {
+			return i
+		}
+	}
+	return len(rules)
+}
+
+// Verdict says what becomes of a finding.
+type Verdict string
+
+// Verdicts. Only VerdictAlert findings raise alerts and count towards scan's exit code; the others
+// are recorded in the history all the same.
+const (
+	VerdictAlert    Verdict = "alert"
+	VerdictTrusted  Verdict = "trusted"  // made by a trusted writer (a package manager...)
+	VerdictExcepted Verdict = "excepted" // matched a policy exception
+)
+
+// Hit is one rule that fired for a change.
+type Hit struct {
+	Rule     string   `json:"rule"`
+	Severity Severity `json:"severity"`
+	Reason   string   `json:"reason"`
+}
+
+// Ancestor is one process above the actor, as far as it is known.
+type Ancestor struct {
+	Exe  string
+	Args []string
+}
+
+// Actor is what the policy needs to know about the process that made a change: enough to
+// recognise a trusted writer or an exception. Nil when nobody is known (a scan).
+type Actor struct {
+	Exe       string
+	Args      []string
+	Ancestors []Ancestor // parent first
+}
+
+// Finding is a Change judged by the policy.
+type Finding struct {
+	Change   baseline.Change
+	Location *Location
+	Hits     []Hit // highest severity first; never empty
+	Severity Severity
+	Verdict  Verdict
+	Why      string // why the verdict is not alert: the trusted writer or the exception reason
+}
+
+// Rule returns the id of the rule that decides the severity.
+func (f *Finding) Rule() string { return f.Hits[0].Rule }
+
+// Alerting reports whether the finding should raise an alert.
+func (f *Finding) Alerting() bool { return f.Verdict == VerdictAlert }
+
+// severity returns the configured severity of rule at loc.
+func (p *Policy) severity(rule string, loc *Location) Severity {
+	if s, ok := loc.Severity[rule]; ok {
+		return s
+	}
+	if rc, ok := p.Rules[rule]; ok {
+		if s, ok := rc.Severity[loc.Use]; ok {
+			return s
+		}
+	}
+	return SevMedium
+}
+
+// Evaluate judges a change at a location. It returns false when no rule fires (for example a
+// permission change on a symlink, or a deletion of an ignored name). actor may be nil.
+func (p *Policy) Evaluate(c baseline.Change, loc *Location, actor *Actor) (Finding, bool) {
+	if loc == nil {
+		return Finding{}, false
+	}
+	var hits []Hit
+	add := func(rule, reason string) {
+		s := p.severity(rule, loc)
+		if s == SevNone {
+			return
+		}
+		hits = append(hits, Hit{Rule: rule, Severity: s, Reason: reason})
+	}
+	e := c.Entry()
+	f := c.Flags
+	use := string(loc.Use)
+	switch c.Kind {
+	case baseline.Created:
+		if f&baseline.ExecAdded != 0 {
+			add(RuleExecutableCreated, fmt.Sprintf("created with mode %s in a location whose files are %s", baseline.ModeString(e.Mode), use))
+		} else {
+			add(RuleFileCreated, fmt.Sprintf("new %s (mode %s)", e.Type, baseline.ModeString(e.Mode)))
+		}
+	case baseline.Deleted:
+		add(RuleFileDeleted, fmt.Sprintf("%s removed", c.Old.Type))
+	case baseline.Modified:
+		if f&baseline.TypeChanged != 0 {
+			if f&baseline.ExecAdded != 0 {
+				add(RuleExecutableCreated, fmt.Sprintf("%s replaced by an executable file (mode %s)", c.Old.Type, baseline.ModeString(e.Mode)))
+			} else {
+				add(RuleTypeChanged, fmt.Sprintf("%s became %s", c.Old.Type, c.New.Type))
+			}
+		} else if f&baseline.ExecAdded != 0 {
+			add(RuleExecBitSet, fmt.Sprintf("mode %s -> %s in a location whose files are %s", baseline.ModeString(c.Old.Mode), baseline.ModeString(c.New.Mode), use))
+		}
+		if f&baseline.ContentChanged != 0 {
+			add(RuleContentChanged, contentReason(c))
+		}
+		if f&baseline.OwnerChanged != 0 {
+			add(RuleOwnerChanged, fmt.Sprintf("owner %d:%d -> %d:%d", c.Old.UID, c.Old.GID, c.New.UID, c.New.GID))
+		}
+		if f&baseline.TargetChanged != 0 {
+			add(RuleSymlinkRetargeted, fmt.Sprintf("target %s -> %s", baseline.QuotePath(c.Old.Target), baseline.QuotePath(c.New.Target)))
+		}
+		if f&baseline.MtimeBackwards != 0 {
+			add(RuleTimestomp, "mtime moved backwards")
+		}
+	}
+	if f&baseline.MtimeBeforeBirth != 0 {
+		add(RuleTimestomp, "mtime is earlier than the file's birth time")
+	}
+	if f&baseline.SetuidAdded != 0 {
+		add(RuleSetuidSet, fmt.Sprintf("setuid bit set (mode %s)", baseline.ModeString(e.Mode)))
+	}
+	if f&baseline.SetgidAdded != 0 {
+		add(RuleSetgidSet, fmt.Sprintf("setgid bit set (mode %s)", baseline.ModeString(e.Mode)))
+	}
+	if f&baseline.WorldWritable != 0 {
+		add(RuleWorldWritable, fmt.Sprintf("writable by every user (mode %s)", baseline.ModeString(e.Mode)))
+	}
+	if c.Kind == baseline.Modified && f&baseline.ModeChanged != 0 && !hasModeRule(hits) {
+		add(RuleModeChanged, fmt.Sprintf("mode %s -> %s", baseline.ModeString(c.Old.Mode), baseline.ModeString(c.New.Mode)))
+	}
+	if len(hits) == 0 {
+		return Finding{}, false
+	}
+	sort.SliceStable(hits, func(i, j int) bool {
+		if hits[i].Severity != hits[j].Severity {
+			return hits[i].Severity > hits[j].Severity
+		}
+		return ruleOrder(hits[i].Rule) < ruleOrder(hits[j].Rule)
+	})
+	fd := Finding{Change: c, Location: loc, Hits: hits, Severity: hits[0].Severity, Verdict: VerdictAlert}
+	p.judge(&fd, actor)
+	return fd, true
+}
+
+func hasModeRule(hits []Hit) bool {
+	for _, h := range hits {
+		switch h.Rule {
+		case RuleExecBitSet, RuleSetuidSet, RuleSetgidSet, RuleWorldWritable, RuleExecutableCreated, RuleTypeChanged:
+			return true
+		}
+	}
+	return false
+}
+
+func contentReason(c baseline.Change) string {
+	if c.Old.HashState == baseline.HashOK && c.New.HashState == baseline.HashOK {
+		return fmt.Sprintf("sha256 %s -> %s", short(c.Old.SHA256), short(c.New.SHA256))
+	}
+	return fmt.Sprintf("size %d -> %d or mtime changed (too large to hash)", c.Old.Size, c.New.Size)
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// judge applies trusted writers and exceptions.
+func (p *Policy) judge(f *Finding, actor *Actor) {
+	if actor != nil {
+		if p.exe.matches(actor.Exe) {
+			f.Verdict, f.Why = VerdictTrusted, "trusted writer "+actor.Exe
+			return
+		}
+		for _, a := range actor.Ancestors {
+			if w := ancestorMatch(p.anc, a); w != "" {
+				f.Verdict, f.Why = VerdictTrusted, "trusted ancestor "+w
+				return
+			}
+		}
+	}
+	e := f.Change.Entry()
+	for i := range p.excs {
+		x := &p.excs[i]
+		if x.paths != nil && !x.paths.matches(f.Change.Path) {
+			continue
+		}
+		if len(x.sha) > 0 && (e.HashState != baseline.HashOK || !x.sha[e.SHA256]) {
+			continue
+		}
+		if x.exe != nil && (actor == nil || !x.exe.matches(actor.Exe)) {
+			continue
+		}
+		if x.anc != nil && (actor == nil || !anyAncestor(x.anc, actor.Ancestors)) {
+			continue
+		}
+		if len(x.rules) == 0 {
+			f.Verdict, f.Why = VerdictExcepted, "exception: "+x.Reason
+			return
+		}
+		all := true
+		for _, h := range f.Hits {
+			if !x.rules[h.Rule] {
+				all = false
+			}
+		}
+		if all {
+			f.Verdict, f.Why = VerdictExcepted, "exception: "+x.Reason
+			return
+		}
+	}
+}
+
+func ancestorMatch(m *matcher, a Ancestor) string {
+	if m == nil {
+		return ""
+	}
+	if m.matches(a.Exe) {
+		return a.Exe
+	}
+	for i, arg := range a.Args {
+		if i > 1 {
+			break
+		}
+		if strings.HasPrefix(arg, "/") && m.matches(arg) {
+			return arg
+		}
+	}
+	return ""
+}
+
+func anyAncestor(m *matcher, as []Ancestor) bool {
+	for _, a := range as {
+		if ancestorMatch(m, a) != "" {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,294 @@
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// SyntaxError is a policy that cannot be used, with the file and line of the problem. Its message
+// has the form "file:line: what is wrong" (the line is left out when unknown).
+type SyntaxError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *SyntaxError) Error() string {
+	file := e.File
+	if file == "" {
+		file = "policy"
+	}
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", file, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", file, e.Msg)
+}
+
+// MaxPolicyBytes bounds a policy file, so a wrong path (a disk image, /dev/zero) fails fast.
+const MaxPolicyBytes = 4 << 20
+
+// Default returns the embedded default policy.
+func Default() *Policy {
+	p, err := parse("default", defaultYAML)
+	if err != nil {
+		panic("embedded default policy is invalid: " + err.Error()) // caught by the package tests
+	}
+	p.source = "default"
+	p.digest = digestOf(defaultYAML)
+	return p
+}
+
+// LoadFile reads a policy file. A file with "extends: default" is merged onto the default policy;
+// otherwise it replaces the default entirely.
+func LoadFile(name string) (*Policy, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && !st.Mode().IsRegular() {
+		return nil, &SyntaxError{File: name, Msg: "not a regular file"}
+	}
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(io.LimitReader(f, MaxPolicyBytes+1)); err != nil {
+		return nil, fmt.Errorf("read policy %s: %w", name, err)
+	}
+	if buf.Len() > MaxPolicyBytes {
+		return nil, &SyntaxError{File: name, Msg: fmt.Sprintf("larger than %d bytes; is this a policy file?", MaxPolicyBytes)}
+	}
+	return Load(name, buf.Bytes())
+}
+
+// Load parses a policy from data; name is used in error messages.
+func Load(name string, data []byte) (*Policy, error) {
+	user, err := parse(name, data)
+	if err != nil {
+		return nil, err
+	}
+	switch user.Extends {
+	case "":
+		user.source = name
+		user.digest = digestOf(data)
+		return user, nil
+	case "default":
+	default:
+		return nil, &SyntaxError{File: name, Line: user.extendsLine, Msg: fmt.Sprintf("extends: %q is unknown (the only base is \"default\")", user.Extends)}
+	}
+	base := Default()
+	merged, err := merge(base, user, name)
+	if err != nil {
+		return nil, err
+	}
+	merged.source = name + "+default"
+	merged.digest = digestOf(defaultYAML, data)
+	return merged, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`line (\d+): (.*)`)
+
+// yamlError turns a yaml.v3 error ("yaml: line 3: did not find expected key", or a list of
+// "line N: cannot unmarshal ...") into one "file:line: msg".
+func yamlError(file string, err error) error {
+	var se *SyntaxError
+	if errors.As(err, &se) {
+		se.File = file
+		return se
+	}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
+	first := strings.TrimSpace(strings.SplitN(msg, "\n", 2)[0])
+	if m := yamlLineRE.FindStringSubmatch(first); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &SyntaxError{File: file, Line: line, Msg: m[2]}
+	}
+	return &SyntaxError{File: file, Msg: first}
+}
+
+func parse(file string, data []byte) (*Policy, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, yamlError(file, err)
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, &SyntaxError{File: file, Line: 1, Msg: "empty policy (it needs at least \"version: 1\" and locations, or \"extends: default\")"}
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, &SyntaxError{File: file, Line: root.Line, Msg: "a policy is a mapping (version:, locations:, ...)"}
+	}
+	if err := checkKeys(root, reflect.TypeOf(Policy{})); err != nil {
+		return nil, yamlError(file, err)
+	}
+	var p Policy
+	if err := root.Decode(&p); err != nil {
+		return nil, yamlError(file, err)
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "extends" {
+			p.extendsLine = root.Content[i].Line
+		}
+	}
+	if p.Extends != "" {
+		// Validation happens after the merge, on the whole policy.
+		return &p, nil
+	}
+	if err := p.compile(file); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// checkKeys refuses mapping keys that the Go type has no field for, with their line, so that a
+// misspelt "pahts:" is an error and not a location that silently watches nothing.
+func checkKeys(n *yaml.Node, t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return nil // Decode reports the type mismatch
+		}
+		fields := map[string]reflect.Type{}
+		var names []string
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			if tag == "" || tag == "-" || !f.IsExported() {
+				continue
+			}
+			fields[tag] = f.Type
+			names = append(names, tag)
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			ft, ok := fields[k.Value]
+			if !ok {
+				return &SyntaxError{Line: k.Line, Msg: fmt.Sprintf("unknown key %q (expected one of %s)", k.Value, strings.Join(names, ", "))}
+			}
+			if err := checkKeys(n.Content[i+1], ft); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return nil
+		}
+		for _, c := range n.Content {
+			if err := checkKeys(c, t.Elem()); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		for i := 1; i < len(n.Content); i += 2 {
+			if err := checkKeys(n.Content[i], t.Elem()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// UnmarshalYAML records the line of a location, for error messages.
+func (l *Location) UnmarshalYAML(n *yaml.Node) error {
+	type plain Location
+	var p plain
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	*l = Location(p)
+	l.line = n.Line
+	return nil
+}
+
+// UnmarshalYAML records the line of an exception, for error messages.
+func (e *Exception) UnmarshalYAML(n *yaml.Node) error {
+	type plain Exception
+	var p plain
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	*e = Exception(p)
+	e.line = n.Line
+	return nil
+}
+
+// merge applies a policy that extends base onto a copy of base.
+func merge(base, user *Policy, file string) (*Policy, error) {
+	out := &Policy{
+		Version: 1,
+		Extends: "default",
+		Homes:   base.Homes,
+		Rules:   map[string]RuleConfig{},
+	}
+	if user.Version != 1 {
+		return nil, &SyntaxError{File: file, Line: 1, Msg: fmt.Sprintf("version: %d is not supported (this tripline reads version 1)", user.Version)}
+	}
+	if len(user.Homes) > 0 {
+		out.Homes = user.Homes
+	}
+	for k, v := range base.Rules {
+		sev := SeverityByUse{}
+		for u, s := range v.Severity {
+			sev[u] = s
+		}
+		out.Rules[k] = RuleConfig{Severity: sev}
+	}
+	for k, v := range user.Rules {
+		rc, ok := out.Rules[k]
+		if !ok {
+			rc = RuleConfig{Severity: SeverityByUse{}}
+		}
+		for u, s := range v.Severity {
+			rc.Severity[u] = s
+		}
+		out.Rules[k] = rc
+	}
+	disabled := map[string]bool{}
+	for _, id := range user.Disable {
+		if base.Location(id) == nil {
+			return nil, &SyntaxError{File: file, Msg: fmt.Sprintf("disable: the default policy has no location %q (see `tripline policy show`)", id)}
+		}
+		disabled[id] = true
+	}
+	replaced := map[string]Location{}
+	for _, l := range user.Locations {
+		replaced[l.ID] = l
+	}
+	for _, l := range base.Locations {
+		if disabled[l.ID] {
+			continue
+		}
+		if r, ok := replaced[l.ID]; ok {
+			l = r
+			delete(replaced, l.ID)
+		}
+		out.Locations = append(out.Locations, l)
+	}
+	for _, l := range user.Locations {
+		if _, still := replaced[l.ID]; still {
+			out.Locations = append(out.Locations, l)
+		}
+	}
+	out.Disable = user.Disable
+	out.Trusted.Executables = append(append([]string{}, base.Trusted.Executables...), user.Trusted.Executables...)
+	out.Trusted.Ancestors = append(append([]string{}, base.Trusted.Ancestors...), user.Trusted.Ancestors...)
+	out.Ignore = append(append([]string{}, base.Ignore...), user.Ignore...)
+	out.Exceptions = append(append([]Exception{}, base.Exceptions...), user.Exceptions...)
+	if err := out.compile(file); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,424 @@
+// Package report renders what tripline found: text tables for people, JSON lines for scripts
+// (one object per line, each with a "type"), and Elastic Common Schema events for log shippers.
+// It decides nothing: severities and verdicts come from the policy.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/policy"
+	"github.com/tripline/tripline/scan"
+)
+
+// Format is an output format.
+type Format string
+
+// Output formats.
+const (
+	Text Format = "text"
+	JSON Format = "json"
+	ECS  Format = "ecs"
+)
+
+// ParseFormat checks a --format value against the formats allowed for a command.
+func ParseFormat(s string, allowed ...Format) (Format, error) {
+	var names []string
+	for _, f := range allowed {
+		if string(f) == s {
+			return f, nil
+		}
+		names = append(names, string(f))
+	}
+	return "", fmt.Errorf("--format %q: must be one of %s", s, strings.Join(names, ", "))
+}
+
+// Host identifies the machine events come from.
+type Host struct {
+	Name string
+	ID   string // /etc/machine-id
+}
+
+// LocalHost reads the host name and machine id of the running system.
+func LocalHost() Host {
+	h := Host{}
+	h.Name, _ = os.Hostname()
+	if b, err := os.ReadFile("/etc/machine-id"); err == nil {
+		h.ID = strings.TrimSpace(string(b))
+	}
+	return h
+}
+
+// Renderer writes results in one format. It is not safe for concurrent use.
+type Renderer struct {
+	W      io.Writer
+	Format Format
+	Host   Host
+	Users  *baseline.Users
+	Root   string // "/" or the --root directory, reported with events
+	Now    func() time.Time
+}
+
+func (r *Renderer) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Renderer) line(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	_, err = r.W.Write(b)
+	return err
+}
+
+// EntryJSON is an Entry as JSON output carries it: the Entry fields plus octal and symbolic mode,
+// owner names, RFC 3339 times, and path_escaped when the path is not valid UTF-8 (JSON strings
+// cannot carry such bytes; path then holds replacement characters).
+type EntryJSON struct {
+	*baseline.Entry
+	PathEscaped string `json:"path_escaped,omitempty"`
+	ModeOctal   string `json:"mode_octal"`
+	ModeSym     string `json:"mode_symbolic"`
+	Owner       string `json:"owner,omitempty"`
+	Group       string `json:"group,omitempty"`
+	Mtime       string `json:"mtime"`
+	Ctime       string `json:"ctime"`
+	Btime       string `json:"btime,omitempty"`
+}
+
+// EntryJSON renders an entry for JSON output.
+func (r *Renderer) EntryJSON(e *baseline.Entry) *EntryJSON {
+	if e == nil {
+		return nil
+	}
+	j := &EntryJSON{Entry: e, ModeOctal: baseline.ModeString(e.Mode), ModeSym: baseline.SymbolicMode(e.Type, e.Mode),
+		Owner: r.Users.User(e.UID), Group: r.Users.Group(e.GID), Mtime: ts(e.MtimeNS), Ctime: ts(e.CtimeNS)}
+	if e.BtimeNS != 0 {
+		j.Btime = ts(e.BtimeNS)
+	}
+	j.PathEscaped = escaped(e.Path)
+	return j
+}
+
+func escaped(p string) string {
+	if utf8.ValidString(p) {
+		return ""
+	}
+	return strconv.Quote(p)
+}
+
+func ts(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
+
+// FindingJSON is the "finding" object of --format json.
+type FindingJSON struct {
+	Type        string         `json:"type"`
+	Path        string         `json:"path"`
+	PathEscaped string         `json:"path_escaped,omitempty"`
+	Kind        baseline.Kind  `json:"kind"`
+	Rule        string         `json:"rule"`
+	RuleName    string         `json:"rule_name"`
+	Severity    string         `json:"severity"`
+	Verdict     policy.Verdict `json:"verdict"`
+	Why         string         `json:"why,omitempty"`
+	Location    string         `json:"location"`
+	Category    string         `json:"category"`
+	Use         policy.Use     `json:"use"`
+	Technique   string         `json:"technique,omitempty"`
+	Flags       []string       `json:"flags"`
+	Hits        []policy.Hit   `json:"hits"`
+	Source      string         `json:"source"`
+	Old         *EntryJSON     `json:"old,omitempty"`
+	New         *EntryJSON     `json:"new,omitempty"`
+}
+
+// Finding writes one finding (json and ecs; text findings go through FindingsTable).
+func (r *Renderer) Finding(f *policy.Finding, source string) error {
+	switch r.Format {
+	case ECS:
+		return r.line(r.ecsFinding(f, source))
+	default:
+		c := &f.Change
+		return r.line(FindingJSON{Type: "finding", Path: c.Path, PathEscaped: escaped(c.Path), Kind: c.Kind,
+			Rule: f.Rule(), RuleName: policy.RuleName(f.Rule()), Severity: f.Severity.String(), Verdict: f.Verdict, Why: f.Why,
+			Location: f.Location.ID, Category: f.Location.Category, Use: f.Location.Use, Technique: f.Location.Technique,
+			Flags: nonNil(c.Flags.Names()), Hits: f.Hits, Source: source, Old: r.EntryJSON(c.Old), New: r.EntryJSON(c.New)})
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// What summarises a change in a few words for the text table: "mode 0644 -> 0755".
+func What(f *policy.Finding) (what, detail string) {
+	c := &f.Change
+	switch c.Kind {
+	case baseline.Created:
+		e := c.New
+		if e.Type == baseline.TypeSymlink {
+			return "created", "symlink -> " + baseline.QuotePath(e.Target)
+		}
+		return "created", fmt.Sprintf("%s %s", e.Type, baseline.ModeString(e.Mode))
+	case baseline.Deleted:
+		return "deleted", fmt.Sprintf("was %s %s", c.Old.Type, baseline.ModeString(c.Old.Mode))
+	}
+	var parts []string
+	if c.Flags&baseline.TypeChanged != 0 {
+		parts = append(parts, fmt.Sprintf("type %s -> %s", c.Old.Type, c.New.Type))
+	}
+	if c.Flags&baseline.ModeChanged != 0 {
+		parts = append(parts, fmt.Sprintf("mode %s -> %s", baseline.ModeString(c.Old.Mode), baseline.ModeString(c.New.Mode)))
+	}
+	if c.Flags&baseline.OwnerChanged != 0 {
+		parts = append(parts, fmt.Sprintf("owner %d:%d -> %d:%d", c.Old.UID, c.Old.GID, c.New.UID, c.New.GID))
+	}
+	if c.Flags&baseline.ContentChanged != 0 {
+		parts = append(parts, fmt.Sprintf("content (size %d -> %d)", c.Old.Size, c.New.Size))
+	}
+	if c.Flags&baseline.TargetChanged != 0 {
+		parts = append(parts, fmt.Sprintf("target %s -> %s", baseline.QuotePath(c.Old.Target), baseline.QuotePath(c.New.Target)))
+	}
+	if c.Flags&(baseline.MtimeBackwards|baseline.MtimeBeforeBirth) != 0 {
+		parts = append(parts, "mtime "+ts(c.Old.MtimeNS)+" -> "+ts(c.New.MtimeNS))
+	}
+	return "changed", strings.Join(parts, ", ")
+}
+
+// FindingsTable writes findings as a text table for people.
+func (r *Renderer) FindingsTable(fs []policy.Finding) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(r.W, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEVERITY\tRULE\tPATH\tCHANGE\tLOCATION")
+	for i := range fs {
+		f := &fs[i]
+		what, detail := What(f)
+		sev := f.Severity.String()
+		if !f.Alerting() {
+			sev += " (" + string(f.Verdict) + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s: %s\t%s\n", sev, f.Rule(), baseline.QuotePath(f.Change.Path), what, detail, f.Location.ID)
+	}
+	return tw.Flush()
+}
+
+// ErrorJSON is the "error" object of --format json: a path that could not be observed.
+type ErrorJSON struct {
+	Type  string `json:"type"`
+	Path  string `json:"path,omitempty"`
+	Error string `json:"error"`
+}
+
+// PathErrors writes the per-path errors of a scan (json and ecs only; text goes to stderr).
+func (r *Renderer) PathErrors(errs []error) error {
+	for _, err := range errs {
+		e := ErrorJSON{Type: "error", Error: err.Error()}
+		if pe, ok := err.(*baseline.PathError); ok {
+			e.Path = pe.Path
+		}
+		var v any = e
+		if r.Format == ECS {
+			v = r.ecsError(e)
+		}
+		if err := r.line(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SummaryJSON is the last object of a scan in --format json.
+type SummaryJSON struct {
+	Type      string         `json:"type"`
+	First     bool           `json:"baseline_recorded"`
+	Root      string         `json:"root"`
+	RunID     int64          `json:"run_id"`
+	Paths     int            `json:"paths"`
+	Hashed    int            `json:"hashed"`
+	HashBytes int64          `json:"hashed_bytes"`
+	Reused    int            `json:"reused"`
+	TooLarge  int            `json:"not_hashed_too_large"`
+	Ignored   int            `json:"ignored"`
+	Uncovered int            `json:"uncovered"`
+	Findings  int            `json:"findings"`
+	Alerts    int            `json:"alerts"`
+	BySev     map[string]int `json:"by_severity"`
+	Errors    int            `json:"errors"`
+	Seconds   float64        `json:"seconds"`
+	ExitCode  int            `json:"exit_code"`
+	Notes     []string       `json:"notes,omitempty"`
+}
+
+// Summary returns the summary of a scan result.
+func Summary(res *scan.Result, exit int) SummaryJSON {
+	s := SummaryJSON{Type: "summary", First: res.First, Root: res.Root, RunID: res.RunID, Paths: res.Paths,
+		Hashed: res.Hashed, HashBytes: res.HashBytes, Reused: res.Reused, TooLarge: res.TooLarge,
+		Ignored: res.Ignored, Uncovered: res.Uncovered, Findings: len(res.Findings), BySev: map[string]int{},
+		Errors: len(res.Errors), Seconds: res.Duration.Seconds(), ExitCode: exit, Notes: res.Notes}
+	for i := range res.Findings {
+		f := &res.Findings[i]
+		if f.Alerting() {
+			s.Alerts++
+		}
+		s.BySev[f.Severity.String()]++
+	}
+	return s
+}
+
+// Scan writes the whole result of a scan in the renderer's format.
+func (r *Renderer) Scan(res *scan.Result, exit int) error {
+	sum := Summary(res, exit)
+	switch r.Format {
+	case Text:
+		return r.scanText(res, sum)
+	case JSON:
+		if res.Inventory != nil {
+			if err := r.inventoryJSON(res.Inventory); err != nil {
+				return err
+			}
+		}
+		for i := range res.Findings {
+			if err := r.Finding(&res.Findings[i], "scan"); err != nil {
+				return err
+			}
+		}
+		if err := r.PathErrors(res.Errors); err != nil {
+			return err
+		}
+		return r.line(sum)
+	case ECS:
+		if res.Inventory != nil {
+			for i := range res.Inventory.Notable {
+				if err := r.line(r.ecsNotable(&res.Inventory.Notable[i])); err != nil {
+					return err
+				}
+			}
+		}
+		for i := range res.Findings {
+			if err := r.Finding(&res.Findings[i], "scan"); err != nil {
+				return err
+			}
+		}
+		return r.PathErrors(res.Errors)
+	}
+	return fmt.Errorf("unknown format %q", r.Format)
+}
+
+func (r *Renderer) scanText(res *scan.Result, sum SummaryJSON) error {
+	w := r.W
+	if res.Inventory != nil {
+		fmt.Fprintf(w, "Baseline recorded for %s: %d paths (%d hashed, %d MB read) in %.2fs.\n\n",
+			res.Root, res.Paths, res.Hashed, res.HashBytes>>20, res.Duration.Seconds())
+		if err := r.inventoryText(res.Inventory); err != nil {
+			return err
+		}
+	} else if len(res.Findings) == 0 {
+		fmt.Fprintf(w, "No changes against the baseline: %d paths checked in %.2fs.\n", res.Paths, res.Duration.Seconds())
+	} else {
+		if err := r.FindingsTable(res.Findings); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		var sev []string
+		for _, s := range []policy.Severity{policy.SevCritical, policy.SevHigh, policy.SevMedium, policy.SevLow, policy.SevInfo} {
+			if n := sum.BySev[s.String()]; n > 0 {
+				sev = append(sev, fmt.Sprintf("%d %s", n, s))
+			}
+		}
+		fmt.Fprintf(w, "%d findings (%s), %d alerting; %d paths checked in %.2fs. Review, then `tripline baseline update` or `baseline accept PATH`.\n",
+			len(res.Findings), strings.Join(sev, ", "), sum.Alerts, res.Paths, res.Duration.Seconds())
+	}
+	if res.TooLarge > 0 {
+		fmt.Fprintf(w, "%d files over the hash size cap were recorded without a hash (size and mtime are compared).\n", res.TooLarge)
+	}
+	if res.Ignored > 0 {
+		fmt.Fprintf(w, "%d names ignored by the policy (editor and package-manager temporaries).\n", res.Ignored)
+	}
+	if res.Uncovered > 0 {
+		fmt.Fprintf(w, "%d baseline paths are no longer covered by the policy and were left alone.\n", res.Uncovered)
+	}
+	if len(res.Errors) > 0 {
+		fmt.Fprintf(w, "%d paths could not be read completely (listed on stderr).\n", len(res.Errors))
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(w, "Note: %s\n", n)
+	}
+	return nil
+}
+
+func (r *Renderer) inventoryText(inv *scan.Inventory) error {
+	tw := tabwriter.NewWriter(r.W, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "LOCATION\tCATEGORY\tUSE\tPATHS\tFILES\tEXECUTABLE\t")
+	absent := 0
+	for _, l := range inv.Locations {
+		if l.Paths == 0 {
+			absent++
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t\n", l.ID, l.Category, l.Use, l.Paths, l.Files, l.Exec)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if absent > 0 {
+		fmt.Fprintf(r.W, "(%d more locations have nothing on this host; `tripline policy locations` lists them.)\n", absent)
+	}
+	fmt.Fprintln(r.W)
+	if len(inv.Notable) == 0 {
+		fmt.Fprintln(r.W, "Nothing stands out in the inventory.")
+		return nil
+	}
+	fmt.Fprintf(r.W, "Worth a look (%d):\n", len(inv.Notable))
+	tw = tabwriter.NewWriter(r.W, 0, 0, 2, ' ', 0)
+	for _, n := range inv.Notable {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", baseline.QuotePath(n.Entry.Path), n.Location, strings.Join(n.Why, "; "))
+	}
+	return tw.Flush()
+}
+
+// InventoryJSON is the "inventory" object of --format json: one per location.
+type InventoryJSON struct {
+	Type string `json:"type"`
+	scan.LocationCount
+}
+
+// NotableJSON is the "notable" object of --format json.
+type NotableJSON struct {
+	Type     string     `json:"type"`
+	Path     string     `json:"path"`
+	Location string     `json:"location"`
+	Why      []string   `json:"why"`
+	Entry    *EntryJSON `json:"entry"`
+}
+
+func (r *Renderer) inventoryJSON(inv *scan.Inventory) error {
+	for _, l := range inv.Locations {
+		if err := r.line(InventoryJSON{Type: "inventory", LocationCount: l}); err != nil {
+			return err
+		}
+	}
+	for i := range inv.Notable {
+		n := &inv.Notable[i]
+		if err := r.line(NotableJSON{Type: "notable", Path: n.Entry.Path, Location: n.Location, Why: n.Why, Entry: r.EntryJSON(&n.Entry)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,408 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tripline/tripline/baseline"
+)
+
+const entryCols = "path, location, type, mode, uid, gid, size, inode, dev, nlink, mtime_ns, ctime_ns, btime_ns, target, sha256, hash_state"
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanEntry(s scanner, extra ...any) (baseline.Entry, error) {
+	var e baseline.Entry
+	var inode, dev int64
+	dest := append([]any{&e.Path, &e.Location, &e.Type, &e.Mode, &e.UID, &e.GID, &e.Size, &inode, &dev,
+		&e.Nlink, &e.MtimeNS, &e.CtimeNS, &e.BtimeNS, &e.Target, &e.SHA256, &e.HashState}, extra...)
+	if err := s.Scan(dest...); err != nil {
+		return e, err
+	}
+	e.Inode, e.Dev = uint64(inode), uint64(dev)
+	return e, nil
+}
+
+func entryArgs(e *baseline.Entry) []any {
+	return []any{e.Path, e.Location, string(e.Type), e.Mode, e.UID, e.GID, e.Size, int64(e.Inode), int64(e.Dev),
+		e.Nlink, e.MtimeNS, e.CtimeNS, e.BtimeNS, e.Target, e.SHA256, string(e.HashState)}
+}
+
+// Approved is a baseline entry with its approval.
+type Approved struct {
+	baseline.Entry
+	ApprovedNS int64  `json:"approved_ns"`
+	ApprovedBy string `json:"approved_by"`
+}
+
+// BaselineIter iterates over the baseline in the byte order of paths (the order of baseline.Walk).
+type BaselineIter struct {
+	db   *DB
+	rows *sql.Rows
+	err  error
+}
+
+// Baseline returns an iterator over the whole baseline, read from a snapshot: writes made while
+// it is open are not seen. Close it when done.
+func (db *DB) Baseline(ctx context.Context) (*BaselineIter, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT "+entryCols+", approved_ns, approved_by FROM baseline ORDER BY path")
+	if err != nil {
+		return nil, db.wrap(err)
+	}
+	return &BaselineIter{db: db, rows: rows}, nil
+}
+
+// Next returns the next entry, or false at the end or on error (see Err).
+func (it *BaselineIter) Next() (Approved, bool) {
+	if it.err != nil || !it.rows.Next() {
+		return Approved{}, false
+	}
+	var a Approved
+	var err error
+	a.Entry, err = scanEntry(it.rows, &a.ApprovedNS, &a.ApprovedBy)
+	if err != nil {
+		it.err = it.db.wrap(err)
+		return Approved{}, false
+	}
+	return a, true
+}
+
+// Err returns the error that ended the iteration, if any.
+func (it *BaselineIter) Err() error {
+	if it.err != nil {
+		return it.err
+	}
+	return it.db.wrap(it.rows.Err())
+}
+
+// Close releases the snapshot.
+func (it *BaselineIter) Close() error { return it.rows.Close() }
+
+// BaselineEntries returns the approved entries for the given paths, or for every path under
+// prefix when prefix ends in "/", or all of them when paths is empty.
+func (db *DB) BaselineEntries(ctx context.Context, paths ...string) ([]Approved, error) {
+	var out []Approved
+	q := "SELECT " + entryCols + ", approved_ns, approved_by FROM baseline"
+	run := func(where string, args ...any) error {
+		rows, err := db.r.QueryContext(ctx, q+where+" ORDER BY path", args...)
+		if err != nil {
+			return db.wrap(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var a Approved
+			a.Entry, err = scanEntry(rows, &a.ApprovedNS, &a.ApprovedBy)
+			if err != nil {
+				return db.wrap(err)
+			}
+			out = append(out, a)
+		}
+		return db.wrap(rows.Err())
+	}
+	if len(paths) == 0 {
+		return out, run("")
+	}
+	for _, p := range paths {
+		var err error
+		if strings.HasSuffix(p, "/") {
+			err = run(" WHERE path >= ? AND path < ?", p, p[:len(p)-1]+"0") // '0' follows '/'
+		} else {
+			err = run(" WHERE path = ?", p)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// State is the last observed state of a path that differs from its baseline.
+type State struct {
+	baseline.Entry
+	Present bool  // false: deleted since the baseline
+	SeenNS  int64 // when it was observed
+}
+
+// States returns the whole state table (small: only drift from the baseline), keyed by path.
+func (db *DB) States(ctx context.Context) (map[string]State, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT "+entryCols+", present, seen_ns FROM state")
+	if err != nil {
+		return nil, db.wrap(err)
+	}
+	defer rows.Close()
+	out := map[string]State{}
+	for rows.Next() {
+		var s State
+		var present int
+		s.Entry, err = scanEntry(rows, &present, &s.SeenNS)
+		if err != nil {
+			return nil, db.wrap(err)
+		}
+		s.Present = present != 0
+		out[s.Path] = s
+	}
+	return out, db.wrap(rows.Err())
+}
+
+// Counts of the tables, for show and status.
+type Counts struct {
+	Baseline, State, History, Runs int64
+}
+
+// Count returns the row counts of the main tables.
+func (db *DB) Count(ctx context.Context) (Counts, error) {
+	var c Counts
+	err := db.r.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM baseline), (SELECT count(*) FROM state),
+		(SELECT count(*) FROM history), (SELECT count(*) FROM runs)`).Scan(&c.Baseline, &c.State, &c.History, &c.Runs)
+	return c, db.wrap(err)
+}
+
+// Record is one row of the history.
+type Record struct {
+	TimeNS   int64
+	RunID    int64
+	Source   string // scan, event, reconcile, accept, baseline
+	Path     string
+	Location string
+	Kind     string // created, deleted, modified, accepted
+	Flags    []string
+	Old, New *baseline.Entry
+	Rule     string
+	Severity string
+	Verdict  string
+	Hits     any // JSON-encoded as given
+	Actor    any // JSON-encoded as given; nil when nobody is known
+	By       string
+}
+
+// Tx is one write transaction. It holds the write lock from Begin to Commit or Rollback.
+type Tx struct {
+	db    *DB
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+// Begin starts a write transaction.
+func (db *DB) Begin(ctx context.Context) (*Tx, error) {
+	if db.w == nil {
+		return nil, fmt.Errorf("database %s: opened read-only", db.path)
+	}
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, db.wrap(err)
+	}
+	return &Tx{db: db, tx: tx, stmts: map[string]*sql.Stmt{}}, nil
+}
+
+func (t *Tx) exec(ctx context.Context, q string, args ...any) error {
+	st, ok := t.stmts[q]
+	if !ok {
+		var err error
+		if st, err = t.tx.PrepareContext(ctx, q); err != nil {
+			return t.db.wrap(err)
+		}
+		t.stmts[q] = st
+	}
+	_, err := st.ExecContext(ctx, args...)
+	return t.db.wrap(err)
+}
+
+// Commit commits the transaction. The context of the statements does not apply: a commit is
+// never half done because a signal arrived.
+func (t *Tx) Commit() error {
+	for _, st := range t.stmts {
+		st.Close()
+	}
+	return t.db.wrap(t.tx.Commit())
+}
+
+// Rollback abandons the transaction; after Commit it does nothing.
+func (t *Tx) Rollback() {
+	for _, st := range t.stmts {
+		st.Close()
+	}
+	t.tx.Rollback()
+}
+
+// SetMeta sets a value of the meta table.
+func (t *Tx) SetMeta(ctx context.Context, key, value string) error {
+	return t.exec(ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value)
+}
+
+// PutBaseline approves an entry (insert or replace).
+func (t *Tx) PutBaseline(ctx context.Context, e *baseline.Entry, approvedNS int64, by string) error {
+	args := append(entryArgs(e), approvedNS, by)
+	return t.exec(ctx, "INSERT OR REPLACE INTO baseline("+entryCols+", approved_ns, approved_by) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", args...)
+}
+
+// DeleteBaseline removes a path from the baseline.
+func (t *Tx) DeleteBaseline(ctx context.Context, path string) error {
+	return t.exec(ctx, "DELETE FROM baseline WHERE path = ?", path)
+}
+
+// ClearBaseline removes every baseline and state row (before re-creating the baseline).
+func (t *Tx) ClearBaseline(ctx context.Context) error {
+	if err := t.exec(ctx, "DELETE FROM baseline"); err != nil {
+		return err
+	}
+	return t.exec(ctx, "DELETE FROM state")
+}
+
+// PutState records the last observed state of a path; present=false records a deletion.
+func (t *Tx) PutState(ctx context.Context, e *baseline.Entry, present bool, seenNS int64) error {
+	p := 0
+	if present {
+		p = 1
+	}
+	args := append(entryArgs(e), p, seenNS)
+	return t.exec(ctx, "INSERT OR REPLACE INTO state("+entryCols+", present, seen_ns) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", args...)
+}
+
+// DeleteState forgets the drift of a path (it is as the baseline says again).
+func (t *Tx) DeleteState(ctx context.Context, path string) error {
+	return t.exec(ctx, "DELETE FROM state WHERE path = ?", path)
+}
+
+// StartRun records the start of a run and returns its id.
+func (t *Tx) StartRun(ctx context.Context, kind, root, by string, startedNS int64) (int64, error) {
+	res, err := t.tx.ExecContext(ctx, "INSERT INTO runs(kind, started_ns, root, by) VALUES(?, ?, ?, ?)", kind, startedNS, root, by)
+	if err != nil {
+		return 0, t.db.wrap(err)
+	}
+	id, err := res.LastInsertId()
+	return id, t.db.wrap(err)
+}
+
+// FinishRun records the end of a run.
+func (t *Tx) FinishRun(ctx context.Context, id, finishedNS int64, files, findings, errs int) error {
+	return t.exec(ctx, "UPDATE runs SET finished_ns = ?, files = ?, findings = ?, errors = ? WHERE id = ?", finishedNS, files, findings, errs, id)
+}
+
+func jsonOrNull(v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if e, ok := v.(*baseline.Entry); ok && e == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+// AddHistory appends a record.
+func (t *Tx) AddHistory(ctx context.Context, r *Record) error {
+	old, err := jsonOrNull(r.Old)
+	if err != nil {
+		return err
+	}
+	cur, err := jsonOrNull(r.New)
+	if err != nil {
+		return err
+	}
+	hits, err := jsonOrNull(r.Hits)
+	if err != nil {
+		return err
+	}
+	actor, err := jsonOrNull(r.Actor)
+	if err != nil {
+		return err
+	}
+	var run any
+	if r.RunID != 0 {
+		run = r.RunID
+	}
+	return t.exec(ctx, `INSERT INTO history(time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actor, by)
+		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		r.TimeNS, run, r.Source, r.Path, r.Location, r.Kind, strings.Join(r.Flags, ","), old, cur, r.Rule, r.Severity, r.Verdict, hits, actor, r.By)
+}
+
+// AcceptResult says what an acceptance changed.
+type AcceptResult struct {
+	Approved []string // paths whose observed state is now the baseline
+	Removed  []string // paths removed from the baseline (observed deleted)
+	Unknown  []string // paths asked for that have no drift recorded
+}
+
+// Accept makes the last observed state the baseline: for every path in paths, or for every path
+// with drift when paths is empty. Each acceptance is recorded in the history with who ran it.
+func (db *DB) Accept(ctx context.Context, paths []string, by string, nowNS int64) (AcceptResult, error) {
+	var res AcceptResult
+	states, err := db.States(ctx)
+	if err != nil {
+		return res, err
+	}
+	var todo []State
+	if len(paths) == 0 {
+		for _, s := range states {
+			todo = append(todo, s)
+		}
+	} else {
+		for _, p := range paths {
+			s, ok := states[p]
+			if !ok {
+				res.Unknown = append(res.Unknown, p)
+				continue
+			}
+			todo = append(todo, s)
+		}
+	}
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer tx.Rollback()
+	run, err := tx.StartRun(ctx, "accept", "", by, nowNS)
+	if err != nil {
+		return res, err
+	}
+	for i := range todo {
+		s := &todo[i]
+		old, err := db.baselineEntry(ctx, tx, s.Path)
+		if err != nil {
+			return res, err
+		}
+		rec := &Record{TimeNS: nowNS, RunID: run, Source: "accept", Path: s.Path, Location: s.Location,
+			Kind: "accepted", Old: old, Rule: "", Severity: "none", Verdict: "accepted", By: by}
+		if s.Present {
+			if err := tx.PutBaseline(ctx, &s.Entry, nowNS, by); err != nil {
+				return res, err
+			}
+			rec.New = &s.Entry
+			res.Approved = append(res.Approved, s.Path)
+		} else {
+			if err := tx.DeleteBaseline(ctx, s.Path); err != nil {
+				return res, err
+			}
+			res.Removed = append(res.Removed, s.Path)
+		}
+		if err := tx.AddHistory(ctx, rec); err != nil {
+			return res, err
+		}
+		if err := tx.DeleteState(ctx, s.Path); err != nil {
+			return res, err
+		}
+	}
+	if err := tx.FinishRun(ctx, run, nowNS, len(todo), 0, 0); err != nil {
+		return res, err
+	}
+	return res, tx.Commit()
+}
+
+func (db *DB) baselineEntry(ctx context.Context, tx *Tx, path string) (*baseline.Entry, error) {
+	row := tx.tx.QueryRowContext(ctx, "SELECT "+entryCols+" FROM baseline WHERE path = ?", path)
+	e, err := scanEntry(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, db.wrap(err)
+	}
+	return &e, nil
+}
