@@ -168,6 +168,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ordered := make(chan *job, 512)
@@ -293,14 +294,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	wg.Wait()
+	if err := parent.Err(); err != nil {
+		// Interrupted: the transaction is rolled back, nothing of this run is recorded. Other
+		// errors seen on the way (statements closed by the rollback) are consequences.
+		return nil, err
+	}
 	if consumeErr != nil {
 		return nil, consumeErr
 	}
 	if walkErr != nil {
 		return nil, walkErr
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
 	}
 	if !first {
 		if err := c.finishStates(ctx); err != nil {
@@ -523,8 +526,14 @@ func (c *consumer) record(ctx context.Context, ch baseline.Change) error {
 }
 
 // identical reports whether two observations are the same in every field the store keeps, so no
-// state row is needed to remember the newer one.
+// state row is needed to remember the newer one. A directory's times, size and link count move
+// whenever a child comes or goes and mean nothing (baseline.Diff ignores them too), so they do not
+// make a directory drift.
 func identical(a, b *baseline.Entry) bool {
+	if a.Type == baseline.TypeDir && b.Type == baseline.TypeDir {
+		return a.Inode == b.Inode && a.Dev == b.Dev && a.Mode == b.Mode && a.UID == b.UID &&
+			a.GID == b.GID && a.Location == b.Location
+	}
 	return a.SameInode(b) && a.Mode == b.Mode && a.UID == b.UID && a.GID == b.GID &&
 		a.Target == b.Target && a.SHA256 == b.SHA256 && a.HashState == b.HashState &&
 		a.Location == b.Location && a.Nlink == b.Nlink && a.BtimeNS == b.BtimeNS
