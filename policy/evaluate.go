@@ -141,6 +141,37 @@ func (p *Policy) severity(rule string, loc *Location) Severity {
 			return s
 		}
 	}
+	return builtinSeverity(rule, loc.Use)
+}
+
+// builtinSeverity is a rule's severity when the policy does not set one (a policy that replaces
+// the default may leave out its rules: section). It matches the default policy's rules.
+func builtinSeverity(rule string, use Use) Severity {
+	byUse := func(executed, sourced, config Severity) Severity {
+		switch use {
+		case Executed:
+			return executed
+		case Sourced:
+			return sourced
+		}
+		return config
+	}
+	switch rule {
+	case RuleExecBitSet, RuleExecutableCreated:
+		return byUse(SevHigh, SevMedium, SevLow)
+	case RuleSetuidSet, RuleSetgidSet:
+		return SevCritical
+	case RuleWorldWritable, RuleTimestomp:
+		return SevHigh
+	case RuleContentChanged:
+		return byUse(SevMedium, SevMedium, SevLow)
+	case RuleFileCreated:
+		return byUse(SevLow, SevMedium, SevMedium)
+	case RuleFileDeleted:
+		return SevLow
+	case RuleModeChanged:
+		return SevInfo
+	}
 	return SevMedium
 }
 
@@ -300,7 +331,9 @@ func ancestorMatch(m *matcher, a Ancestor) string {
 		return a.Exe
 	}
 	for i, arg := range a.Args {
-		if i > 1 {
+		// argv[0], then the script an interpreter runs: argv[1], or argv[2] after the one option
+		// a "#!/bin/sh -e" line passes ("/bin/sh -e /var/lib/dpkg/info/x.postinst").
+		if i > 2 || i == 2 && !strings.HasPrefix(a.Args[1], "-") {
 			break
 		}
 		if strings.HasPrefix(arg, "/") && m.matches(arg) {
