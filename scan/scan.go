@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tripline/tripline/baseline"
@@ -30,8 +31,8 @@ type Options struct {
 	By           string
 	// Recreate discards the existing baseline and records a new one (baseline create).
 	Recreate bool
-	// Progress, when set, is called from the scanning goroutine after each path, at most every
-	// ProgressEvery. It must return quickly.
+	// Progress, when set, is called every ProgressEvery (default 200 ms) from a goroutine of its
+	// own while the scan runs, and not after Run returns.
 	Progress      func(Progress)
 	ProgressEvery time.Duration
 	Now           func() time.Time
@@ -39,10 +40,35 @@ type Options struct {
 
 // Progress is a snapshot of a running scan.
 type Progress struct {
-	Paths       int
-	HashedBytes int64
+	Paths       int64 // paths walked so far
+	HashedBytes int64 // bytes of the files hashed so far
 	Current     string
 	Elapsed     time.Duration
+}
+
+// meter counts a running scan's progress for the Progress callback.
+type meter struct {
+	paths, bytes atomic.Int64
+	current      atomic.Pointer[string]
+}
+
+// report calls fn every interval until stop is closed; it closes done when it returns.
+func (m *meter) report(fn func(Progress), interval time.Duration, start time.Time, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			p := Progress{Paths: m.paths.Load(), HashedBytes: m.bytes.Load(), Elapsed: now.Sub(start)}
+			if c := m.current.Load(); c != nil {
+				p.Current = *c
+			}
+			fn(p)
+		}
+	}
 }
 
 // Result is what a scan found.
@@ -174,6 +200,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	ordered := make(chan *job, 512)
 	hashq := make(chan *job, 512)
 	var wg sync.WaitGroup
+	var m meter
+	if o.Progress != nil {
+		if o.ProgressEvery <= 0 {
+			o.ProgressEvery = 200 * time.Millisecond
+		}
+		stop, done := make(chan struct{}), make(chan struct{})
+		go m.report(o.Progress, o.ProgressEvery, res.Started, stop, done)
+		defer func() { close(stop); <-done }()
+	}
 	for i := 0; i < o.Workers; i++ {
 		wg.Add(1)
 		go func() {
@@ -181,6 +216,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			buf := make([]byte, 256<<10)
 			for j := range hashq {
 				j.hashErr = j.v.Hash(o.MaxHashBytes, buf)
+				if j.v.Entry.HashState == baseline.HashOK {
+					m.bytes.Add(j.v.Entry.Size)
+				}
 				close(j.done)
 			}
 		}()
@@ -204,6 +242,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		defer close(ordered)
 		defer close(hashq)
 		walkErr = baseline.Walk(ctx, root, o.Policy.Tree(), func(v *baseline.Visit) error {
+			m.paths.Add(1)
 			j := &job{v: v, done: make(chan struct{})}
 			for b := nextBase(); b != nil && b.Path <= v.Entry.Path; b = nextBase() {
 				if b.Path == v.Entry.Path {
@@ -273,9 +312,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if first {
 		c.inv = newInventory(o.Policy, root)
 	}
-	var lastProgress time.Time
 	var consumeErr error
 	for j := range ordered {
+		if j.v != nil {
+			m.current.Store(&j.v.Entry.Path) // the oldest path not yet done: what a stall waits on
+		}
 		<-j.done
 		if consumeErr == nil {
 			consumeErr = c.job(ctx, j)
@@ -285,12 +326,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		if j.v != nil {
 			j.v.Release()
-		}
-		if o.Progress != nil && j.v != nil {
-			if now := time.Now(); now.Sub(lastProgress) >= o.ProgressEvery {
-				lastProgress = now
-				o.Progress(Progress{Paths: res.Paths, HashedBytes: res.HashBytes, Current: j.v.Entry.Path, Elapsed: now.Sub(res.Started)})
-			}
 		}
 	}
 	wg.Wait()

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -257,8 +258,13 @@ func TestRecreateAndRootMismatch(t *testing.T) {
 func TestInterruptedScanRecordsNothing(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	o := Options{Root: e.root, Policy: e.pol, DB: e.db, By: "test",
-		Progress: func(Progress) { cancel() }}
+	// A 1 GiB sparse file keeps the scan busy for far longer than the first progress tick, at
+	// which the scan is cancelled.
+	if err := os.Truncate(filepath.Join(e.root, "etc/cron.daily/a"), 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Root: e.root, Policy: e.pol, DB: e.db, By: "test", MaxHashBytes: 2 << 30,
+		Progress: func(p Progress) { cancel() }, ProgressEvery: time.Millisecond}
 	if _, err := Run(ctx, o); err != context.Canceled {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}

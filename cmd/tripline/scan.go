@@ -121,6 +121,9 @@ func (p *progress) show(s scan.Progress) {
 	if s.Elapsed < time.Second {
 		return
 	}
+	if s.Current == "" {
+		return
+	}
 	cur := baseline.QuotePath(s.Current)
 	if len(cur) > 60 {
 		cur = "..." + cur[len(cur)-57:]
