@@ -15,8 +15,9 @@ const (
 // Flags are the facts a Change carries; policy rules are written against them.
 type Flags uint32
 
-// The flags Diff sets. For a created path they describe the new entry (ExecAdded means the file
-// arrived executable); for a deleted path only Deleted facts apply.
+// The flags Diff sets. For a created path, and for a path whose type changed, the mode flags
+// describe the new entry (ExecAdded means the file arrived executable); for a deleted path only
+// Deleted facts apply.
 const (
 	ExecAdded        Flags = 1 << iota // an exec bit was added to a regular file (or it arrived with one)
 	ExecRemoved                        // every exec bit that was set was removed, or some were
@@ -93,21 +94,7 @@ func Diff(old, cur *Entry) (Change, bool) {
 	case old == nil && cur == nil:
 		return Change{}, false
 	case old == nil:
-		c := Change{Path: cur.Path, Kind: Created, New: cur}
-		if cur.Type == TypeFile && cur.Mode&ModeExec != 0 {
-			c.Flags |= ExecAdded
-		}
-		if cur.Type == TypeFile || cur.Type == TypeDir {
-			if cur.Mode&ModeSetuid != 0 {
-				c.Flags |= SetuidAdded
-			}
-			if cur.Mode&ModeSetgid != 0 && (cur.Type == TypeFile) {
-				c.Flags |= SetgidAdded
-			}
-			if cur.Mode&ModeOtherW != 0 && !(cur.Type == TypeDir && cur.Mode&ModeSticky != 0) {
-				c.Flags |= WorldWritable
-			}
-		}
+		c := Change{Path: cur.Path, Kind: Created, New: cur, Flags: arrivalFlags(cur)}
 		if mtimeBeforeBirth(cur) {
 			c.Flags |= MtimeBeforeBirth
 		}
@@ -117,13 +104,9 @@ func Diff(old, cur *Entry) (Change, bool) {
 	}
 	c := Change{Path: cur.Path, Kind: Modified, Old: old, New: cur}
 	if old.Type != cur.Type {
-		c.Flags |= TypeChanged
-		if cur.Type == TypeFile && cur.Mode&ModeExec != 0 {
-			c.Flags |= ExecAdded
-		}
-		if cur.Type == TypeFile && cur.Mode&ModeSetuid != 0 {
-			c.Flags |= SetuidAdded
-		}
+		// The object in place now arrived with its mode, as a created one does: a symlink
+		// replaced by a setgid or world-writable file must say so.
+		c.Flags |= TypeChanged | arrivalFlags(cur)
 	}
 	if old.UID != cur.UID || old.GID != cur.GID {
 		c.Flags |= OwnerChanged
@@ -161,6 +144,27 @@ func Diff(old, cur *Entry) (Change, bool) {
 		c.Flags |= Replaced
 	}
 	return c, true
+}
+
+// arrivalFlags describes the mode an object arrives with, at a new path or in place of an object
+// of another type.
+func arrivalFlags(cur *Entry) Flags {
+	var f Flags
+	if cur.Type == TypeFile && cur.Mode&ModeExec != 0 {
+		f |= ExecAdded
+	}
+	if cur.Type == TypeFile || cur.Type == TypeDir {
+		if cur.Mode&ModeSetuid != 0 {
+			f |= SetuidAdded
+		}
+		if cur.Mode&ModeSetgid != 0 && cur.Type == TypeFile {
+			f |= SetgidAdded
+		}
+		if cur.Mode&ModeOtherW != 0 && !(cur.Type == TypeDir && cur.Mode&ModeSticky != 0) {
+			f |= WorldWritable
+		}
+	}
+	return f
 }
 
 func modeFlags(old, cur *Entry) Flags {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -16,7 +17,8 @@ import (
 // the single goroutine that runs Walk.
 type Tree interface {
 	// Probe returns the names worth looking up in this directory, or all=true when it must be
-	// listed (a wildcard can match any name).
+	// listed (a wildcard can match any name). Names are single file names: "", ".", ".." or a
+	// name with a slash is reported as a Visit with Err and never looked up.
 	Probe() (names []string, all bool)
 	// Child says what the policy makes of the child name: the location that owns it (empty when
 	// it is not selected) or that it is ignored, and the Tree for its descendants (nil when nothing
@@ -145,7 +147,19 @@ func (w *walker) dir(d *dirRef, logical string, tree Tree, depth int) error {
 			continue
 		}
 		p := join(logical, name)
+		if !validName(name) {
+			// Only a Tree's literal names can be like this (a directory listing never is): "..",
+			// "." or "a/b" would lead the *at calls out of root or through a symlink.
+			items = append(items, walkItem{key: name, name: name, entry: Entry{Path: p, Location: sel.Location}, err: errBadName})
+			continue
+		}
 		if sel.Ignored {
+			if !all {
+				// A literal name is only a guess: count it as ignored only when it exists.
+				if _, err := statAt(d.fd, name); errors.Is(err, unix.ENOENT) {
+					continue
+				}
+			}
 			items = append(items, walkItem{key: name, name: name, entry: Entry{Path: p, Location: sel.Location}, sel: sel})
 			continue
 		}
@@ -210,11 +224,24 @@ func (w *walker) dir(d *dirRef, logical string, tree Tree, depth int) error {
 }
 
 func (w *walker) emit(v *Visit) error {
+	// Checked before every visit, not only per directory: a large directory must not keep fn
+	// running after the caller gave up.
+	if err := w.ctx.Err(); err != nil {
+		v.Release()
+		return err
+	}
 	if err := w.fn(v); err != nil {
 		v.Release()
 		return err
 	}
 	return nil
+}
+
+// errBadName is the error of a Visit for a name from a Tree that is not one path component.
+var errBadName = errors.New("not a single file name (a policy tree named it): not looked up")
+
+func validName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsRune(name, '/')
 }
 
 // readNames lists the directory open at fd. It lists through a duplicate so that the os.File
