@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -97,7 +98,13 @@ func readlinkAt(dirfd int, name string) (string, error) {
 // openNoFollow opens name under dirfd for reading without following a symlink, without blocking
 // on a FIFO and, where the kernel allows it, without updating the access time.
 func openNoFollow(dirfd int, name string) (int, error) {
-	const flags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOCTTY
+	return openRead(dirfd, name, unix.O_NOFOLLOW)
+}
+
+// openRead opens for reading, non-blocking, without a controlling tty and, where allowed, without
+// updating the access time; extra adds flags.
+func openRead(dirfd int, name string, extra int) (int, error) {
+	flags := unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOCTTY | extra
 	fd, err := unix.Openat(dirfd, name, flags|unix.O_NOATIME, 0)
 	if errors.Is(err, unix.EPERM) {
 		// O_NOATIME is refused on files the caller does not own unless it has CAP_FOWNER.
@@ -107,6 +114,39 @@ func openNoFollow(dirfd int, name string) (int, error) {
 		fd, err = unix.Openat(dirfd, name, flags, 0)
 	}
 	return fd, err
+}
+
+// openRegular opens for reading the regular file name under dirfd that e describes, without ever
+// opening anything else: it first takes an O_PATH handle (which runs no device driver's open and
+// follows no symlink), checks with fstat that it is the same regular file, and only then reopens
+// that inode for reading through /proc/self/fd. Where /proc is not mounted it falls back to
+// opening the name directly with O_NOFOLLOW|O_NONBLOCK, which still never follows a symlink or
+// blocks, and checks the inode afterwards.
+func openRegular(dirfd int, name string, e *Entry) (int, error) {
+	pfd, err := unix.Openat(dirfd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(pfd)
+	var st unix.Stat_t
+	if err := unix.Fstat(pfd, &st); err != nil {
+		return -1, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Ino != e.Inode || st.Dev != e.Dev {
+		return -1, ErrReplaced
+	}
+	// The magic link must be followed: it is the inode just checked, not a path to resolve.
+	fd, err := openRead(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(pfd), 0)
+	if errors.Is(err, unix.ENOENT) && !procMounted() {
+		return openNoFollow(dirfd, name)
+	}
+	return fd, err
+}
+
+// procMounted reports whether /proc/self/fd can reopen descriptors.
+func procMounted() bool {
+	var st unix.Statfs_t
+	return unix.Statfs("/proc/self/fd", &st) == nil && st.Type == unix.PROC_SUPER_MAGIC
 }
 
 // hashAt reads the regular file name under dirfd that e describes and sets e.SHA256 and
@@ -122,8 +162,12 @@ func hashAt(dirfd int, name string, e *Entry, maxBytes int64, buf []byte) error 
 		e.HashState = HashTooLarge
 		return nil
 	}
-	fd, err := openNoFollow(dirfd, name)
+	fd, err := openRegular(dirfd, name, e)
 	if err != nil {
+		if errors.Is(err, ErrReplaced) {
+			e.HashState = HashReplaced
+			return ErrReplaced
+		}
 		if errors.Is(err, unix.ENOENT) {
 			e.HashState = HashVanished
 			return ErrVanished

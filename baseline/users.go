@@ -53,10 +53,18 @@ func (u *Users) Group(gid uint32) string {
 // each id. Malformed lines are skipped: these files are read for display only.
 func ParseAccounts(r io.Reader) map[uint32]string {
 	out := map[uint32]string{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
+	// A bufio.Scanner would stop for good at an over-long line; a Reader skips it and goes on.
+	br := bufio.NewReader(r)
+	for {
+		raw, err := br.ReadSlice('\n')
+		for err == bufio.ErrBufferFull { // an over-long line: drop it to its end
+			_, err = br.ReadSlice('\n')
+			raw = nil
+		}
+		if len(raw) == 0 && err != nil {
+			break
+		}
+		line := strings.TrimRight(string(raw), "\r\n")
 		if line == "" || line[0] == '#' || line[0] == '+' || line[0] == '-' {
 			continue
 		}

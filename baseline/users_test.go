@@ -190,3 +190,12 @@ func TestFuzzCorpusPresent(t *testing.T) {
 		}
 	}
 }
+
+// A line too long for the reader's buffer is skipped; the lines after it still count.
+func TestParseAccountsLongLine(t *testing.T) {
+	in := "root:x:0:0::/root:/bin/sh\n" + "huge:x:7:7:" + strings.Repeat("g", 1<<20) + "\nalice:x:1000:1000::/home/alice:/bin/sh"
+	got := ParseAccounts(strings.NewReader(in))
+	if got[0] != "root" || got[1000] != "alice" || got[7] != "" {
+		t.Errorf("got %v", got)
+	}
+}
