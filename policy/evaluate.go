@@ -331,9 +331,7 @@ func ancestorMatch(m *matcher, a Ancestor) string {
 		return a.Exe
 	}
 	for i, arg := range a.Args {
-		// argv[0], then the script an interpreter runs: argv[1], or argv[2] after the one option
-		// a "#!/bin/sh -e" line passes ("/bin/sh -e /var/lib/dpkg/info/x.postinst").
-		if i > 2 || i == 2 && !strings.HasPrefix(a.Args[1], "-") {
+		if i > 1 {
 			break
 		}
 		if strings.HasPrefix(arg, "/") && m.matches(arg) {

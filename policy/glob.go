@@ -8,7 +8,8 @@ import (
 
 // Pattern syntax, on absolute paths split at "/":
 //
-//	*, ?, [a-z], [!x]  match within one path segment (path.Match), dot files included
+//	*, ?, [a-z], [!x]  match within one path segment (path.Match, with the shell's [!x] read as
+//	                   path.Match's [^x]), dot files included
 //	**                 as a whole segment: zero or more segments
 //	{a,b}              alternatives, expanded when the policy is loaded
 //	~/x                x under every home directory (the policy's homes, e.g. /root and /home/*)
@@ -28,6 +29,38 @@ type pattern struct {
 }
 
 func hasMeta(s string) bool { return strings.ContainsAny(s, "*?[\\") }
+
+// shellClass rewrites the shell's negated class "[!...]" into path.Match's "[^...]": path.Match
+// reads "[!x]" as "! or x", the opposite of what a policy author coming from the shell means.
+func shellClass(glob string) string {
+	if !strings.Contains(glob, "[!") {
+		return glob
+	}
+	b := []byte(glob)
+	in := false
+	for i := 0; i < len(b); i++ {
+		switch {
+		case b[i] == '\\':
+			i++
+		case !in && b[i] == '[':
+			in = true
+			if i+1 < len(b) && b[i+1] == '!' {
+				b[i+1] = '^'
+				i++
+			}
+		case in && b[i] == ']':
+			in = false
+		}
+	}
+	return string(b)
+}
+
+// Bounds on what a policy can expand to, so that a small file cannot make Load or Match slow:
+// one pattern as written (braces times homes), and the whole policy.
+const (
+	maxExpansions = 4096
+	maxPatterns   = 1 << 16
+)
 
 // expandBraces expands {a,b} alternatives, nested or repeated, into every combination.
 func expandBraces(s string) ([]string, error) {
@@ -74,8 +107,8 @@ func expandBraces(s string) ([]string, error) {
 			return nil, err
 		}
 		out = append(out, rest...)
-		if len(out) > 4096 {
-			return nil, fmt.Errorf("%q expands to more than 4096 patterns", s)
+		if len(out) > maxExpansions {
+			return nil, fmt.Errorf("%q expands to more than %d patterns", s, maxExpansions)
 		}
 	}
 	return out, nil
@@ -107,6 +140,9 @@ func compilePatterns(raw string, homes []string, loc int) ([]pattern, error) {
 		default:
 			return nil, fmt.Errorf("path pattern %q is not absolute (start it with / or ~/)", raw)
 		}
+		if len(out)+len(bases) > maxExpansions {
+			return nil, fmt.Errorf("%q expands to more than %d patterns", raw, maxExpansions)
+		}
 		for _, b := range bases {
 			p, err := compileOne(b)
 			if err != nil {
@@ -136,21 +172,30 @@ func compileOne(s string) (pattern, error) {
 			return p, fmt.Errorf("** must be a whole segment, as in /etc/systemd/system/**")
 		}
 		if seg != "**" {
+			written := seg
+			seg = shellClass(seg)
 			if _, err := path.Match(seg, ""); err != nil {
-				return p, fmt.Errorf("segment %q: %w", seg, err)
+				return p, fmt.Errorf("segment %q: %w", written, err)
 			}
 		}
 		lit := seg != "**" && !hasMeta(seg)
 		p.segs = append(p.segs, seg)
 		p.literal = append(p.literal, lit)
-		switch {
-		case lit:
-			p.specificity += 4
-		case seg != "**":
-			p.specificity += 2
-		}
+		p.specificity += segSpecificity(seg, lit)
 	}
 	return p, nil
+}
+
+// segSpecificity is what one segment adds to a pattern's specificity: a literal name more than a
+// wildcard within a segment, "**" nothing.
+func segSpecificity(seg string, literal bool) int {
+	switch {
+	case literal:
+		return 4
+	case seg != "**":
+		return 2
+	}
+	return 0
 }
 
 func (p *pattern) matchSeg(i int, name string) bool {
@@ -180,11 +225,24 @@ type matcher struct {
 // closure adds the states reachable without consuming a segment ("**" can match zero segments).
 func (m *matcher) closure(in []state) []state {
 	out := make([]state, 0, len(in)+2)
+	// A scan of out is cheapest for the few states a step leaves; a set keeps the closure of
+	// every pattern at the start linear.
+	var seen map[state]bool
+	if len(in) > 32 {
+		seen = make(map[state]bool, len(in)+len(in)/4)
+	}
 	var add func(s state)
 	add = func(s state) {
-		for _, o := range out {
-			if o == s {
+		if seen != nil {
+			if seen[s] {
 				return
+			}
+			seen[s] = true
+		} else {
+			for _, o := range out {
+				if o == s {
+					return
+				}
 			}
 		}
 		out = append(out, s)
@@ -232,7 +290,9 @@ func (m *matcher) best(states []state, parentOf bool) int {
 		}
 		sp := p.specificity
 		if container {
-			sp-- // the pattern that names the directory itself wins over one that lists it
+			// Only the segments that matched count, and the pattern that names the directory
+			// itself wins a tie over one that lists it.
+			sp -= segSpecificity(p.segs[s.i], false) + 1
 		}
 		if sp > spec || (sp == spec && p.loc < loc) {
 			loc, spec = p.loc, sp
@@ -252,13 +312,18 @@ func (m *matcher) ignored(name string) bool {
 	return false
 }
 
-// match returns the index of the location that owns the absolute path p, or -1.
-func (m *matcher) match(p string) int {
+// match returns the index of the location that owns the absolute path p, or -1. With parentOf, a
+// pattern whose last segment is a wildcard also selects the directory it lists (see best). The path
+// is cleaned first, so "/etc/cron.daily/.." is /etc and not an entry of /etc/cron.daily.
+func (m *matcher) match(p string, parentOf bool) int {
 	if !strings.HasPrefix(p, "/") {
 		return -1
 	}
 	states := m.start()
-	segs := strings.Split(strings.Trim(p, "/"), "/")
+	var segs []string
+	if p = path.Clean(p); p != "/" {
+		segs = strings.Split(p[1:], "/")
+	}
 	for i, seg := range segs {
 		if i == len(segs)-1 && m.ignored(seg) {
 			return -1
@@ -268,7 +333,7 @@ func (m *matcher) match(p string) int {
 			return -1
 		}
 	}
-	return m.best(states, true)
+	return m.best(states, parentOf)
 }
 
 func (m *matcher) start() []state {

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -50,7 +51,9 @@ func Default() *Policy {
 // LoadFile reads a policy file. A file with "extends: default" is merged onto the default policy;
 // otherwise it replaces the default entirely.
 func LoadFile(name string) (*Policy, error) {
-	f, err := os.Open(name)
+	// O_NONBLOCK: opening a FIFO named by mistake must not wait for a writer. It changes nothing
+	// for the regular file that is then required.
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +84,7 @@ func Load(name string, data []byte) (*Policy, error) {
 		return user, nil
 	case "default":
 	default:
-		return nil, &SyntaxError{File: name, Line: user.extendsLine, Msg: fmt.Sprintf("extends: %q is unknown (the only base is \"default\")", user.Extends)}
+		return nil, &SyntaxError{File: name, Line: user.line("extends"), Msg: fmt.Sprintf("extends: %q is unknown (the only base is \"default\")", user.Extends)}
 	}
 	base := Default()
 	merged, err := merge(base, user, name)
@@ -132,11 +135,7 @@ func parse(file string, data []byte) (*Policy, error) {
 	if err := root.Decode(&p); err != nil {
 		return nil, yamlError(file, err)
 	}
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		if root.Content[i].Value == "extends" {
-			p.extendsLine = root.Content[i].Line
-		}
-	}
+	p.lines = valueLines(root)
 	if p.Extends != "" {
 		// Validation happens after the merge, on the whole policy.
 		return &p, nil
@@ -145,6 +144,39 @@ func parse(file string, data []byte) (*Policy, error) {
 		return nil, err
 	}
 	return &p, nil
+}
+
+// valueLines records the lines of the top-level keys of a policy, of the items of their lists and
+// of the keys of their mappings (one level down, two under "trusted"), for Policy.line.
+func valueLines(root *yaml.Node) map[string]int {
+	out := map[string]int{}
+	var walk func(prefix string, n *yaml.Node, depth int)
+	walk = func(prefix string, n *yaml.Node, depth int) {
+		switch n.Kind {
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				out[prefix+"."+strconv.Itoa(i)] = c.Line
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				key := prefix + "." + n.Content[i].Value
+				out[key] = n.Content[i].Line
+				if depth > 0 {
+					walk(key, n.Content[i+1], depth-1)
+				}
+			}
+		}
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k := root.Content[i]
+		out[k.Value] = k.Line
+		depth := 0
+		if k.Value == "trusted" {
+			depth = 1
+		}
+		walk(k.Value, root.Content[i+1], depth)
+	}
+	return out
 }
 
 // checkKeys refuses mapping keys that the Go type has no field for, with their line, so that a
@@ -232,12 +264,20 @@ func merge(base, user *Policy, file string) (*Policy, error) {
 		Extends: "default",
 		Homes:   base.Homes,
 		Rules:   map[string]RuleConfig{},
+		lines:   user.lines,
+		baseLen: map[string]int{
+			"ignore":              len(base.Ignore),
+			"trusted.executables": len(base.Trusted.Executables),
+			"trusted.ancestors":   len(base.Trusted.Ancestors),
+		},
 	}
-	if user.Version != 1 {
-		return nil, &SyntaxError{File: file, Line: 1, Msg: fmt.Sprintf("version: %d is not supported (this tripline reads version 1)", user.Version)}
+	if err := user.checkVersion(file); err != nil {
+		return nil, err
 	}
 	if len(user.Homes) > 0 {
 		out.Homes = user.Homes
+	} else {
+		out.baseLen["homes"] = len(base.Homes)
 	}
 	for k, v := range base.Rules {
 		sev := SeverityByUse{}
@@ -257,14 +297,18 @@ func merge(base, user *Policy, file string) (*Policy, error) {
 		out.Rules[k] = rc
 	}
 	disabled := map[string]bool{}
-	for _, id := range user.Disable {
+	for i, id := range user.Disable {
 		if base.Location(id) == nil {
-			return nil, &SyntaxError{File: file, Msg: fmt.Sprintf("disable: the default policy has no location %q (see `tripline policy show`)", id)}
+			return nil, &SyntaxError{File: file, Line: user.itemLine("disable", i), Msg: fmt.Sprintf("disable: the default policy has no location %q (see `tripline policy show`)", id)}
 		}
 		disabled[id] = true
 	}
 	replaced := map[string]Location{}
 	for _, l := range user.Locations {
+		// Checked here because two replacements of one default location would leave one.
+		if prev, dup := replaced[l.ID]; dup && l.ID != "" {
+			return nil, &SyntaxError{File: file, Line: l.line, Msg: fmt.Sprintf("location %q: duplicate id (first at line %d)", l.ID, prev.line)}
+		}
 		replaced[l.ID] = l
 	}
 	for _, l := range base.Locations {

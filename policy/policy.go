@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/tripline/tripline/baseline"
@@ -85,13 +86,18 @@ type Policy struct {
 	Ignore     []string              `yaml:"ignore,omitempty" json:"ignore,omitempty"`
 	Exceptions []Exception           `yaml:"exceptions,omitempty" json:"exceptions,omitempty"`
 
-	extendsLine int
-	source      string // file name, or "default"
-	digest      string
-	m           *matcher
-	exe         *matcher // trusted executables
-	anc         *matcher // trusted ancestors
-	excs        []compiledException
+	// lines says where the file put its values, for errors found after decoding: top-level keys
+	// ("version"), their sequence items ("ignore.2") and mapping keys ("rules.exec-bit-set",
+	// "trusted.executables.0"). baseLen counts, per list, the leading items that came from the
+	// base policy of an extends, which have no line in this file.
+	lines   map[string]int
+	baseLen map[string]int
+	source  string // file name, or "default"
+	digest  string
+	m       *matcher
+	exe     *matcher // trusted executables
+	anc     *matcher // trusted ancestors
+	excs    []compiledException
 }
 
 type compiledException struct {
@@ -121,7 +127,7 @@ func (p *Policy) Location(id string) *Location {
 // Match returns the location that owns the absolute logical path, or nil when the policy does not
 // cover it or ignores its name.
 func (p *Policy) Match(path string) *Location {
-	i := p.m.match(path)
+	i := p.m.match(path, true)
 	if i < 0 {
 		return nil
 	}
@@ -201,24 +207,76 @@ func digestOf(parts ...[]byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// line returns the line of a top-level key or of a "key.item" of the file, 0 when unknown.
+func (p *Policy) line(key string) int { return p.lines[key] }
+
+// itemLine returns the line of item i of the list key ("ignore", "trusted.executables"), falling
+// back to the line of the key; 0 for an item inherited from the base policy.
+func (p *Policy) itemLine(key string, i int) int {
+	if i -= p.baseLen[key]; i < 0 {
+		return 0
+	}
+	if l, ok := p.lines[key+"."+strconv.Itoa(i)]; ok {
+		return l
+	}
+	return p.lines[key]
+}
+
+// checkVersion refuses a policy that is not version 1.
+func (p *Policy) checkVersion(file string) error {
+	if p.Version == 1 {
+		return nil
+	}
+	if p.line("version") == 0 {
+		return &SyntaxError{File: file, Line: 1, Msg: "no version (start the policy with \"version: 1\")"}
+	}
+	return &SyntaxError{File: file, Line: p.line("version"), Msg: fmt.Sprintf("version: %d is not supported (this tripline reads version 1)", p.Version)}
+}
+
 // compile validates the merged policy and builds its matchers. Errors carry the line of the
 // offending entry where one is known.
 func (p *Policy) compile(file string) error {
-	if p.Version != 1 {
-		return &SyntaxError{File: file, Line: 1, Msg: fmt.Sprintf("version: %d is not supported (this tripline reads version 1)", p.Version)}
+	if err := p.checkVersion(file); err != nil {
+		return err
 	}
-	for _, h := range p.Homes {
+	var homes []string
+	for i, h := range p.Homes {
+		bad := func(format string, a ...any) error {
+			return &SyntaxError{File: file, Line: p.itemLine("homes", i), Msg: fmt.Sprintf("homes: %q ", h) + fmt.Sprintf(format, a...)}
+		}
 		if !strings.HasPrefix(h, "/") {
-			return &SyntaxError{File: file, Line: 1, Msg: fmt.Sprintf("homes: %q is not an absolute path pattern", h)}
+			return bad("is not an absolute path pattern")
 		}
+		xs, err := expandBraces(h)
+		if err != nil {
+			return bad("%v", err)
+		}
+		for _, x := range xs {
+			if strings.Trim(x, "/") == "" {
+				continue // "/" as a home: ~/x is /x
+			}
+			if _, err := compileOne(x); err != nil {
+				return bad("%v", err)
+			}
+		}
+		homes = append(homes, xs...)
 	}
-	for rule, rc := range p.Rules {
+	ruleIDs := make([]string, 0, len(p.Rules))
+	for rule := range p.Rules {
+		ruleIDs = append(ruleIDs, rule)
+	}
+	sort.Strings(ruleIDs) // the first error is the same on every run
+	for _, rule := range ruleIDs {
 		if !knownRule(rule) {
-			return &SyntaxError{File: file, Msg: fmt.Sprintf("rules: unknown rule %q (known: %s)", rule, strings.Join(RuleIDs(), ", "))}
+			return &SyntaxError{File: file, Line: p.line("rules." + rule), Msg: fmt.Sprintf("rules: unknown rule %q (known: %s)", rule, strings.Join(RuleIDs(), ", "))}
 		}
-		_ = rc
 	}
-	m := &matcher{ignore: p.Ignore}
+	m := &matcher{}
+	for _, g := range p.Ignore {
+		m.ignore = append(m.ignore, shellClass(g))
+	}
+	total := 0 // patterns of the whole policy, at most maxPatterns
+	tooMany := fmt.Sprintf("the policy expands to more than %d path patterns", maxPatterns)
 	seen := map[string]int{}
 	for i := range p.Locations {
 		l := &p.Locations[i]
@@ -247,30 +305,50 @@ func (p *Policy) compile(file string) error {
 			}
 		}
 		for _, raw := range l.Paths {
-			pats, err := compilePatterns(raw, p.Homes, i)
+			pats, err := compilePatterns(raw, homes, i)
 			if err != nil {
 				return bad("%v", err)
+			}
+			if total += len(pats); total > maxPatterns {
+				return bad("%s", tooMany)
 			}
 			m.pats = append(m.pats, pats...)
 		}
 		m.locIDs = append(m.locIDs, l.ID)
 	}
-	for _, g := range p.Ignore {
+	for i, g := range p.Ignore {
 		if strings.Contains(g, "/") {
-			return &SyntaxError{File: file, Msg: fmt.Sprintf("ignore: %q must be a file-name pattern, without /", g)}
+			return &SyntaxError{File: file, Line: p.itemLine("ignore", i), Msg: fmt.Sprintf("ignore: %q must be a file-name pattern, without /", g)}
 		}
 		if err := checkGlob(g); err != nil {
-			return &SyntaxError{File: file, Msg: fmt.Sprintf("ignore: %q: %v", g, err)}
+			return &SyntaxError{File: file, Line: p.itemLine("ignore", i), Msg: fmt.Sprintf("ignore: %q: %v", g, err)}
 		}
 	}
 	m.startStates = m.start()
 	p.m = m
-	var err error
-	if p.exe, err = globSet(p.Trusted.Executables); err != nil {
-		return &SyntaxError{File: file, Msg: "trusted.executables: " + err.Error()}
+	trusted := func(key string, globs []string) (*matcher, error) {
+		for i, g := range globs {
+			if _, err := compilePatterns(g, nil, 0); err != nil {
+				return nil, &SyntaxError{File: file, Line: p.itemLine(key, i), Msg: key + ": " + err.Error()}
+			}
+		}
+		m, err := globSet(globs)
+		if err != nil {
+			return nil, &SyntaxError{File: file, Line: p.line(key), Msg: key + ": " + err.Error()}
+		}
+		if m != nil {
+			if total += len(m.pats); total > maxPatterns {
+				return nil, &SyntaxError{File: file, Line: p.line(key), Msg: key + ": " + tooMany}
+			}
+		}
+		return m, nil
 	}
-	if p.anc, err = globSet(p.Trusted.Ancestors); err != nil {
-		return &SyntaxError{File: file, Msg: "trusted.ancestors: " + err.Error()}
+	var err error
+	if p.exe, err = trusted("trusted.executables", p.Trusted.Executables); err != nil {
+		return err
+	}
+	if p.anc, err = trusted("trusted.ancestors", p.Trusted.Ancestors); err != nil {
+		return err
 	}
 	p.excs = nil
 	for _, e := range p.Exceptions {
@@ -293,6 +371,14 @@ func (p *Policy) compile(file string) error {
 		if ce.anc, err = globSet(e.Ancestors); err != nil {
 			return bad("ancestors: %v", err)
 		}
+		for _, x := range []*matcher{ce.paths, ce.exe, ce.anc} {
+			if x != nil {
+				total += len(x.pats)
+			}
+		}
+		if total > maxPatterns {
+			return bad("%s", tooMany)
+		}
 		for _, s := range e.SHA256 {
 			s = strings.ToLower(s)
 			if len(s) != 64 || strings.Trim(s, "0123456789abcdef") != "" {
@@ -312,7 +398,7 @@ func (p *Policy) compile(file string) error {
 }
 
 func checkGlob(g string) error {
-	_, err := matchName(g, "")
+	_, err := matchName(shellClass(g), "")
 	return err
 }
 
@@ -334,7 +420,9 @@ func globSet(globs []string) (*matcher, error) {
 	return m, nil
 }
 
-func (m *matcher) matches(p string) bool { return m != nil && m.match(p) >= 0 }
+// matches reports whether a pattern of the set matches p itself: /etc/cron.d/* in an exception or
+// a trusted list names the files in /etc/cron.d, not the directory (unlike a location, see best).
+func (m *matcher) matches(p string) bool { return m != nil && m.match(p, false) >= 0 }
 
 func validUse(u Use) bool {
 	for _, x := range uses {
