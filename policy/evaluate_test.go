@@ -580,3 +580,24 @@ func TestSeverity(t *testing.T) {
 		}
 	}
 }
+
+// An exception may name paths under every home with ~/, like a location.
+func TestExceptionHomePaths(t *testing.T) {
+	pol, err := policy.Load("x.yaml", []byte(`version: 1
+extends: default
+exceptions:
+  - reason: approved VPN autostart entry
+    paths: [~/.config/autostart/vpn.desktop]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/home/alice/.config/autostart/vpn.desktop", "/root/.config/autostart/vpn.desktop"} {
+		e := &baseline.Entry{Path: p, Type: baseline.TypeFile, Mode: 0o644, HashState: baseline.HashOK, SHA256: "x"}
+		c, _ := baseline.Diff(nil, e)
+		f, ok := pol.Evaluate(c, pol.Match(p), nil)
+		if !ok || f.Verdict != policy.VerdictExcepted {
+			t.Errorf("%s: verdict %v (ok %v), want excepted", p, f.Verdict, ok)
+		}
+	}
+}

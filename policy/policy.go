@@ -328,11 +328,11 @@ func (p *Policy) compile(file string) error {
 	p.m = m
 	trusted := func(key string, globs []string) (*matcher, error) {
 		for i, g := range globs {
-			if _, err := compilePatterns(g, nil, 0); err != nil {
+			if _, err := compilePatterns(g, homes, 0); err != nil {
 				return nil, &SyntaxError{File: file, Line: p.itemLine(key, i), Msg: key + ": " + err.Error()}
 			}
 		}
-		m, err := globSet(globs)
+		m, err := globSet(globs, homes)
 		if err != nil {
 			return nil, &SyntaxError{File: file, Line: p.line(key), Msg: key + ": " + err.Error()}
 		}
@@ -362,13 +362,13 @@ func (p *Policy) compile(file string) error {
 			return bad("needs a reason (it is shown with every finding it silences)")
 		}
 		ce := compiledException{Exception: e, sha: map[string]bool{}, rules: map[string]bool{}}
-		if ce.paths, err = globSet(e.Paths); err != nil {
+		if ce.paths, err = globSet(e.Paths, homes); err != nil {
 			return bad("paths: %v", err)
 		}
-		if ce.exe, err = globSet(e.Exe); err != nil {
+		if ce.exe, err = globSet(e.Exe, homes); err != nil {
 			return bad("exe: %v", err)
 		}
-		if ce.anc, err = globSet(e.Ancestors); err != nil {
+		if ce.anc, err = globSet(e.Ancestors, homes); err != nil {
 			return bad("ancestors: %v", err)
 		}
 		for _, x := range []*matcher{ce.paths, ce.exe, ce.anc} {
@@ -402,14 +402,14 @@ func checkGlob(g string) error {
 	return err
 }
 
-// globSet compiles absolute path patterns (no ~) into a matcher; nil for an empty list.
-func globSet(globs []string) (*matcher, error) {
+// globSet compiles path patterns (~/ expanding over homes) into a matcher; nil for an empty list.
+func globSet(globs, homes []string) (*matcher, error) {
 	if len(globs) == 0 {
 		return nil, nil
 	}
 	m := &matcher{}
 	for _, g := range globs {
-		pats, err := compilePatterns(g, nil, 0)
+		pats, err := compilePatterns(g, homes, 0)
 		if err != nil {
 			return nil, err
 		}
