@@ -365,14 +365,14 @@ func (r *Renderer) scanText(res *scan.Result, sum SummaryJSON) error {
 
 func (r *Renderer) inventoryText(inv *scan.Inventory) error {
 	tw := tabwriter.NewWriter(r.W, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "LOCATION\tCATEGORY\tUSE\tPATHS\tFILES\tEXECUTABLE\t")
+	fmt.Fprintln(tw, "LOCATION\tCATEGORY\tUSE\tPATHS\tFILES\tEXECUTABLE")
 	absent := 0
 	for _, l := range inv.Locations {
 		if l.Paths == 0 {
 			absent++
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t\n", l.ID, l.Category, l.Use, l.Paths, l.Files, l.Exec)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\n", l.ID, l.Category, l.Use, l.Paths, l.Files, l.Exec)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
