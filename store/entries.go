@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/tripline/tripline/baseline"
@@ -129,7 +130,15 @@ type State struct {
 
 // States returns the whole state table (small: only drift from the baseline), keyed by path.
 func (db *DB) States(ctx context.Context) (map[string]State, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT "+entryCols+", present, seen_ns FROM state")
+	return db.states(ctx, db.r)
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func (db *DB) states(ctx context.Context, q querier) (map[string]State, error) {
+	rows, err := q.QueryContext(ctx, "SELECT "+entryCols+", present, seen_ns FROM state")
 	if err != nil {
 		return nil, db.wrap(err)
 	}
@@ -181,21 +190,36 @@ type Record struct {
 
 // Tx is one write transaction. It holds the write lock from Begin to Commit or Rollback.
 type Tx struct {
-	db    *DB
-	tx    *sql.Tx
-	stmts map[string]*sql.Stmt
+	db     *DB
+	tx     *sql.Tx
+	cancel context.CancelFunc
+	stmts  map[string]*sql.Stmt
 }
 
-// Begin starts a write transaction.
+// Begin starts a write transaction, waiting up to BusyTimeoutMS for another writer (SQLite's
+// wait does not end early when ctx does). Once Begin has returned, cancelling ctx fails the
+// statements run with it but does not undo the transaction: what succeeded can be committed.
 func (db *DB) Begin(ctx context.Context) (*Tx, error) {
 	if db.w == nil {
 		return nil, fmt.Errorf("database %s: opened read-only", db.path)
 	}
-	tx, err := db.w.BeginTx(ctx, nil)
+	// database/sql rolls a transaction back as soon as the context given to BeginTx is done, so
+	// give it one that ctx ends only until BeginTx returns; Commit or Rollback release it.
+	txCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
+	tx, err := db.w.BeginTx(txCtx, nil)
+	if !stop() {
+		// ctx ended during the wait: the transaction, if any, is being rolled back.
+		if err == nil {
+			tx.Rollback()
+			err = ctx.Err()
+		}
+	}
 	if err != nil {
+		cancel()
 		return nil, db.wrap(err)
 	}
-	return &Tx{db: db, tx: tx, stmts: map[string]*sql.Stmt{}}, nil
+	return &Tx{db: db, tx: tx, cancel: cancel, stmts: map[string]*sql.Stmt{}}, nil
 }
 
 func (t *Tx) exec(ctx context.Context, q string, args ...any) error {
@@ -217,6 +241,7 @@ func (t *Tx) Commit() error {
 	for _, st := range t.stmts {
 		st.Close()
 	}
+	defer t.cancel()
 	return t.db.wrap(t.tx.Commit())
 }
 
@@ -226,6 +251,7 @@ func (t *Tx) Rollback() {
 		st.Close()
 	}
 	t.tx.Rollback()
+	t.cancel()
 }
 
 // SetMeta sets a value of the meta table.
@@ -331,10 +357,18 @@ type AcceptResult struct {
 }
 
 // Accept makes the last observed state the baseline: for every path in paths, or for every path
-// with drift when paths is empty. Each acceptance is recorded in the history with who ran it.
+// with drift (in path order) when paths is empty. Each acceptance is recorded in the history with
+// who ran it.
 func (db *DB) Accept(ctx context.Context, paths []string, by string, nowNS int64) (AcceptResult, error) {
 	var res AcceptResult
-	states, err := db.States(ctx)
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer tx.Rollback()
+	// Read the drift under the write lock: a state a writer records meanwhile must not be
+	// deleted without being accepted.
+	states, err := db.states(ctx, tx.tx)
 	if err != nil {
 		return res, err
 	}
@@ -343,8 +377,14 @@ func (db *DB) Accept(ctx context.Context, paths []string, by string, nowNS int64
 		for _, s := range states {
 			todo = append(todo, s)
 		}
+		sort.Slice(todo, func(i, j int) bool { return todo[i].Path < todo[j].Path })
 	} else {
+		seen := map[string]bool{}
 		for _, p := range paths {
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
 			s, ok := states[p]
 			if !ok {
 				res.Unknown = append(res.Unknown, p)
@@ -353,11 +393,6 @@ func (db *DB) Accept(ctx context.Context, paths []string, by string, nowNS int64
 			todo = append(todo, s)
 		}
 	}
-	tx, err := db.Begin(ctx)
-	if err != nil {
-		return res, err
-	}
-	defer tx.Rollback()
 	run, err := tx.StartRun(ctx, "accept", "", by, nowNS)
 	if err != nil {
 		return res, err

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/mattn/go-sqlite3"
 )
@@ -72,7 +73,8 @@ func dsn(path string, write bool) string {
 	v.Set("_foreign_keys", "on")
 	v.Set("_synchronous", "NORMAL")
 	if write {
-		v.Set("_journal_mode", "WAL")
+		// No _journal_mode here: switching to WAL writes the file, and check must first make sure
+		// the file is tripline's. check sets WAL, which then persists in the file.
 		v.Set("_txlock", "immediate")
 	} else {
 		v.Set("mode", "ro")
@@ -81,12 +83,34 @@ func dsn(path string, write bool) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + v.Encode()
 }
 
+// notRegular refuses a database path that names a directory, device or other special file.
+func notRegular(path string, st os.FileInfo) error {
+	if st.IsDir() {
+		return fmt.Errorf("database %s: is a directory (give the name of the database file, e.g. %s)", path, filepath.Join(path, "tripline.db"))
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("database %s: not a regular file (choose another file with --db)", path)
+	}
+	return nil
+}
+
 // Open opens (creating when needed) the database at path for reading and writing, applies any
 // pending migrations, and checks that it is a tripline database in WAL mode. The directory is
-// created 0700 and the file 0600.
+// created 0700 and the file 0600. A file that is not tripline's is refused before anything is
+// written to it. Errors are one line.
 func Open(ctx context.Context, path string) (*DB, error) {
+	db, err := open(ctx, path)
+	return db, singleLine(err)
+}
+
+func open(ctx context.Context, path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("database directory: %w", err)
+	}
+	if st, err := os.Stat(path); err == nil {
+		if err := notRegular(path, st); err != nil {
+			return nil, err
+		}
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -97,8 +121,8 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("database %s: not a regular file", path)
+	if err := notRegular(path, st); err != nil {
+		return nil, err
 	}
 	w, err := sql.Open("sqlite3", dsn(path, true))
 	if err != nil {
@@ -124,12 +148,22 @@ func Open(ctx context.Context, path string) (*DB, error) {
 }
 
 // OpenReadOnly opens an existing database for queries only. It never creates or migrates.
+// Errors are one line.
 func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
-	if _, err := os.Stat(path); err != nil {
+	db, err := openReadOnly(ctx, path)
+	return db, singleLine(err)
+}
+
+func openReadOnly(ctx context.Context, path string) (*DB, error) {
+	st, err := os.Stat(path)
+	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("database %s: %w", path, ErrNoDatabase)
 		}
 		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	if err := notRegular(path, st); err != nil {
+		return nil, err
 	}
 	r, err := sql.Open("sqlite3", dsn(path, false))
 	if err != nil {
@@ -155,8 +189,31 @@ func (db *DB) Close() error {
 	return errors.Join(errs...)
 }
 
-// wrap turns SQLite's errors into messages that say what to do.
+// lineError prints an error on one line and keeps its chain for errors.Is and errors.As.
+type lineError struct {
+	msg string
+	err error
+}
+
+func (e *lineError) Error() string { return e.msg }
+func (e *lineError) Unwrap() error { return e.err }
+
+// singleLine escapes line breaks in err's message: SQLite quotes schema text, which may hold
+// newlines, in its messages, and a caller's log line must stay one line.
+func singleLine(err error) error {
+	if err == nil || !strings.ContainsAny(err.Error(), "\r\n") {
+		return err
+	}
+	msg := strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(err.Error())
+	return &lineError{msg: msg, err: err}
+}
+
+// wrap turns SQLite's errors into one-line messages that say what to do.
 func (db *DB) wrap(err error) error {
+	return singleLine(db.wrapSQLite(err))
+}
+
+func (db *DB) wrapSQLite(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -178,28 +235,22 @@ func (db *DB) wrap(err error) error {
 	return fmt.Errorf("database %s: %w", db.path, err)
 }
 
-// check verifies the file is SQLite, in WAL mode, and tripline's (or empty).
+// check verifies the file is SQLite and tripline's (or empty), then, for the writer, puts it in
+// WAL mode. Nothing is written before the file is known to be tripline's.
 func (db *DB) check(ctx context.Context, h *sql.DB, write bool) error {
-	var mode string
-	if err := h.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+	// One statement, so one snapshot: another process may be migrating the file right now.
+	var app, ver, tables int
+	err := h.QueryRowContext(ctx, `SELECT (SELECT application_id FROM pragma_application_id),
+		(SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM sqlite_schema)`).Scan(&app, &ver, &tables)
+	if err != nil {
 		return db.wrap(err)
 	}
-	if write && !strings.EqualFold(mode, "wal") {
-		return fmt.Errorf("database %s: journal mode is %q, not wal (is it on a filesystem without shared memory?)", db.path, mode)
-	}
-	var app, ver int
-	if err := h.QueryRowContext(ctx, "PRAGMA application_id").Scan(&app); err != nil {
-		return db.wrap(err)
-	}
-	if err := h.QueryRowContext(ctx, "PRAGMA user_version").Scan(&ver); err != nil {
-		return db.wrap(err)
-	}
-	var tables int
-	if err := h.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
-		return db.wrap(err)
-	}
-	if app != applicationID && (tables > 0 || app != 0) {
+	// Only a pristine file (what Open creates) may become tripline's.
+	if app != applicationID && (tables > 0 || app != 0 || ver != 0) {
 		return fmt.Errorf("database %s: a SQLite database of another program, not tripline's (choose another file with --db)", db.path)
+	}
+	if ver < 0 {
+		return fmt.Errorf("database %s: invalid schema version %d (damaged or not tripline's; move it aside or choose another file with --db)", db.path, ver)
 	}
 	if ver > SchemaVersion() {
 		return fmt.Errorf("database %s: schema version %d, %w (this one reads up to %d); upgrade tripline", db.path, ver, ErrTooNew, SchemaVersion())
@@ -207,7 +258,41 @@ func (db *DB) check(ctx context.Context, h *sql.DB, write bool) error {
 	if !write && ver < SchemaVersion() {
 		return fmt.Errorf("database %s: schema version %d is older than this tripline's (%d); run `tripline scan` once as the database's owner to upgrade it", db.path, ver, SchemaVersion())
 	}
+	if write {
+		mode, err := db.setWAL(ctx, h)
+		if err != nil {
+			return db.wrap(err)
+		}
+		if !strings.EqualFold(mode, "wal") {
+			return fmt.Errorf("database %s: journal mode is %q, not wal (is it on a filesystem without shared memory?)", db.path, mode)
+		}
+	}
 	return nil
+}
+
+// setWAL puts the file in WAL mode and returns the journal mode it is in then. Switching takes
+// an exclusive lock for which SQLite does not wait (it fails with SQLITE_BUSY at once while
+// another process opens the same new file), so it is retried for up to BusyTimeoutMS.
+func (db *DB) setWAL(ctx context.Context, h *sql.DB) (string, error) {
+	var mode string
+	if err := h.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || strings.EqualFold(mode, "wal") {
+		return mode, err
+	}
+	deadline := time.Now().Add(BusyTimeoutMS * time.Millisecond)
+	for {
+		err := h.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
+		var se sqlite3.Error
+		if err == nil || !errors.As(err, &se) || se.Code != sqlite3.ErrBusy || time.Now().After(deadline) {
+			return mode, err
+		}
+		t := time.NewTimer(10 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return mode, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 func (db *DB) migrate(ctx context.Context) error {
@@ -219,26 +304,43 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err := db.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&ver); err != nil {
 		return db.wrap(err)
 	}
-	for i := ver; i < len(names); i++ {
-		body, err := migrationFS.ReadFile("migrations/" + names[i])
-		if err != nil {
-			return err
-		}
+	// Up to date: no write lock, so opening works while another process writes.
+	for ver < len(names) {
 		tx, err := db.w.BeginTx(ctx, nil)
 		if err != nil {
 			return db.wrap(err)
 		}
+		// Read again under the write lock: another process opening the same new file may have
+		// applied this migration while we waited.
+		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&ver); err != nil {
+			tx.Rollback()
+			return db.wrap(err)
+		}
+		if ver >= len(names) {
+			tx.Rollback()
+			break
+		}
+		if ver < 0 {
+			tx.Rollback()
+			return fmt.Errorf("database %s: invalid schema version %d (damaged or not tripline's; move it aside or choose another file with --db)", db.path, ver)
+		}
+		body, err := migrationFS.ReadFile("migrations/" + names[ver])
+		if err != nil {
+			tx.Rollback()
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("database %s: migration %s: %w", db.path, names[i], db.wrap(err))
+			return fmt.Errorf("migration %s: %w", names[ver], db.wrap(err))
 		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d; PRAGMA application_id = %d", i+1, applicationID)); err != nil {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d; PRAGMA application_id = %d", ver+1, applicationID)); err != nil {
 			tx.Rollback()
 			return db.wrap(err)
 		}
 		if err := tx.Commit(); err != nil {
 			return db.wrap(err)
 		}
+		ver++
 	}
 	return nil
 }
