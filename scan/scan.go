@@ -143,6 +143,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{Root: root, Started: o.Now()}
 	db := o.DB
 
+	// Take the write lock first, then read the meta data, the baseline and the drift: no other
+	// writer can commit between the snapshot this scan compares against and the rows it writes.
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
 	_, have, err := db.Meta(ctx, MetaBaselineNS)
 	if err != nil {
 		return nil, err
@@ -175,11 +183,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		defer iter.Close()
 	}
 
-	tx, err := db.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
 	kind := "scan"
 	if first {
 		kind = "baseline"

@@ -351,8 +351,11 @@ func (t *Tx) AddHistory(ctx context.Context, r *Record) error {
 
 // AcceptResult says what an acceptance changed.
 type AcceptResult struct {
-	Approved []string // paths whose observed state is now the baseline
+	Approved []string // paths whose observed change is now the baseline
 	Removed  []string // paths removed from the baseline (observed deleted)
+	// Refreshed are paths whose drift carried no change (a new ctime or inode with the same
+	// content and attributes): the baseline row is updated, no history row is written.
+	Refreshed []string
 	Unknown  []string // paths asked for that have no drift recorded
 }
 
@@ -408,6 +411,13 @@ func (db *DB) Accept(ctx context.Context, paths []string, by string, nowNS int64
 		if s.Present {
 			if err := tx.PutBaseline(ctx, &s.Entry, nowNS, by); err != nil {
 				return res, err
+			}
+			if _, changed := baseline.Diff(old, &s.Entry); !changed {
+				res.Refreshed = append(res.Refreshed, s.Path)
+				if err := tx.DeleteState(ctx, s.Path); err != nil {
+					return res, err
+				}
+				continue
 			}
 			rec.New = &s.Entry
 			res.Approved = append(res.Approved, s.Path)

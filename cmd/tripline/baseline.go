@@ -93,7 +93,11 @@ func accept(c *cli.Context, e *env, paths []string) error {
 	for _, p := range res.Removed {
 		fmt.Fprintf(e.stdout, "removed from the baseline %s\n", baseline.QuotePath(p))
 	}
-	fmt.Fprintf(e.stdout, "%d paths accepted, %d removed from the baseline.\n", len(res.Approved), len(res.Removed))
+	fmt.Fprintf(e.stdout, "%d paths accepted, %d removed from the baseline", len(res.Approved), len(res.Removed))
+	if n := len(res.Refreshed); n > 0 {
+		fmt.Fprintf(e.stdout, " (%d more refreshed: new ctime or inode, nothing else changed)", n)
+	}
+	fmt.Fprintln(e.stdout, ".")
 	if len(res.Unknown) > 0 {
 		for _, p := range res.Unknown {
 			fmt.Fprintf(e.stderr, "tripline: %s: no change recorded for this path by the last scan (nothing to accept)\n", baseline.QuotePath(p))
