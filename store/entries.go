@@ -356,7 +356,7 @@ type AcceptResult struct {
 	// Refreshed are paths whose drift carried no change (a new ctime or inode with the same
 	// content and attributes): the baseline row is updated, no history row is written.
 	Refreshed []string
-	Unknown  []string // paths asked for that have no drift recorded
+	Unknown   []string // paths asked for that have no drift recorded
 }
 
 // Accept makes the last observed state the baseline: for every path in paths, or for every path
