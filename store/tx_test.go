@@ -396,3 +396,35 @@ func TestConcurrentReadWrite(t *testing.T) {
 	}
 	t.Logf("reads (Count and a Baseline iteration) per reader: %v", reads)
 }
+
+// Drift that changes nothing Diff cares about (only ctime here) is refreshed into the baseline
+// without being called an accepted change and without a history row.
+func TestAcceptRefreshed(t *testing.T) {
+	db, path := openTest(t)
+	e := testEntry("/etc/touched", 1)
+	later := e
+	later.CtimeNS += 1e9
+	commit(t, db, func(ctx context.Context, tx *Tx) error {
+		if err := tx.PutBaseline(ctx, &e, 1, "installer"); err != nil {
+			return err
+		}
+		return tx.PutState(ctx, &later, true, 5)
+	})
+	res, err := db.Accept(context.Background(), nil, "tester", 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Approved) != 0 || !slices.Equal(res.Refreshed, []string{"/etc/touched"}) {
+		t.Errorf("approved %v, refreshed %v", res.Approved, res.Refreshed)
+	}
+	if rows := acceptRows(t, path); len(rows) != 0 {
+		t.Errorf("%d history rows for a refresh", len(rows))
+	}
+	got, err := db.BaselineEntries(context.Background(), "/etc/touched")
+	if err != nil || len(got) != 1 || got[0].CtimeNS != later.CtimeNS || got[0].ApprovedBy != "tester" {
+		t.Errorf("baseline after refresh: %+v, %v", got, err)
+	}
+	if states, _ := db.States(context.Background()); len(states) != 0 {
+		t.Errorf("state not cleared: %v", states)
+	}
+}
