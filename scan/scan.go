@@ -377,12 +377,24 @@ type consumer struct {
 	res     *Result
 	tx      *store.Tx
 	states  map[string]store.State
-	seen    map[string]bool // state paths met during the walk
+	seen    map[string]bool // drift (state) paths met during the walk
 	unknown []string        // prefixes ("dir/") whose contents could not be listed
 	first   bool
 	nowNS   int64
 	runID   int64
 	inv     *Inventory
+}
+
+// sawState notes that a path with a drift row was met, so finishStates leaves it alone. Only
+// drift paths are kept: the set stays as small as the state table, not as big as the tree.
+func (c *consumer) sawState(p string) {
+	if _, ok := c.states[p]; !ok {
+		return
+	}
+	if c.seen == nil {
+		c.seen = map[string]bool{}
+	}
+	c.seen[p] = true
 }
 
 func (c *consumer) isUnknown(p string) bool {
@@ -408,10 +420,7 @@ func (c *consumer) job(ctx context.Context, j *job) error {
 		c.res.Ignored++
 		return nil
 	}
-	if c.seen == nil {
-		c.seen = map[string]bool{}
-	}
-	c.seen[v.Entry.Path] = true
+	c.sawState(v.Entry.Path)
 	if v.Err != nil {
 		c.res.Errors = append(c.res.Errors, v.Err)
 		if v.Unlisted {
@@ -482,10 +491,7 @@ func (c *consumer) gone(ctx context.Context, b *store.Approved) error {
 		c.res.Uncovered++
 		return nil
 	}
-	if c.seen == nil {
-		c.seen = map[string]bool{}
-	}
-	c.seen[b.Path] = true
+	c.sawState(b.Path)
 	prev := &b.Entry
 	st, hasState := c.states[b.Path]
 	if hasState {

@@ -179,12 +179,14 @@ func openReadOnly(ctx context.Context, path string) (*DB, error) {
 
 // Close closes both handles.
 func (db *DB) Close() error {
+	// The reader goes first: SQLite checkpoints the WAL into the database file and removes it
+	// when the last connection closes, which a read-only connection cannot do.
 	var errs []error
-	if db.w != nil {
-		errs = append(errs, db.w.Close())
-	}
 	if db.r != nil {
 		errs = append(errs, db.r.Close())
+	}
+	if db.w != nil {
+		errs = append(errs, db.w.Close())
 	}
 	return errors.Join(errs...)
 }
