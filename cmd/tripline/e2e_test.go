@@ -463,6 +463,32 @@ func waitOpen(t *testing.T, pid int, suffix string, deadline time.Duration) bool
 	return false
 }
 
+// scanWhileHashing starts a scan of fx that has to hash the 2 GiB sparse file etc/cron.daily/big,
+// waits until the scan has that file open, calls during, and returns the scan's result.
+func scanWhileHashing(t *testing.T, fx *fixture, during func(*exec.Cmd), args ...string) result {
+	t.Helper()
+	bigSparse(t, fx.path("etc/cron.daily/big"), 2<<30)
+	full := append([]string{"--db", fx.db, "--root", fx.root, "scan", "--max-hash-size", fmt.Sprint(int64(4 << 30))}, args...)
+	cmd := exec.Command(binary, full...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if !waitOpen(t, cmd.Process.Pid, "/etc/cron.daily/big", 20*time.Second) {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatal("the scan never opened the big file")
+	}
+	during(cmd)
+	err := cmd.Wait()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	return result{so.String(), se.String(), code}
+}
+
 // bigSparse makes a sparse file that takes a while to hash.
 func bigSparse(t *testing.T, path string, size int64) {
 	t.Helper()
@@ -480,40 +506,23 @@ func bigSparse(t *testing.T, path string, size int64) {
 // line, exit with bit 8, and not report the file as deleted or changed.
 func TestVanishDuringHash(t *testing.T) {
 	fx := newFixture(t)
-	big := fx.path("etc/cron.daily/big")
-	bigSparse(t, big, 2<<30)
-	cmd := exec.Command(binary, "--db", fx.db, "--root", fx.root, "scan", "--max-hash-size", fmt.Sprint(int64(16<<30)), "--format", "json")
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if !waitOpen(t, cmd.Process.Pid, "/etc/cron.daily/big", 20*time.Second) {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatal("the scan never opened the big file")
-	}
-	os.Remove(big)
-	err := cmd.Wait()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	}
+	r := scanWhileHashing(t, fx, func(*exec.Cmd) { os.Remove(fx.path("etc/cron.daily/big")) }, "--format", "json")
+	code, so, se := r.code, r.stdout, r.stderr
 	if code != exitUnreadable {
-		t.Fatalf("exit %d, want 8\n%s\n%s", code, so.String(), se.String())
+		t.Fatalf("exit %d, want 8\n%s\n%s", code, so, se)
 	}
-	lines := strings.Split(strings.TrimSpace(se.String()), "\n")
+	lines := strings.Split(strings.TrimSpace(se), "\n")
 	if len(lines) != 1 || !strings.Contains(lines[0], "/etc/cron.daily/big: vanished while being read") {
-		t.Errorf("stderr should be one line naming the file:\n%s", se.String())
+		t.Errorf("stderr should be one line naming the file:\n%s", se)
 	}
 	var sawErr bool
-	for _, l := range parseLines(t, so.String()) {
+	for _, l := range parseLines(t, so) {
 		if l["type"] == "error" && l["path"] == "/etc/cron.daily/big" {
 			sawErr = true
 		}
 	}
 	if !sawErr {
-		t.Errorf("no json error object for the vanished file:\n%s", so.String())
+		t.Errorf("no json error object for the vanished file:\n%s", so)
 	}
 }
 
@@ -521,26 +530,10 @@ func TestVanishDuringHash(t *testing.T) {
 // scan is a first scan again).
 func TestInterrupt(t *testing.T) {
 	fx := newFixture(t)
-	bigSparse(t, fx.path("etc/cron.daily/big"), 2<<30)
-	cmd := exec.Command(binary, "--db", fx.db, "--root", fx.root, "scan", "--max-hash-size", fmt.Sprint(int64(32<<30)))
-	var se bytes.Buffer
-	cmd.Stderr = &se
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if !waitOpen(t, cmd.Process.Pid, "/etc/cron.daily/big", 20*time.Second) {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatal("the scan never opened the big file")
-	}
-	cmd.Process.Signal(syscall.SIGINT)
-	err := cmd.Wait()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	}
-	if code != exitInterrupt || !strings.Contains(se.String(), "interrupted") {
-		t.Fatalf("exit %d, want 130; stderr %q", code, se.String())
+	r := scanWhileHashing(t, fx, func(c *exec.Cmd) { c.Process.Signal(syscall.SIGINT) })
+	code, se := r.code, r.stderr
+	if code != exitInterrupt || !strings.Contains(se, "interrupted") {
+		t.Fatalf("exit %d, want 130; stderr %q", code, se)
 	}
 	os.Remove(fx.path("etc/cron.daily/big"))
 	if r := tl(t, fx, "scan"); r.code != 0 || !strings.Contains(r.stdout, "Baseline recorded") {
