@@ -281,3 +281,11 @@ func TestECSValues(t *testing.T) {
 		t.Errorf("path_escaped = %q", got[6].Tripline.Escaped)
 	}
 }
+
+func TestBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 2045106412: "1.9 GiB", 5 << 40: "5.0 TiB"} {
+		if got := Bytes(n); got != want {
+			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

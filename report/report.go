@@ -120,6 +120,20 @@ func escaped(p string) string {
 	return strconv.Quote(p)
 }
 
+// Bytes renders a byte count for people: "512 B", "1.9 MiB", "2.0 GiB".
+func Bytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}
+
 func ts(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
 
 // FindingJSON is the "finding" object of --format json.
@@ -324,8 +338,8 @@ func (r *Renderer) Scan(res *scan.Result, exit int) error {
 func (r *Renderer) scanText(res *scan.Result, sum SummaryJSON) error {
 	w := r.W
 	if res.Inventory != nil {
-		fmt.Fprintf(w, "Baseline recorded for %s: %d paths (%d hashed, %d MB read) in %.2fs.\n\n",
-			res.Root, res.Paths, res.Hashed, res.HashBytes>>20, res.Duration.Seconds())
+		fmt.Fprintf(w, "Baseline recorded for %s: %d paths (%d files hashed, %s read) in %.2fs.\n\n",
+			res.Root, res.Paths, res.Hashed, Bytes(res.HashBytes), res.Duration.Seconds())
 		if err := r.inventoryText(res.Inventory); err != nil {
 			return err
 		}

@@ -129,7 +129,7 @@ func (p *progress) show(s scan.Progress) {
 		cur = "..." + cur[len(cur)-57:]
 	}
 	rate := float64(s.HashedBytes) / (1 << 20) / s.Elapsed.Seconds()
-	fmt.Fprintf(p.w, "\r\033[Kscanning: %d paths, %d MB read (%.0f MB/s), %s", s.Paths, s.HashedBytes>>20, rate, cur)
+	fmt.Fprintf(p.w, "\r\033[Kscanning: %d paths, %s read (%.0f MiB/s), %s", s.Paths, report.Bytes(s.HashedBytes), rate, cur)
 	p.shown = true
 }
 
