@@ -31,6 +31,9 @@ type Options struct {
 	By           string
 	// Recreate discards the existing baseline and records a new one (baseline create).
 	Recreate bool
+	// Source names the run in the history: "scan" (default) or "reconcile" (the watcher
+	// comparing every location with its last observation after a gap).
+	Source string
 	// Progress, when set, is called every ProgressEvery (default 200 ms) from a goroutine of its
 	// own while the scan runs, and not after Run returns.
 	Progress      func(Progress)
@@ -87,10 +90,14 @@ type Result struct {
 	// Uncovered counts baseline paths that the policy no longer selects (left untouched).
 	Uncovered int
 	Findings  []policy.Finding // against the baseline, in path order
-	Recorded  int              // history rows written
-	Errors    []error          // one per path that could not be observed completely
-	Inventory *Inventory       // first scan only
-	Notes     []string         // things the user should know (policy changed since the baseline...)
+	// Changes are the changes since the last observation (what the history records), judged by
+	// the policy; a change no rule fires on is recorded but not listed. The watcher emits these
+	// after a reconcile.
+	Changes   []policy.Finding
+	Recorded  int        // history rows written
+	Errors    []error    // one per path that could not be observed completely
+	Inventory *Inventory // first scan only
+	Notes     []string   // things the user should know (policy changed since the baseline...)
 }
 
 // Unreadable reports whether some path could not be read (exit bit 8).
@@ -183,7 +190,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		defer iter.Close()
 	}
 
-	kind := "scan"
+	if o.Source == "" {
+		o.Source = "scan"
+	}
+	kind := o.Source
 	if first {
 		kind = "baseline"
 	}
@@ -557,13 +567,14 @@ func (c *consumer) find(ch baseline.Change) {
 // record appends a change since the last observation to the history.
 func (c *consumer) record(ctx context.Context, ch baseline.Change) error {
 	loc := c.location(ch.Entry())
-	rec := &store.Record{TimeNS: c.nowNS, RunID: c.runID, Source: "scan", Path: ch.Path, Kind: string(ch.Kind),
+	rec := &store.Record{TimeNS: c.nowNS, RunID: c.runID, Source: c.o.Source, Path: ch.Path, Kind: string(ch.Kind),
 		Flags: ch.Flags.Names(), Old: ch.Old, New: ch.New, Severity: policy.SevNone.String(), Verdict: "none", By: c.o.By}
 	if loc != nil {
 		rec.Location = loc.ID
 	}
 	if f, ok := c.o.Policy.Evaluate(ch, loc, nil); ok {
 		rec.Rule, rec.Severity, rec.Verdict, rec.Hits = f.Rule(), f.Severity.String(), string(f.Verdict), f.Hits
+		c.res.Changes = append(c.res.Changes, f)
 	}
 	c.res.Recorded++
 	return c.tx.AddHistory(ctx, rec)

@@ -282,3 +282,29 @@ func TestInterruptedScanRecordsNothing(t *testing.T) {
 		t.Errorf("%d baseline rows after an interrupted scan", n)
 	}
 }
+
+// A reconcile run records its changes under its own source and returns them as Changes (the
+// watcher emits those), while Findings stay the drift from the baseline.
+func TestReconcileSourceAndChanges(t *testing.T) {
+	e := newEnv(t)
+	e.scan()
+	os.Chmod(filepath.Join(e.root, "etc/cron.daily/a"), 0o755)
+	res := e.scan(func(o *Options) { o.Source = "reconcile" })
+	if len(res.Changes) != 1 || res.Changes[0].Rule() != "exec-bit-set" || len(res.Findings) != 1 {
+		t.Fatalf("changes %d, findings %d", len(res.Changes), len(res.Findings))
+	}
+	res = e.scan(func(o *Options) { o.Source = "reconcile" })
+	if len(res.Changes) != 0 || len(res.Findings) != 1 {
+		t.Errorf("second reconcile: changes %d (want 0: nothing new), findings %d (want 1)", len(res.Changes), len(res.Findings))
+	}
+	raw, err := sql.Open("sqlite3", e.dbf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var src string
+	raw.QueryRow("SELECT source FROM history").Scan(&src)
+	if src != "reconcile" {
+		t.Errorf("history source %q", src)
+	}
+}

@@ -1,0 +1,77 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/tripline/tripline/baseline"
+)
+
+// Gap is a window in which changes may have been missed.
+type Gap struct {
+	ID           int64
+	StartNS      int64
+	EndNS        int64 // 0 while open
+	Reason       string
+	Detail       string
+	ReconcileRun int64 // the run that closed it; 0 while open
+}
+
+// OpenGap records the start of a gap and returns its id.
+func (t *Tx) OpenGap(ctx context.Context, startNS int64, reason, detail string) (int64, error) {
+	res, err := t.tx.ExecContext(ctx, "INSERT INTO gaps(start_ns, reason, detail) VALUES(?, ?, ?)", startNS, reason, detail)
+	if err != nil {
+		return 0, t.db.wrap(err)
+	}
+	id, err := res.LastInsertId()
+	return id, t.db.wrap(err)
+}
+
+// CloseGaps closes every open gap that started at or before the reconcile run's start, naming the
+// run that closed them.
+func (t *Tx) CloseGaps(ctx context.Context, endNS, run int64) error {
+	return t.exec(ctx, "UPDATE gaps SET end_ns = ?, reconcile_run = ? WHERE end_ns = 0 AND start_ns <= ?", endNS, run, endNS)
+}
+
+// Gaps returns every gap, oldest first.
+func (db *DB) Gaps(ctx context.Context) ([]Gap, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT id, start_ns, end_ns, reason, detail, coalesce(reconcile_run, 0) FROM gaps ORDER BY id")
+	if err != nil {
+		return nil, db.wrap(err)
+	}
+	defer rows.Close()
+	var out []Gap
+	for rows.Next() {
+		var g Gap
+		if err := rows.Scan(&g.ID, &g.StartNS, &g.EndNS, &g.Reason, &g.Detail, &g.ReconcileRun); err != nil {
+			return nil, db.wrap(err)
+		}
+		out = append(out, g)
+	}
+	return out, db.wrap(rows.Err())
+}
+
+// LastSeen returns what is known of a path: its drift row when it has one (present=false when it
+// was last seen deleted), else its baseline entry. ok is false when neither exists.
+func (t *Tx) LastSeen(ctx context.Context, path string) (e baseline.Entry, present, ok bool, err error) {
+	var p int
+	var seen int64
+	e, err = scanEntry(t.tx.QueryRowContext(ctx, "SELECT "+entryCols+", present, seen_ns FROM state WHERE path = ?", path), &p, &seen)
+	if err == nil {
+		return e, p != 0, true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return e, false, false, t.db.wrap(err)
+	}
+	base, err := t.db.baselineEntry(ctx, t, path)
+	if err != nil || base == nil {
+		return baseline.Entry{}, false, false, err
+	}
+	return *base, true, true, nil
+}
+
+// BaselineOf returns the approved entry of a path, or nil.
+func (t *Tx) BaselineOf(ctx context.Context, path string) (*baseline.Entry, error) {
+	return t.db.baselineEntry(ctx, t, path)
+}
