@@ -84,7 +84,7 @@ func ecsEventType(k baseline.Kind) string {
 	return "change"
 }
 
-func (r *Renderer) ecsFinding(f *policy.Finding, source string) obj {
+func (r *Renderer) ecsFinding(f *policy.Finding, source string, a *Actor) obj {
 	c := &f.Change
 	kind := "event"
 	if f.Alerting() {
@@ -117,7 +117,13 @@ func (r *Renderer) ecsFinding(f *policy.Finding, source string) obj {
 	tl["rules"] = rules
 	tl["flags"] = nonNil(c.Flags.Names())
 	tl["location"] = obj{"id": f.Location.ID, "category": f.Location.Category, "use": string(f.Location.Use)}
-	tl["attribution"] = "none"
+	tl["attribution"] = a.Attribution
+	if a.Why != "" {
+		tl["attribution_why"] = a.Why
+	}
+	if a.PID != 0 {
+		ev["process"] = obj{"pid": a.PID}
+	}
 	if p := escaped(c.Path); p != "" {
 		tl["path_escaped"] = p
 	}

@@ -161,14 +161,18 @@ func TestECSFieldsExist(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	fs := sampleFindings(t)
+	if err := r.FindingBy(&fs[0], "event", &Actor{PID: 4242, Attribution: "pid-only"}); err != nil {
+		t.Fatal(err)
+	}
 	inv := &scan.Inventory{Notable: []scan.Notable{{Entry: baseline.Entry{Path: "/etc/init.d/x", Type: baseline.TypeFIFO, MtimeNS: 1, CtimeNS: 1}, Location: "sysv-init", Why: []string{"a fifo"}}}}
 	res := &scan.Result{Inventory: inv, Errors: []error{&baseline.PathError{Path: "/etc/x", Err: os.ErrPermission}}}
 	if err := r.Scan(res, 8); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 9 {
-		t.Fatalf("want 9 events (7 findings, 1 notable, 1 error), got %d:\n%s", len(lines), buf.String())
+	if len(lines) != 10 {
+		t.Fatalf("want 10 events (8 findings, 1 notable, 1 error), got %d:\n%s", len(lines), buf.String())
 	}
 	required := []string{"@timestamp", "event.kind", "event.category", "event.type", "event.action", "event.module",
 		"file.path", "host.name", "message"}
@@ -208,7 +212,7 @@ func TestECSFieldsExist(t *testing.T) {
 	// The finding events carry what DESIGN.md lists.
 	for _, name := range []string{"event.severity", "rule.id", "rule.name", "threat.technique.id", "file.name", "file.directory",
 		"file.type", "file.mode", "file.uid", "file.gid", "file.inode", "file.size", "file.created", "file.mtime", "file.ctime",
-		"file.hash.sha256", "host.id", "tripline.previous.mode", "tripline.attribution", "file.target_path"} {
+		"file.hash.sha256", "host.id", "tripline.previous.mode", "tripline.attribution", "file.target_path", "process.pid"} {
 		if !seen[name] {
 			t.Errorf("no event carried %s", name)
 		}

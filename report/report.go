@@ -154,21 +154,51 @@ type FindingJSON struct {
 	Flags       []string       `json:"flags"`
 	Hits        []policy.Hit   `json:"hits"`
 	Source      string         `json:"source"`
+	Actor       *Actor         `json:"actor"`
 	Old         *EntryJSON     `json:"old,omitempty"`
 	New         *EntryJSON     `json:"new,omitempty"`
 }
 
-// Finding writes one finding (json and ecs; text findings go through FindingsTable).
+// Actor is who made a change, as far as it is known.
+type Actor struct {
+	PID int32 `json:"pid,omitempty"`
+	// Attribution says how much is known: "pid-only" (the kernel's pid, not yet resolved to a
+	// process), or "none" with Why.
+	Attribution string `json:"attribution"`
+	Why         string `json:"why,omitempty"`
+}
+
+// Finding writes one finding found by a scan (json and ecs; text findings of a scan go through
+// FindingsTable).
 func (r *Renderer) Finding(f *policy.Finding, source string) error {
+	return r.FindingBy(f, source, nil)
+}
+
+// FindingBy writes one finding with its actor (nil: nobody is known, as in a scan). In text it is
+// one line, for a daemon's log.
+func (r *Renderer) FindingBy(f *policy.Finding, source string, a *Actor) error {
+	if a == nil {
+		a = &Actor{Attribution: "none"}
+	}
 	switch r.Format {
 	case ECS:
-		return r.line(r.ecsFinding(f, source))
+		return r.line(r.ecsFinding(f, source, a))
+	case Text:
+		what, detail := What(f)
+		who := "pid ?"
+		if a.PID != 0 {
+			who = fmt.Sprintf("pid %d", a.PID)
+		}
+		line := fmt.Sprintf("%s %s %s %s %s: %s (%s, %s, %s)\n", r.now().UTC().Format(time.RFC3339), f.Severity, f.Rule(),
+			baseline.QuotePath(f.Change.Path), what, detail, f.Verdict, source, who)
+		_, err := io.WriteString(r.W, line)
+		return err
 	default:
 		c := &f.Change
 		return r.line(FindingJSON{Type: "finding", Path: c.Path, PathEscaped: escaped(c.Path), Kind: c.Kind,
 			Rule: f.Rule(), RuleName: policy.RuleName(f.Rule()), Severity: f.Severity.String(), Verdict: f.Verdict, Why: f.Why,
 			Location: f.Location.ID, Category: f.Location.Category, Use: f.Location.Use, Technique: f.Location.Technique,
-			Flags: nonNil(c.Flags.Names()), Hits: f.Hits, Source: source, Old: r.EntryJSON(c.Old), New: r.EntryJSON(c.New)})
+			Flags: nonNil(c.Flags.Names()), Hits: f.Hits, Source: source, Actor: a, Old: r.EntryJSON(c.Old), New: r.EntryJSON(c.New)})
 	}
 }
 

@@ -549,16 +549,9 @@ func (c *consumer) finishStates(ctx context.Context) error {
 	return nil
 }
 
-func (c *consumer) location(e *baseline.Entry) *policy.Location {
-	if l := c.o.Policy.Location(e.Location); l != nil {
-		return l
-	}
-	return c.o.Policy.Match(e.Path)
-}
-
 // find adds a finding against the baseline.
 func (c *consumer) find(ch baseline.Change) {
-	f, ok := c.o.Policy.Evaluate(ch, c.location(ch.Entry()), nil)
+	f, ok := c.o.Policy.Evaluate(ch, locationOf(c.o.Policy, ch.Entry()), nil)
 	if ok {
 		c.res.Findings = append(c.res.Findings, f)
 	}
@@ -566,18 +559,12 @@ func (c *consumer) find(ch baseline.Change) {
 
 // record appends a change since the last observation to the history.
 func (c *consumer) record(ctx context.Context, ch baseline.Change) error {
-	loc := c.location(ch.Entry())
-	rec := &store.Record{TimeNS: c.nowNS, RunID: c.runID, Source: c.o.Source, Path: ch.Path, Kind: string(ch.Kind),
-		Flags: ch.Flags.Names(), Old: ch.Old, New: ch.New, Severity: policy.SevNone.String(), Verdict: "none", By: c.o.By}
-	if loc != nil {
-		rec.Location = loc.ID
-	}
-	if f, ok := c.o.Policy.Evaluate(ch, loc, nil); ok {
-		rec.Rule, rec.Severity, rec.Verdict, rec.Hits = f.Rule(), f.Severity.String(), string(f.Verdict), f.Hits
+	f, ok, err := recordChange(ctx, c.tx, c.o.Policy, ch, c.o.Source, c.runID, c.nowNS, c.o.By, nil, nil)
+	c.res.Recorded++
+	if ok {
 		c.res.Changes = append(c.res.Changes, f)
 	}
-	c.res.Recorded++
-	return c.tx.AddHistory(ctx, rec)
+	return err
 }
 
 // identical reports whether two observations are the same in every field the store keeps, so no

@@ -226,6 +226,7 @@ Examples:
 		},
 		Commands: []*cli.Command{
 			scanCommand(e),
+			watchCommand(e),
 			baselineCommand(e),
 			policyCommand(e),
 			{

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/report"
+	"github.com/tripline/tripline/watch"
+)
+
+func watchCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "watch",
+		Usage: "the daemon: record every change in a persistence location as it happens",
+		Description: `Watches every directory the policy resolves to (fanotify as root on Linux 5.9+, else
+inotify) and turns each change into an observation: stat, diff against the last observation,
+judge with the policy, record in the history, emit one line. On start it checks itself (a
+canary change must come back through the backend), reconciles every location with the last
+observation (changes made while it was down are reported with source "reconcile"), logs
+"ready" and tells systemd (NOTIFY_SOCKET). A kernel queue overflow or a watched directory
+appearing or going is recorded as a gap and reconciled; so is every --reconcile-every.
+SIGHUP reloads the policy and reopens the output file; SIGTERM and SIGINT drain, commit and
+exit 0.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "output", Value: "-", Usage: "append events to `FILE` (- for stdout); reopened on SIGHUP", EnvVars: []string{"TRIPLINE_OUTPUT"}},
+			&cli.StringFlag{Name: "format", Value: "ecs", Usage: "event `FORMAT`: ecs (Elastic Common Schema), json, text", EnvVars: []string{"TRIPLINE_FORMAT"}},
+			&cli.StringFlag{Name: "backend", Value: "auto", Usage: "`NAME`: auto (fanotify, else inotify), fanotify, inotify", EnvVars: []string{"TRIPLINE_BACKEND"}},
+			&cli.DurationFlag{Name: "reconcile-every", Value: 3600 * 1e9, Usage: "compare every location with the last observation this often (`DURATION`)", EnvVars: []string{"TRIPLINE_RECONCILE_EVERY"}},
+			&cli.Int64Flag{Name: "max-hash-size", Value: baseline.DefaultMaxHashBytes, Usage: "files larger than `BYTES` are recorded without a hash"},
+		},
+		Action: func(c *cli.Context) error { return runWatch(c, e) },
+	}
+}
+
+// output is the daemon's event sink: every event is rendered whole and written with one write to
+// a file opened O_APPEND, so lines from concurrent writers never interleave; Reopen follows
+// logrotate.
+type output struct {
+	mu   sync.Mutex
+	name string
+	w    io.Writer
+	f    *os.File
+}
+
+func openOutput(name string, stdout io.Writer) (*output, error) {
+	o := &output{name: name, w: stdout}
+	if name == "-" {
+		return o, nil
+	}
+	return o, o.Reopen()
+}
+
+func (o *output) Reopen() error {
+	if o.name == "-" {
+		return nil
+	}
+	f, err := os.OpenFile(o.name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("output %s: %w", o.name, err)
+	}
+	o.mu.Lock()
+	old := o.f
+	o.f, o.w = f, f
+	o.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	return nil
+}
+
+func (o *output) write(b []byte) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, err := o.w.Write(b)
+	return err
+}
+
+func (o *output) Close() error {
+	if o.f != nil {
+		return o.f.Close()
+	}
+	return nil
+}
+
+func runWatch(c *cli.Context, e *env) error {
+	format, err := report.ParseFormat(c.String("format"), report.ECS, report.JSON, report.Text)
+	if err != nil {
+		return usageError{err}
+	}
+	switch c.String("backend") {
+	case "auto", "fanotify", "inotify":
+	default:
+		return usagef("--backend %q: must be auto, fanotify or inotify", c.String("backend"))
+	}
+	if c.Duration("reconcile-every") <= 0 {
+		return usagef("--reconcile-every must be positive")
+	}
+	pol, err := e.policy()
+	if err != nil {
+		return err
+	}
+	ctx := c.Context
+	db, err := e.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	out, err := openOutput(c.String("output"), e.stdout)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+
+	host := report.LocalHost()
+	users := baseline.LoadUsers(e.root)
+	root := e.root
+	if root == "" {
+		root = "/"
+	}
+	var w *watch.Watcher
+	emit := func(ch watch.Change) error {
+		var buf bytes.Buffer
+		r := &report.Renderer{W: &buf, Format: format, Host: host, Users: users, Root: root}
+		a := &report.Actor{Attribution: "none", Why: "inotify reports no pid"}
+		if ch.Source == "reconcile" {
+			a.Why = "found by reconciliation: the change happened while no event could be read"
+		}
+		if ch.PID != 0 {
+			a = &report.Actor{PID: ch.PID, Attribution: "pid-only"}
+		} else if ch.Caps.PIDs && ch.Source == "event" {
+			a.Why = "the kernel reported no pid"
+		}
+		if err := r.FindingBy(&ch.Finding, ch.Source, a); err != nil {
+			return err
+		}
+		return out.write(buf.Bytes())
+	}
+	w = watch.New(watch.Options{Root: e.root, Policy: pol, DB: db, Backend: c.String("backend"),
+		ReconcileEvery: c.Duration("reconcile-every"), MaxHashBytes: c.Int64("max-hash-size"), By: whoami(),
+		Log: e.log, Emit: emit,
+		Ready: func(s watch.Status) {
+			args := []any{"backend", s.Backend, "pids", s.Caps.PIDs, "pidfds", s.Caps.PIDFDs,
+				"locations", s.Locations, "directories", s.Directories, "db", db.Path(), "root", root}
+			if s.Fallback != "" {
+				args = append(args, "fallback", s.Fallback)
+			}
+			if !s.Caps.PIDs {
+				args = append(args, "attribution", "unavailable: "+s.Backend+" reports no pid")
+			}
+			if s.Errors > 0 {
+				args = append(args, "unwatched", s.Errors)
+			}
+			e.log.Info("ready", args...)
+			if err := watch.SdNotify("READY=1"); err != nil {
+				e.log.Warn("systemd notification failed", "err", err)
+			}
+		}})
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if err := out.Reopen(); err != nil {
+				e.log.Error("reopen output", "err", err)
+			}
+			p, err := e.policy()
+			if err != nil {
+				e.log.Error("policy not reloaded, keeping the current one", "err", oneLine(err.Error()))
+				continue
+			}
+			w.Reload(p)
+		}
+	}()
+	err = w.Run(ctx)
+	watch.SdNotify("STOPPING=1")
+	if err != nil {
+		return err
+	}
+	e.log.Info("stopped")
+	return nil
+}

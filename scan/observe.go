@@ -1,0 +1,90 @@
+package scan
+
+import (
+	"context"
+
+	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/policy"
+	"github.com/tripline/tripline/store"
+)
+
+// Observation is one path observed outside a full scan: by the watcher, after a kernel event.
+type Observation struct {
+	Path   string
+	Cur    *baseline.Entry // nil: the path does not exist now
+	Source string          // "event"
+	TimeNS int64
+	By     string
+	// Actor is recorded in the history as it is (JSON): the process that made the change, as
+	// far as it is known; nil when nobody is.
+	Actor any
+	// PolicyActor is what the policy needs of the actor (trusted writers, exceptions); nil when
+	// nobody is known.
+	PolicyActor *policy.Actor
+}
+
+// Observe compares an observation with the last one of its path (the drift row, else the
+// baseline) inside tx: it records a change in the history, updates the drift row, and returns
+// the change judged by the policy. changed is false when nothing an investigator cares about
+// changed; ok is false when no rule fired (the change is still recorded).
+func Observe(ctx context.Context, tx *store.Tx, pol *policy.Policy, o Observation) (f policy.Finding, changed, ok bool, err error) {
+	last, present, known, err := tx.LastSeen(ctx, o.Path)
+	if err != nil {
+		return f, false, false, err
+	}
+	var prev *baseline.Entry
+	if known && present {
+		prev = &last
+	}
+	base, err := tx.BaselineOf(ctx, o.Path)
+	if err != nil {
+		return f, false, false, err
+	}
+	ch, changed := baseline.Diff(prev, o.Cur)
+	if changed {
+		f, ok, err = recordChange(ctx, tx, pol, ch, o.Source, 0, o.TimeNS, o.By, o.Actor, o.PolicyActor)
+		if err != nil {
+			return f, changed, ok, err
+		}
+	}
+	switch {
+	case o.Cur == nil && base == nil:
+		err = tx.DeleteState(ctx, o.Path)
+	case o.Cur == nil:
+		if known && !present {
+			break // already recorded as deleted
+		}
+		err = tx.PutState(ctx, base, false, o.TimeNS)
+	case base != nil && identical(base, o.Cur):
+		err = tx.DeleteState(ctx, o.Path)
+	case known && present && identical(&last, o.Cur):
+	default:
+		err = tx.PutState(ctx, o.Cur, true, o.TimeNS)
+	}
+	return f, changed, ok, err
+}
+
+// locationOf returns the location that owns an entry: the one it was recorded under when the
+// policy still has it, else whatever the policy matches now.
+func locationOf(pol *policy.Policy, e *baseline.Entry) *policy.Location {
+	if l := pol.Location(e.Location); l != nil {
+		return l
+	}
+	return pol.Match(e.Path)
+}
+
+// recordChange appends a change to the history, judged by the policy, and returns the judgement
+// (ok false when no rule fired).
+func recordChange(ctx context.Context, tx *store.Tx, pol *policy.Policy, ch baseline.Change, source string, runID, nowNS int64, by string, actor any, pa *policy.Actor) (policy.Finding, bool, error) {
+	loc := locationOf(pol, ch.Entry())
+	rec := &store.Record{TimeNS: nowNS, RunID: runID, Source: source, Path: ch.Path, Kind: string(ch.Kind),
+		Flags: ch.Flags.Names(), Old: ch.Old, New: ch.New, Severity: policy.SevNone.String(), Verdict: "none", By: by, Actor: actor}
+	if loc != nil {
+		rec.Location = loc.ID
+	}
+	f, ok := pol.Evaluate(ch, loc, pa)
+	if ok {
+		rec.Rule, rec.Severity, rec.Verdict, rec.Hits = f.Rule(), f.Severity.String(), string(f.Verdict), f.Hits
+	}
+	return f, ok, tx.AddHistory(ctx, rec)
+}

@@ -1,0 +1,334 @@
+package watch
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// markMask is what a watched directory reports: changes to its entries (created, deleted, moved in
+// or out, attributes changed, closed after writing) and to itself.
+const markMask = unix.FAN_ATTRIB | unix.FAN_CREATE | unix.FAN_DELETE | unix.FAN_MOVED_FROM | unix.FAN_MOVED_TO |
+	unix.FAN_CLOSE_WRITE | unix.FAN_DELETE_SELF | unix.FAN_MOVE_SELF | unix.FAN_EVENT_ON_CHILD | unix.FAN_ONDIR
+
+// fanotify is the fanotify backend. Events name the directory by file handle (mapped back to the
+// path that was marked) and the child by name.
+type fanotify struct {
+	file  *os.File // owns the fd; non-blocking, read through the runtime poller
+	fd    int      // the same descriptor, for fanotify_mark; never passed to Fd()
+	pidfd bool
+
+	mu      sync.Mutex
+	closed  bool
+	byKey   map[string]string // handle key -> directory
+	byDir   map[string]string // directory -> handle key
+	dropped int               // events about directories no longer watched
+}
+
+// newFanotify opens a notification group. It returns an error wrapping ErrPermission without
+// CAP_SYS_ADMIN and ErrNotSupported on kernels without FAN_REPORT_DFID_NAME (before 5.9).
+func newFanotify() (*fanotify, error) {
+	base := uint(unix.FAN_CLASS_NOTIF | unix.FAN_CLOEXEC | unix.FAN_NONBLOCK | unix.FAN_REPORT_DFID_NAME)
+	const eventFlags = unix.O_RDONLY | unix.O_LARGEFILE | unix.O_CLOEXEC
+	pidfd := true
+	fd, err := unix.FanotifyInit(base|unix.FAN_REPORT_PIDFD, eventFlags)
+	if errors.Is(err, unix.EINVAL) {
+		pidfd = false // FAN_REPORT_PIDFD needs 5.15
+		fd, err = unix.FanotifyInit(base, eventFlags)
+	}
+	switch {
+	case errors.Is(err, unix.EPERM):
+		return nil, fmt.Errorf("fanotify needs CAP_SYS_ADMIN (run as root, or use --backend inotify): %w", ErrPermission)
+	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOSYS):
+		return nil, fmt.Errorf("fanotify with FAN_REPORT_DFID_NAME needs Linux 5.9 (use --backend inotify): %w", ErrNotSupported)
+	case err != nil:
+		return nil, fmt.Errorf("fanotify_init: %w", err)
+	}
+	return &fanotify{file: os.NewFile(uintptr(fd), "fanotify"), fd: fd, pidfd: pidfd,
+		byKey: map[string]string{}, byDir: map[string]string{}}, nil
+}
+
+func (f *fanotify) Name() string { return "fanotify" }
+func (f *fanotify) Caps() Caps   { return Caps{PIDs: true, PIDFDs: f.pidfd} }
+
+// handleKey identifies a directory the way fanotify events do: filesystem id, handle type and
+// handle bytes.
+func handleKey(fsid [8]byte, htype int32, handle []byte) string {
+	b := make([]byte, 0, 12+len(handle))
+	b = append(b, fsid[:]...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(htype))
+	return string(append(b, handle...))
+}
+
+func dirKey(dir string) (string, error) {
+	h, _, err := unix.NameToHandleAt(unix.AT_FDCWD, dir, 0)
+	if err != nil {
+		if errors.Is(err, unix.EOPNOTSUPP) {
+			return "", fmt.Errorf("%s: its filesystem has no file handles, which fanotify needs to name directories (use --backend inotify): %w", dir, ErrNotSupported)
+		}
+		return "", fmt.Errorf("name_to_handle_at %s: %w", dir, err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return "", fmt.Errorf("statfs %s: %w", dir, err)
+	}
+	var fsid [8]byte
+	binary.LittleEndian.PutUint32(fsid[0:], uint32(st.Fsid.Val[0]))
+	binary.LittleEndian.PutUint32(fsid[4:], uint32(st.Fsid.Val[1]))
+	return handleKey(fsid, h.Type(), h.Bytes()), nil
+}
+
+func (f *fanotify) Add(dir string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return os.ErrClosed
+	}
+	key, err := dirKey(dir)
+	if err != nil {
+		return err
+	}
+	if err := unix.FanotifyMark(f.fd, unix.FAN_MARK_ADD|unix.FAN_MARK_ONLYDIR|unix.FAN_MARK_DONT_FOLLOW, markMask, unix.AT_FDCWD, dir); err != nil {
+		return fmt.Errorf("fanotify_mark %s: %w", dir, err)
+	}
+	if old, ok := f.byDir[dir]; ok && old != key {
+		delete(f.byKey, old) // the path now names another directory
+	}
+	f.byKey[key], f.byDir[dir] = dir, key
+	return nil
+}
+
+func (f *fanotify) Remove(dir string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	key, ok := f.byDir[dir]
+	if !ok || f.closed {
+		return nil
+	}
+	delete(f.byDir, dir)
+	delete(f.byKey, key)
+	err := unix.FanotifyMark(f.fd, unix.FAN_MARK_REMOVE|unix.FAN_MARK_ONLYDIR|unix.FAN_MARK_DONT_FOLLOW, markMask, unix.AT_FDCWD, dir)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+		return nil // gone, and its mark with it
+	}
+	return err
+}
+
+func (f *fanotify) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	return f.file.Close() // wakes a Read blocked in Run
+}
+
+func (f *fanotify) Run(ctx context.Context, out chan<- Event) error {
+	stop := context.AfterFunc(ctx, func() { f.Close() })
+	defer stop()
+	buf := make([]byte, 256<<10)
+	for {
+		n, err := f.file.Read(buf)
+		if err != nil {
+			if errors.Is(err, os.ErrClosed) || ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("read fanotify: %w", err)
+		}
+		var evs []Event
+		raws, perr := parseEvents(buf[:n])
+		for _, r := range raws {
+			if r.fd >= 0 {
+				unix.Close(int(r.fd)) // FID mode reports no fd; never keep one we did not ask for
+			}
+			if e, ok := f.event(r); ok {
+				evs = append(evs, e)
+			}
+		}
+		for _, e := range evs {
+			select {
+			case out <- e:
+			case <-ctx.Done():
+				closeEvents(evs)
+				return nil
+			}
+		}
+		if perr != nil {
+			return perr
+		}
+	}
+}
+
+func closeEvents(evs []Event) {
+	for _, e := range evs {
+		if e.PIDFD >= 0 {
+			unix.Close(e.PIDFD)
+		}
+	}
+}
+
+// event maps a parsed record to an Event; false when it concerns no watched directory.
+func (f *fanotify) event(r rawEvent) (Event, bool) {
+	e := Event{PID: r.pid, PIDFD: -1}
+	if r.pidfd >= 0 {
+		e.PIDFD = int(r.pidfd)
+	}
+	if r.mask&unix.FAN_Q_OVERFLOW != 0 {
+		e.Op = OpOverflow
+		return e, true
+	}
+	f.mu.Lock()
+	dir, ok := f.byKey[r.dirKey]
+	if !ok {
+		f.dropped++
+	}
+	f.mu.Unlock()
+	if !ok {
+		if e.PIDFD >= 0 {
+			unix.Close(e.PIDFD)
+		}
+		return Event{}, false
+	}
+	e.Dir = dir
+	if r.name != "." {
+		e.Name = r.name
+	}
+	m := r.mask
+	if m&unix.FAN_CREATE != 0 {
+		e.Op |= OpCreate
+	}
+	if m&unix.FAN_DELETE != 0 {
+		e.Op |= OpDelete
+	}
+	if m&unix.FAN_ATTRIB != 0 {
+		e.Op |= OpAttrib
+	}
+	if m&unix.FAN_CLOSE_WRITE != 0 {
+		e.Op |= OpWrite
+	}
+	if m&unix.FAN_MOVED_FROM != 0 {
+		e.Op |= OpMovedFrom
+	}
+	if m&unix.FAN_MOVED_TO != 0 {
+		e.Op |= OpMovedTo
+	}
+	if m&(unix.FAN_DELETE_SELF|unix.FAN_MOVE_SELF) != 0 {
+		e.Op |= OpSelfGone
+		e.Name = ""
+	}
+	if m&unix.FAN_ONDIR != 0 {
+		e.Op |= OpIsDir
+	}
+	return e, true
+}
+
+// rawEvent is one fanotify event as parsed from the kernel's buffer.
+type rawEvent struct {
+	mask   uint64
+	fd     int32 // FAN_NOFD (-1) in FID mode
+	pid    int32
+	dirKey string // handleKey of the directory (DFID_NAME or DFID record)
+	name   string // the child's name; "." for the directory itself
+	pidfd  int32  // -1 when absent or when the kernel could not make one
+}
+
+const metadataLen = 24 // sizeof(struct fanotify_event_metadata)
+
+// parseEvents walks a buffer read from a fanotify descriptor (FAN_REPORT_DFID_NAME, optionally
+// FAN_REPORT_PIDFD) and returns its events. It stops at the first malformed event and returns the
+// events before it with an error describing it. It has no side effects: the caller owns (and
+// closes) the descriptors the records carry.
+func parseEvents(buf []byte) ([]rawEvent, error) {
+	var out []rawEvent
+	for off := 0; off < len(buf); {
+		rest := buf[off:]
+		if len(rest) < metadataLen {
+			return out, fmt.Errorf("fanotify: %d trailing bytes, shorter than an event header", len(rest))
+		}
+		evLen := int(binary.NativeEndian.Uint32(rest[0:]))
+		vers := rest[4]
+		metaLen := int(binary.NativeEndian.Uint16(rest[6:]))
+		if vers != unix.FANOTIFY_METADATA_VERSION {
+			return out, fmt.Errorf("fanotify: metadata version %d, this tripline reads %d", vers, unix.FANOTIFY_METADATA_VERSION)
+		}
+		if evLen < metadataLen || evLen > len(rest) || metaLen < metadataLen || metaLen > evLen {
+			return out, fmt.Errorf("fanotify: event length %d (metadata %d) does not fit the %d bytes left", evLen, metaLen, len(rest))
+		}
+		r := rawEvent{
+			mask:  binary.NativeEndian.Uint64(rest[8:]),
+			fd:    int32(binary.NativeEndian.Uint32(rest[16:])),
+			pid:   int32(binary.NativeEndian.Uint32(rest[20:])),
+			pidfd: -1,
+		}
+		if err := parseInfo(rest[metaLen:evLen], &r); err != nil {
+			return out, err
+		}
+		out = append(out, r)
+		off += evLen
+	}
+	return out, nil
+}
+
+// parseInfo reads the information records that follow an event's metadata.
+func parseInfo(info []byte, r *rawEvent) error {
+	for len(info) > 0 {
+		if len(info) < 4 {
+			return fmt.Errorf("fanotify: %d bytes left, shorter than an info header", len(info))
+		}
+		typ := info[0]
+		n := int(binary.NativeEndian.Uint16(info[2:]))
+		if n < 4 || n > len(info) {
+			return fmt.Errorf("fanotify: info record of type %d claims %d bytes, %d left", typ, n, len(info))
+		}
+		rec := info[:n]
+		switch typ {
+		case unix.FAN_EVENT_INFO_TYPE_DFID_NAME, unix.FAN_EVENT_INFO_TYPE_DFID, unix.FAN_EVENT_INFO_TYPE_FID:
+			// header(4) fsid(8) handle_bytes(4) handle_type(4) f_handle[handle_bytes] [name\0]
+			if len(rec) < 20 {
+				return fmt.Errorf("fanotify: fid record of %d bytes", len(rec))
+			}
+			hb := int(binary.NativeEndian.Uint32(rec[12:]))
+			if hb > len(rec)-20 {
+				return fmt.Errorf("fanotify: file handle of %d bytes in a %d-byte record", hb, len(rec))
+			}
+			var fsid [8]byte
+			copy(fsid[:], rec[4:12])
+			key := handleKey(fsid, int32(binary.NativeEndian.Uint32(rec[16:])), rec[20:20+hb])
+			if typ == unix.FAN_EVENT_INFO_TYPE_FID {
+				break // the child's own fid: the directory record names where it is
+			}
+			r.dirKey = key
+			if typ == unix.FAN_EVENT_INFO_TYPE_DFID_NAME {
+				name := rec[20+hb:]
+				end := 0
+				for end < len(name) && name[end] != 0 {
+					end++
+				}
+				if end == len(name) {
+					return fmt.Errorf("fanotify: name without its terminating NUL")
+				}
+				r.name = string(name[:end])
+			} else {
+				r.name = "."
+			}
+		case unix.FAN_EVENT_INFO_TYPE_PIDFD:
+			if len(rec) < 8 {
+				return fmt.Errorf("fanotify: pidfd record of %d bytes", len(rec))
+			}
+			if fd := int32(binary.NativeEndian.Uint32(rec[4:])); fd >= 0 {
+				r.pidfd = fd
+			}
+		}
+		info = info[n:]
+	}
+	if r.mask&unix.FAN_Q_OVERFLOW == 0 && r.dirKey == "" {
+		return fmt.Errorf("fanotify: event (mask %#x) without a directory record", r.mask)
+	}
+	return nil
+}

@@ -1,0 +1,545 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/policy"
+	"github.com/tripline/tripline/scan"
+	"github.com/tripline/tripline/store"
+)
+
+// Change is what the watcher emits: a judged change with where it came from and who made it, as
+// far as the backend can tell.
+type Change struct {
+	Finding policy.Finding
+	Source  string // "event" or "reconcile"
+	PID     int32  // 0 when unknown
+	Caps    Caps   // what the backend could tell (no pid with inotify)
+}
+
+// Status is what the ready line reports.
+type Status struct {
+	Backend     string
+	Caps        Caps
+	Fallback    string // why the preferred backend was not used; "" when it was
+	Locations   int
+	Directories int
+	Errors      int // directories that could not be watched (each logged)
+}
+
+// Options configure a Watcher.
+type Options struct {
+	Root           string // "/" or "" for the host
+	Policy         *policy.Policy
+	DB             *store.DB
+	Backend        string // auto, fanotify or inotify
+	ReconcileEvery time.Duration
+	MaxHashBytes   int64
+	By             string
+	Log            *slog.Logger
+	// Emit receives every change that a rule fired on, after it was committed to the history.
+	Emit func(Change) error
+	// Ready is called once every location is watched and the start-up reconcile is done.
+	Ready func(Status)
+}
+
+// Watcher is the daemon's loop. Create it with New; Run does the work.
+type Watcher struct {
+	o       Options
+	root    string
+	backend Backend
+	caps    Caps
+	status  Status
+
+	mu     sync.Mutex
+	pol    *policy.Policy
+	reload chan struct{}
+	dirs   map[string]bool // host paths currently watched
+}
+
+// New returns a Watcher. It starts nothing.
+func New(o Options) *Watcher {
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if o.ReconcileEvery <= 0 {
+		o.ReconcileEvery = time.Hour
+	}
+	if o.Backend == "" {
+		o.Backend = "auto"
+	}
+	return &Watcher{o: o, root: scan.NormRoot(o.Root), pol: o.Policy, reload: make(chan struct{}, 1), dirs: map[string]bool{}}
+}
+
+// Reload replaces the policy; the loop re-marks the directories and reconciles. Safe to call from
+// another goroutine (the SIGHUP handler).
+func (w *Watcher) Reload(p *policy.Policy) {
+	w.mu.Lock()
+	w.pol = p
+	w.mu.Unlock()
+	select {
+	case w.reload <- struct{}{}:
+	default:
+	}
+}
+
+func (w *Watcher) policy() *policy.Policy {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pol
+}
+
+// openBackend opens the requested backend; auto prefers fanotify and says why it fell back.
+func openBackend(name string) (Backend, string, error) {
+	switch name {
+	case "fanotify":
+		b, err := newFanotify()
+		if err != nil {
+			return nil, "", err
+		}
+		return b, "", nil
+	case "inotify":
+		b, err := newInotify()
+		return b, "", err
+	case "auto":
+		b, err := newFanotify()
+		if err == nil {
+			return b, "", nil
+		}
+		if !errors.Is(err, ErrPermission) && !errors.Is(err, ErrNotSupported) {
+			return nil, "", err
+		}
+		i, ierr := newInotify()
+		if ierr != nil {
+			return nil, "", errors.Join(err, ierr)
+		}
+		return i, err.Error(), nil
+	}
+	return nil, "", fmt.Errorf("backend %q: must be auto, fanotify or inotify", name)
+}
+
+func (w *Watcher) host(logical string) string {
+	if w.root == "/" {
+		return logical
+	}
+	if logical == "/" {
+		return w.root
+	}
+	return w.root + logical
+}
+
+func (w *Watcher) logical(host string) string {
+	if w.root == "/" {
+		return host
+	}
+	l := strings.TrimPrefix(host, w.root)
+	if l == "" {
+		return "/"
+	}
+	return l
+}
+
+// Run watches until ctx is done, then drains what was read, commits and returns nil. It returns
+// an error when the backend cannot be opened, fails its self-check, or the database fails.
+func (w *Watcher) Run(ctx context.Context) error {
+	b, fallback, err := openBackend(w.o.Backend)
+	if err != nil {
+		return err
+	}
+	w.backend, w.caps = b, b.Caps()
+	defer b.Close()
+	events := make(chan Event, 65536)
+	readCtx, stopRead := context.WithCancel(context.Background())
+	readErr := make(chan error, 1)
+	go func() { readErr <- b.Run(readCtx, events) }()
+	defer func() { stopRead(); b.Close(); <-readErr }()
+
+	if err := w.selfCheck(ctx, events); err != nil {
+		return err
+	}
+	now := time.Now().UnixNano()
+	if err := w.openGap(ctx, now, "daemon-start", "changes made while tripline watch was not running"); err != nil {
+		return err
+	}
+	w.status = Status{Backend: b.Name(), Caps: w.caps, Fallback: fallback, Locations: len(w.policy().Locations)}
+	w.remark()
+	if err := w.reconcile(ctx, "start"); err != nil {
+		return err
+	}
+	w.status.Directories = len(w.dirs)
+	if w.o.Ready != nil {
+		w.o.Ready(w.status)
+	}
+	tick := time.NewTicker(w.o.ReconcileEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return w.drain(events)
+		case err := <-readErr:
+			readErr <- err // for the deferred wait
+			if err == nil {
+				err = errors.New("the event reader stopped")
+			}
+			return fmt.Errorf("%s: %w", b.Name(), err)
+		case e := <-events:
+			if err := w.batch(ctx, e, events); err != nil {
+				return err
+			}
+		case <-tick.C:
+			if err := w.reconcile(ctx, "timer"); err != nil {
+				return err
+			}
+		case <-w.reload:
+			w.status.Locations = len(w.policy().Locations)
+			w.o.Log.Info("policy reloaded", "locations", w.status.Locations)
+			w.remark()
+			if err := w.reconcile(ctx, "reload"); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// drain handles the events already read when a stop was asked for, under a context that is not
+// cancelled, so nothing read is lost.
+func (w *Watcher) drain(events chan Event) error {
+	ctx := context.Background()
+	for {
+		select {
+		case e := <-events:
+			if err := w.batch(ctx, e, events); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+// selfCheck makes a change in a private temporary directory and waits for the backend to report
+// it, so a daemon that says "ready" is known to receive events.
+func (w *Watcher) selfCheck(ctx context.Context, events chan Event) error {
+	dir, err := os.MkdirTemp("", "tripline-canary-")
+	if err != nil {
+		return fmt.Errorf("self-check: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	if err := w.backend.Add(dir); err != nil {
+		return fmt.Errorf("self-check: %w", err)
+	}
+	defer w.backend.Remove(dir)
+	if err := os.WriteFile(filepath.Join(dir, "canary"), []byte("x"), 0o600); err != nil {
+		return fmt.Errorf("self-check: %w", err)
+	}
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case e := <-events:
+			if e.PIDFD >= 0 {
+				unix.Close(e.PIDFD)
+			}
+			if e.Dir == dir && e.Name == "canary" {
+				if w.caps.PIDs && e.PID != int32(os.Getpid()) {
+					return fmt.Errorf("self-check: %s reported pid %d for our own change (we are %d)", w.backend.Name(), e.PID, os.Getpid())
+				}
+				return nil
+			}
+		case <-deadline:
+			return fmt.Errorf("self-check: no %s event for a change in %s within 5 s", w.backend.Name(), dir)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// wantedDirs computes the host directories to watch: every existing directory a location lists
+// (all directories below a ** location), the directory of every single-file location, and for
+// what does not exist yet the nearest existing ancestor, so its creation is seen.
+func (w *Watcher) wantedDirs() map[string]bool {
+	want := map[string]bool{}
+	addDir := func(logical string) {
+		want[w.host(logical)] = true
+	}
+	for _, t := range w.policy().Targets() {
+		dirPattern := t.Path
+		if !t.Dir {
+			dirPattern = path.Dir(t.Path)
+		}
+		found, _ := baseline.Glob(w.root, dirPattern)
+		any := false
+		for _, e := range found {
+			if e.Type != baseline.TypeDir {
+				continue
+			}
+			any = true
+			addDir(e.Path)
+			if t.Recursive {
+				w.addSubdirs(e.Path, want)
+			}
+		}
+		if !any {
+			addDir(w.nearestExisting(dirPattern))
+		}
+	}
+	return want
+}
+
+// addSubdirs adds every directory below logical dir, never through a symlink.
+func (w *Watcher) addSubdirs(logical string, want map[string]bool) {
+	filepath.WalkDir(w.host(logical), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // unreadable: reconcile reports it
+		}
+		if d.IsDir() {
+			want[p] = true
+		}
+		return nil
+	})
+}
+
+// nearestExisting returns the deepest existing directory on the literal prefix of a pattern.
+func (w *Watcher) nearestExisting(pattern string) string {
+	p := pattern
+	if i := strings.IndexAny(p, "*?[\\"); i >= 0 {
+		p = path.Dir(p[:i] + "x")
+	}
+	for p != "/" {
+		if e, err := baseline.Stat(w.root, p, -1); err == nil && e.Type == baseline.TypeDir {
+			return p
+		}
+		p = path.Dir(p)
+	}
+	return "/"
+}
+
+// remark brings the watched set in line with the policy and the filesystem.
+func (w *Watcher) remark() {
+	want := w.wantedDirs()
+	errs := 0
+	var dirs []string
+	for d := range want {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	for _, d := range dirs {
+		if w.dirs[d] {
+			continue
+		}
+		if err := w.backend.Add(d); err != nil {
+			errs++
+			w.o.Log.Warn("cannot watch directory", "path", baseline.QuotePath(w.logical(d)), "backend", w.backend.Name(), "err", err)
+			continue
+		}
+		w.dirs[d] = true
+	}
+	for d := range w.dirs {
+		if !want[d] {
+			w.backend.Remove(d)
+			delete(w.dirs, d)
+		}
+	}
+	w.status.Errors = errs
+	w.status.Directories = len(w.dirs)
+}
+
+func (w *Watcher) openGap(ctx context.Context, startNS int64, reason, detail string) error {
+	tx, err := w.o.DB.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.OpenGap(ctx, startNS, reason, detail); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// reconcile compares every location with its last observation, emits what changed, and closes
+// the open gaps.
+func (w *Watcher) reconcile(ctx context.Context, why string) error {
+	start := time.Now()
+	res, err := scan.Run(ctx, scan.Options{Root: w.o.Root, Policy: w.policy(), DB: w.o.DB, By: w.o.By,
+		Source: "reconcile", MaxHashBytes: w.o.MaxHashBytes})
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	for _, perr := range res.Errors {
+		w.o.Log.Warn("reconcile could not read a path", "err", perr)
+	}
+	for _, f := range res.Changes {
+		if err := w.emit(Change{Finding: f, Source: "reconcile"}); err != nil {
+			return err
+		}
+	}
+	tx, err := w.o.DB.Begin(context.WithoutCancel(ctx))
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := tx.CloseGaps(ctx, start.UnixNano(), res.RunID); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	w.o.Log.Info("reconciled", "why", why, "paths", res.Paths, "changes", len(res.Changes), "baseline_recorded", res.First, "dur", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (w *Watcher) emit(c Change) error {
+	if w.o.Emit == nil {
+		return nil
+	}
+	c.Caps = w.caps
+	return w.o.Emit(c)
+}
+
+// maxBatch bounds how many events one transaction handles.
+const maxBatch = 4096
+
+// pending is one path to observe, with the pid of the last event about it.
+type pending struct {
+	logical string
+	pid     int32
+}
+
+// batch handles e and whatever else is already queued, in one transaction. Events about the same
+// path are observed once (the stat sees the newest state anyway); the pid of the newest event is
+// kept.
+func (w *Watcher) batch(ctx context.Context, first Event, events chan Event) error {
+	var order []string
+	byPath := map[string]*pending{}
+	overflow, remark := false, false
+	handle := func(e Event) {
+		if e.PIDFD >= 0 {
+			// Attribution through the pidfd is not done yet: the pid is passed on as it is.
+			unix.Close(e.PIDFD)
+		}
+		switch {
+		case e.Op&OpOverflow != 0:
+			overflow = true
+			return
+		case e.Op&OpSelfGone != 0:
+			remark = true
+		case e.Op&OpIsDir != 0 && e.Op&(OpCreate|OpMovedTo|OpMovedFrom|OpDelete) != 0:
+			remark = true
+		}
+		logical := w.logical(e.Dir)
+		if e.Name != "" {
+			logical = path.Join(logical, e.Name)
+		}
+		if p, ok := byPath[logical]; ok {
+			if e.PID != 0 {
+				p.pid = e.PID
+			}
+			return
+		}
+		byPath[logical] = &pending{logical: logical, pid: e.PID}
+		order = append(order, logical)
+	}
+	handle(first)
+more:
+	for n := 1; n < maxBatch; n++ {
+		select {
+		case e := <-events:
+			handle(e)
+		default:
+			break more
+		}
+	}
+	if overflow {
+		w.o.Log.Warn("kernel event queue overflowed: changes may have been missed; reconciling", "backend", w.backend.Name())
+		if err := w.openGap(ctx, time.Now().UnixNano(), "overflow", w.backend.Name()+" queue overflow"); err != nil {
+			return err
+		}
+		if remark {
+			w.remark()
+		}
+		return w.reconcile(context.WithoutCancel(ctx), "overflow")
+	}
+	if remark {
+		// A directory appeared, went or moved: watch what the policy now resolves to, and find
+		// what was written into new directories before their watch existed.
+		w.remark()
+		if err := w.openGap(ctx, time.Now().UnixNano(), "directory-changed", "a watched directory was created, removed or moved"); err != nil {
+			return err
+		}
+		return w.reconcile(context.WithoutCancel(ctx), "directory-changed")
+	}
+	return w.observe(ctx, order, byPath)
+}
+
+// observe stats each path, diffs it against its last observation and records it, in one
+// transaction; then emits what a rule fired on.
+func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string]*pending) error {
+	pol := w.policy()
+	tx, err := w.o.DB.Begin(context.WithoutCancel(ctx))
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	now := time.Now().UnixNano()
+	var out []Change
+	for _, p := range order {
+		loc := pol.Match(p)
+		if loc == nil {
+			continue
+		}
+		var cur *baseline.Entry
+		e, err := baseline.Stat(w.root, p, w.o.MaxHashBytes)
+		switch {
+		case err == nil:
+			e.Location = loc.ID
+			cur = &e
+		case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
+		case e.Path != "":
+			// Observed, but the content could not be read consistently: keep the entry, whose
+			// hash state says why; the next event or reconcile settles it.
+			w.o.Log.Warn("cannot read", "path", baseline.QuotePath(p), "err", err)
+			if e.HashState == baseline.HashChanged || e.HashState == baseline.HashVanished || e.HashState == baseline.HashReplaced {
+				continue
+			}
+			e.Location = loc.ID
+			cur = &e
+		default:
+			w.o.Log.Warn("cannot stat", "path", baseline.QuotePath(p), "err", err)
+			continue
+		}
+		pid := byPath[p].pid
+		var actor any
+		if pid != 0 {
+			actor = map[string]any{"pid": pid, "attribution": "pid-only"}
+		}
+		f, _, ok, err := scan.Observe(ctx, tx, pol, scan.Observation{Path: p, Cur: cur, Source: "event", TimeNS: now, By: w.o.By, Actor: actor})
+		if err != nil {
+			return err
+		}
+		if ok {
+			out = append(out, Change{Finding: f, Source: "event", PID: pid})
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	for _, c := range out {
+		if err := w.emit(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
