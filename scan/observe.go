@@ -28,17 +28,16 @@ type Observation struct {
 // the change judged by the policy. changed is false when nothing an investigator cares about
 // changed; ok is false when no rule fired (the change is still recorded).
 func Observe(ctx context.Context, tx *store.Tx, pol *policy.Policy, o Observation) (f policy.Finding, changed, ok bool, err error) {
-	last, present, known, err := tx.LastSeen(ctx, o.Path)
+	st, base, err := tx.Lookup(ctx, o.Path)
 	if err != nil {
 		return f, false, false, err
 	}
-	var prev *baseline.Entry
-	if known && present {
-		prev = &last
-	}
-	base, err := tx.BaselineOf(ctx, o.Path)
-	if err != nil {
-		return f, false, false, err
+	prev := base
+	if st != nil {
+		prev = nil
+		if st.Present {
+			prev = &st.Entry
+		}
 	}
 	ch, changed := baseline.Diff(prev, o.Cur)
 	if changed {
@@ -49,15 +48,19 @@ func Observe(ctx context.Context, tx *store.Tx, pol *policy.Policy, o Observatio
 	}
 	switch {
 	case o.Cur == nil && base == nil:
-		err = tx.DeleteState(ctx, o.Path)
+		if st != nil {
+			err = tx.DeleteState(ctx, o.Path)
+		}
 	case o.Cur == nil:
-		if known && !present {
+		if st != nil && !st.Present {
 			break // already recorded as deleted
 		}
 		err = tx.PutState(ctx, base, false, o.TimeNS)
 	case base != nil && identical(base, o.Cur):
-		err = tx.DeleteState(ctx, o.Path)
-	case known && present && identical(&last, o.Cur):
+		if st != nil {
+			err = tx.DeleteState(ctx, o.Path)
+		}
+	case st != nil && st.Present && identical(&st.Entry, o.Cur):
 	default:
 		err = tx.PutState(ctx, o.Cur, true, o.TimeNS)
 	}

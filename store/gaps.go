@@ -52,23 +52,21 @@ func (db *DB) Gaps(ctx context.Context) ([]Gap, error) {
 	return out, db.wrap(rows.Err())
 }
 
-// LastSeen returns what is known of a path: its drift row when it has one (present=false when it
-// was last seen deleted), else its baseline entry. ok is false when neither exists.
-func (t *Tx) LastSeen(ctx context.Context, path string) (e baseline.Entry, present, ok bool, err error) {
-	var p int
+// Lookup returns what is known of a path: its drift row (nil when it has none; Present false when
+// it was last seen deleted) and its baseline entry (nil when it has none).
+func (t *Tx) Lookup(ctx context.Context, path string) (*State, *baseline.Entry, error) {
+	var st *State
+	var present int
 	var seen int64
-	e, err = scanEntry(t.tx.QueryRowContext(ctx, "SELECT "+entryCols+", present, seen_ns FROM state WHERE path = ?", path), &p, &seen)
-	if err == nil {
-		return e, p != 0, true, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return e, false, false, t.db.wrap(err)
+	e, err := scanEntry(t.tx.QueryRowContext(ctx, "SELECT "+entryCols+", present, seen_ns FROM state WHERE path = ?", path), &present, &seen)
+	switch {
+	case err == nil:
+		st = &State{Entry: e, Present: present != 0, SeenNS: seen}
+	case !errors.Is(err, sql.ErrNoRows):
+		return nil, nil, t.db.wrap(err)
 	}
 	base, err := t.db.baselineEntry(ctx, t, path)
-	if err != nil || base == nil {
-		return baseline.Entry{}, false, false, err
-	}
-	return *base, true, true, nil
+	return st, base, err
 }
 
 // BaselineOf returns the approved entry of a path, or nil.
