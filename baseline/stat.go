@@ -8,6 +8,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -241,8 +242,9 @@ func Stat(root, p string, maxBytes int64) (Entry, error) {
 		}
 	}
 	if maxBytes > 0 && e.Type == TypeFile {
-		buf := make([]byte, hashBufSize)
-		if err := hashAt(dirfd, name, &e, maxBytes, buf); err != nil {
+		bp := hashBufs.Get().(*[]byte)
+		defer hashBufs.Put(bp)
+		if err := hashAt(dirfd, name, &e, maxBytes, *bp); err != nil {
 			return e, &PathError{Path: p, Err: err}
 		}
 	}
@@ -250,6 +252,9 @@ func Stat(root, p string, maxBytes int64) (Entry, error) {
 }
 
 const hashBufSize = 256 << 10
+
+// hashBufs keeps read buffers for Stat, which a daemon calls for every event.
+var hashBufs = sync.Pool{New: func() any { b := make([]byte, hashBufSize); return &b }}
 
 // openParent opens the directory that holds the clean absolute logical path p under root, one
 // component at a time and never through a symlink, and returns it with p's last name ("." for

@@ -222,17 +222,70 @@ func (db *DB) Begin(ctx context.Context) (*Tx, error) {
 	return &Tx{db: db, tx: tx, cancel: cancel, stmts: map[string]*sql.Stmt{}}, nil
 }
 
-func (t *Tx) exec(ctx context.Context, q string, args ...any) error {
-	st, ok := t.stmts[q]
-	if !ok {
+// The statements a daemon runs for every event. They are prepared once, when the database is
+// opened (the writer's single connection is free then), and bound to each transaction after.
+const (
+	sqlPutBaseline = "INSERT OR REPLACE INTO baseline(" + entryCols + ", approved_ns, approved_by) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+	sqlPutState    = "INSERT OR REPLACE INTO state(" + entryCols + ", present, seen_ns) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+	sqlDeleteState = "DELETE FROM state WHERE path = ?"
+	sqlBaselineOf  = "SELECT " + entryCols + " FROM baseline WHERE path = ?"
+	sqlStateOf     = "SELECT " + entryCols + ", present, seen_ns FROM state WHERE path = ?"
+	sqlAddHistory  = `INSERT INTO history(time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actor, by)
+		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+)
+
+var hotSQL = []string{sqlPutBaseline, sqlPutState, sqlDeleteState, sqlBaselineOf, sqlStateOf, sqlAddHistory}
+
+// prepare readies the hot statements on the writer. Preparing later, while a transaction holds
+// the only connection, would wait for that connection forever.
+func (db *DB) prepare(ctx context.Context) error {
+	db.prepared = map[string]*sql.Stmt{}
+	for _, q := range hotSQL {
+		st, err := db.w.PrepareContext(ctx, q)
+		if err != nil {
+			return db.wrap(err)
+		}
+		db.prepared[q] = st
+	}
+	return nil
+}
+
+// stmt returns q prepared for this transaction: a hot statement bound to it, or another prepared
+// on the transaction's own connection.
+func (t *Tx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := t.stmts[q]; ok {
+		return st, nil
+	}
+	var st *sql.Stmt
+	if ps, ok := t.db.prepared[q]; ok {
+		st = t.tx.StmtContext(ctx, ps)
+	} else {
 		var err error
 		if st, err = t.tx.PrepareContext(ctx, q); err != nil {
-			return t.db.wrap(err)
+			return nil, t.db.wrap(err)
 		}
-		t.stmts[q] = st
 	}
-	_, err := st.ExecContext(ctx, args...)
+	t.stmts[q] = st
+	return st, nil
+}
+
+func (t *Tx) exec(ctx context.Context, q string, args ...any) error {
+	st, err := t.stmt(ctx, q)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, args...)
 	return t.db.wrap(err)
+}
+
+// queryRow runs a prepared query that returns at most one row.
+func (t *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := t.stmt(ctx, q)
+	if err != nil {
+		// Let the caller's Scan report it, through a query that fails the same way.
+		return t.tx.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 // Commit commits the transaction. The context of the statements does not apply: a commit is
@@ -262,7 +315,7 @@ func (t *Tx) SetMeta(ctx context.Context, key, value string) error {
 // PutBaseline approves an entry (insert or replace).
 func (t *Tx) PutBaseline(ctx context.Context, e *baseline.Entry, approvedNS int64, by string) error {
 	args := append(entryArgs(e), approvedNS, by)
-	return t.exec(ctx, "INSERT OR REPLACE INTO baseline("+entryCols+", approved_ns, approved_by) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", args...)
+	return t.exec(ctx, sqlPutBaseline, args...)
 }
 
 // DeleteBaseline removes a path from the baseline.
@@ -285,12 +338,12 @@ func (t *Tx) PutState(ctx context.Context, e *baseline.Entry, present bool, seen
 		p = 1
 	}
 	args := append(entryArgs(e), p, seenNS)
-	return t.exec(ctx, "INSERT OR REPLACE INTO state("+entryCols+", present, seen_ns) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", args...)
+	return t.exec(ctx, sqlPutState, args...)
 }
 
 // DeleteState forgets the drift of a path (it is as the baseline says again).
 func (t *Tx) DeleteState(ctx context.Context, path string) error {
-	return t.exec(ctx, "DELETE FROM state WHERE path = ?", path)
+	return t.exec(ctx, sqlDeleteState, path)
 }
 
 // StartRun records the start of a run and returns its id.
@@ -344,8 +397,7 @@ func (t *Tx) AddHistory(ctx context.Context, r *Record) error {
 	if r.RunID != 0 {
 		run = r.RunID
 	}
-	return t.exec(ctx, `INSERT INTO history(time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actor, by)
-		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	return t.exec(ctx, sqlAddHistory,
 		r.TimeNS, run, r.Source, r.Path, r.Location, r.Kind, strings.Join(r.Flags, ","), old, cur, r.Rule, r.Severity, r.Verdict, hits, actor, r.By)
 }
 
@@ -441,7 +493,7 @@ func (db *DB) Accept(ctx context.Context, paths []string, by string, nowNS int64
 }
 
 func (db *DB) baselineEntry(ctx context.Context, tx *Tx, path string) (*baseline.Entry, error) {
-	row := tx.tx.QueryRowContext(ctx, "SELECT "+entryCols+" FROM baseline WHERE path = ?", path)
+	row := tx.queryRow(ctx, sqlBaselineOf, path)
 	e, err := scanEntry(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil

@@ -58,7 +58,7 @@ func (t *Tx) Lookup(ctx context.Context, path string) (*State, *baseline.Entry, 
 	var st *State
 	var present int
 	var seen int64
-	e, err := scanEntry(t.tx.QueryRowContext(ctx, "SELECT "+entryCols+", present, seen_ns FROM state WHERE path = ?", path), &present, &seen)
+	e, err := scanEntry(t.queryRow(ctx, sqlStateOf, path), &present, &seen)
 	switch {
 	case err == nil:
 		st = &State{Entry: e, Present: present != 0, SeenNS: seen}

@@ -43,6 +43,8 @@ type DB struct {
 	path string
 	w    *sql.DB // nil when read-only
 	r    *sql.DB
+
+	prepared map[string]*sql.Stmt // hot statements on w, by SQL text; read-only after Open
 }
 
 // Path returns the database file name.
@@ -138,6 +140,10 @@ func open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
+	if err := db.prepare(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
 	r, err := sql.Open("sqlite3", dsn(path, false))
 	if err != nil {
 		w.Close()
@@ -182,6 +188,9 @@ func (db *DB) Close() error {
 	// The reader goes first: SQLite checkpoints the WAL into the database file and removes it
 	// when the last connection closes, which a read-only connection cannot do.
 	var errs []error
+	for _, st := range db.prepared {
+		st.Close()
+	}
 	if db.r != nil {
 		errs = append(errs, db.r.Close())
 	}

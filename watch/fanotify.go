@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -22,6 +24,8 @@ type fanotify struct {
 	file  *os.File // owns the fd; non-blocking, read through the runtime poller
 	fd    int      // the same descriptor, for fanotify_mark; never passed to Fd()
 	pidfd bool
+
+	done chan struct{} // closed by Close: a Run blocked sending returns
 
 	mu      sync.Mutex
 	closed  bool
@@ -49,7 +53,7 @@ func newFanotify() (*fanotify, error) {
 	case err != nil:
 		return nil, fmt.Errorf("fanotify_init: %w", err)
 	}
-	return &fanotify{file: os.NewFile(uintptr(fd), "fanotify"), fd: fd, pidfd: pidfd,
+	return &fanotify{file: os.NewFile(uintptr(fd), "fanotify"), fd: fd, pidfd: pidfd, done: make(chan struct{}),
 		byKey: map[string]string{}, byDir: map[string]string{}}, nil
 }
 
@@ -65,22 +69,24 @@ func handleKey(fsid [8]byte, htype int32, handle []byte) string {
 	return string(append(b, handle...))
 }
 
-func dirKey(dir string) (string, error) {
-	h, _, err := unix.NameToHandleAt(unix.AT_FDCWD, dir, 0)
+// dirKey returns the handle key of the directory open at fd (an O_PATH descriptor) and its fsid.
+func dirKey(fd int, dir string) (string, [8]byte, error) {
+	var fsid [8]byte
+	h, _, err := unix.NameToHandleAt(fd, "", unix.AT_EMPTY_PATH)
 	if err != nil {
 		if errors.Is(err, unix.EOPNOTSUPP) {
-			return "", fmt.Errorf("%s: its filesystem has no file handles, which fanotify needs to name directories (use --backend inotify): %w", dir, ErrNotSupported)
+			return "", fsid, fmt.Errorf("%s: its filesystem has no file handles, which fanotify needs to name directories (use --backend inotify): %w", dir, ErrNotSupported)
 		}
-		return "", fmt.Errorf("name_to_handle_at %s: %w", dir, err)
+		return "", fsid, fmt.Errorf("name_to_handle_at %s: %w", dir, err)
 	}
 	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return "", fmt.Errorf("statfs %s: %w", dir, err)
+	if err := unix.Fstatfs(fd, &st); err != nil {
+		return "", fsid, fmt.Errorf("statfs %s: %w", dir, err)
 	}
-	var fsid [8]byte
-	binary.LittleEndian.PutUint32(fsid[0:], uint32(st.Fsid.Val[0]))
-	binary.LittleEndian.PutUint32(fsid[4:], uint32(st.Fsid.Val[1]))
-	return handleKey(fsid, h.Type(), h.Bytes()), nil
+	// The kernel writes the fsid into events in its own byte order.
+	binary.NativeEndian.PutUint32(fsid[0:], uint32(st.Fsid.Val[0]))
+	binary.NativeEndian.PutUint32(fsid[4:], uint32(st.Fsid.Val[1]))
+	return handleKey(fsid, h.Type(), h.Bytes()), fsid, nil
 }
 
 func (f *fanotify) Add(dir string) error {
@@ -89,11 +95,18 @@ func (f *fanotify) Add(dir string) error {
 	if f.closed {
 		return os.ErrClosed
 	}
-	key, err := dirKey(dir)
+	// One descriptor for both the handle and the mark, so they name the same directory even if
+	// the path is swapped in between.
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0) // fanotify_mark refuses O_PATH
+	if err != nil {
+		return fmt.Errorf("open %s: %w", dir, err)
+	}
+	defer unix.Close(fd) // never kept: an open descriptor would keep a removed directory alive
+	key, _, err := dirKey(fd, dir)
 	if err != nil {
 		return err
 	}
-	if err := unix.FanotifyMark(f.fd, unix.FAN_MARK_ADD|unix.FAN_MARK_ONLYDIR|unix.FAN_MARK_DONT_FOLLOW, markMask, unix.AT_FDCWD, dir); err != nil {
+	if err := unix.FanotifyMark(f.fd, unix.FAN_MARK_ADD|unix.FAN_MARK_ONLYDIR, markMask, fd, ""); err != nil {
 		return fmt.Errorf("fanotify_mark %s: %w", dir, err)
 	}
 	if old, ok := f.byDir[dir]; ok && old != key {
@@ -126,6 +139,7 @@ func (f *fanotify) Close() error {
 		return nil
 	}
 	f.closed = true
+	close(f.done)
 	return f.file.Close() // wakes a Read blocked in Run
 }
 
@@ -151,11 +165,14 @@ func (f *fanotify) Run(ctx context.Context, out chan<- Event) error {
 				evs = append(evs, e)
 			}
 		}
-		for _, e := range evs {
+		for i, e := range evs {
 			select {
 			case out <- e:
 			case <-ctx.Done():
-				closeEvents(evs)
+				closeEvents(evs[i:]) // the sent ones belong to the receiver
+				return nil
+			case <-f.done:
+				closeEvents(evs[i:])
 				return nil
 			}
 		}
@@ -185,6 +202,16 @@ func (f *fanotify) event(r rawEvent) (Event, bool) {
 	}
 	f.mu.Lock()
 	dir, ok := f.byKey[r.dirKey]
+	name := r.name
+	if !ok && r.name == "." {
+		// An attribute change of a subdirectory that is not itself watched: the kernel names it by
+		// its own handle. Resolve the handle and report it as an entry of its watched parent.
+		if p := f.resolve(r.dirKey); p != "" {
+			if _, watched := f.byDir[filepath.Dir(p)]; watched {
+				dir, name, ok = filepath.Dir(p), filepath.Base(p), true
+			}
+		}
+	}
 	if !ok {
 		f.dropped++
 	}
@@ -196,8 +223,8 @@ func (f *fanotify) event(r rawEvent) (Event, bool) {
 		return Event{}, false
 	}
 	e.Dir = dir
-	if r.name != "." {
-		e.Name = r.name
+	if name != "." {
+		e.Name = name
 	}
 	m := r.mask
 	if m&unix.FAN_CREATE != 0 {
@@ -226,6 +253,41 @@ func (f *fanotify) event(r rawEvent) (Event, bool) {
 		e.Op |= OpIsDir
 	}
 	return e, true
+}
+
+// resolve returns the path of the directory a handle key names, or "" (f.mu held). It opens a
+// watched directory of the same filesystem as the mount reference open_by_handle_at needs; this
+// happens only for attribute changes of unwatched subdirectories.
+func (f *fanotify) resolve(key string) string {
+	if len(key) < 12 {
+		return ""
+	}
+	var ref string
+	for k, d := range f.byKey {
+		if k[:8] == key[:8] {
+			ref = d
+			break
+		}
+	}
+	if ref == "" {
+		return ""
+	}
+	mfd, err := unix.Open(ref, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0) // not O_PATH: refused as a mount reference
+	if err != nil {
+		return ""
+	}
+	defer unix.Close(mfd)
+	h := unix.NewFileHandle(int32(binary.LittleEndian.Uint32([]byte(key[8:12]))), []byte(key[12:]))
+	fd, err := unix.OpenByHandleAt(mfd, h, unix.O_PATH|unix.O_CLOEXEC)
+	if err != nil {
+		return ""
+	}
+	defer unix.Close(fd)
+	p, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil {
+		return ""
+	}
+	return p
 }
 
 // rawEvent is one fanotify event as parsed from the kernel's buffer.

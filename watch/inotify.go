@@ -17,6 +17,8 @@ import (
 // unavailable with it, and the output says so.
 type inotify struct {
 	w    *fsnotify.Watcher
+	done chan struct{} // closed by Close: a Run blocked sending returns
+	once sync.Once
 	mu   sync.Mutex
 	dirs map[string]bool
 }
@@ -29,13 +31,14 @@ func newInotify() (*inotify, error) {
 		}
 		return nil, fmt.Errorf("inotify: %w", err)
 	}
-	return &inotify{w: w, dirs: map[string]bool{}}, nil
+	return &inotify{w: w, done: make(chan struct{}), dirs: map[string]bool{}}, nil
 }
 
 func (n *inotify) Name() string { return "inotify" }
 func (n *inotify) Caps() Caps   { return Caps{} }
 
 func (n *inotify) Add(dir string) error {
+	dir = filepath.Clean(dir) // fsnotify reports clean paths
 	if err := n.w.Add(dir); err != nil {
 		if errors.Is(err, syscall.ENOSPC) {
 			return fmt.Errorf("inotify watch on %s: fs.inotify.max_user_watches is exhausted (raise it with sysctl, or run as root for fanotify): %w", dir, err)
@@ -49,6 +52,7 @@ func (n *inotify) Add(dir string) error {
 }
 
 func (n *inotify) Remove(dir string) error {
+	dir = filepath.Clean(dir)
 	n.mu.Lock()
 	known := n.dirs[dir]
 	delete(n.dirs, dir)
@@ -62,7 +66,10 @@ func (n *inotify) Remove(dir string) error {
 	return nil
 }
 
-func (n *inotify) Close() error { return n.w.Close() }
+func (n *inotify) Close() error {
+	n.once.Do(func() { close(n.done) })
+	return n.w.Close()
+}
 
 func (n *inotify) Run(ctx context.Context, out chan<- Event) error {
 	stop := context.AfterFunc(ctx, func() { n.w.Close() })
@@ -90,6 +97,8 @@ func (n *inotify) Run(ctx context.Context, out chan<- Event) error {
 		select {
 		case out <- e:
 		case <-ctx.Done():
+			return nil
+		case <-n.done:
 			return nil
 		}
 	}
