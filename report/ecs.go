@@ -137,17 +137,16 @@ func (r *Renderer) ecsFinding(f *policy.Finding, source string, a *Actor) obj {
 // previous carries the before-values of a modification under tripline.previous.
 func (r *Renderer) previous(e *baseline.Entry) obj {
 	p := obj{
-		"type":     string(e.Type),
-		"mode":     baseline.ModeString(e.Mode),
-		"uid":      strconv.FormatUint(uint64(e.UID), 10),
-		"gid":      strconv.FormatUint(uint64(e.GID), 10),
-		"size":     e.Size,
-		"mtime":    ts(e.MtimeNS),
-		"inode":    strconv.FormatUint(e.Inode, 10),
-		"sha256":   e.SHA256,
-		"target":   e.Target,
-		"hash_ok":  e.HashState == baseline.HashOK,
-		"approved": true,
+		"type":    string(e.Type),
+		"mode":    baseline.ModeString(e.Mode),
+		"uid":     strconv.FormatUint(uint64(e.UID), 10),
+		"gid":     strconv.FormatUint(uint64(e.GID), 10),
+		"size":    e.Size,
+		"mtime":   ts(e.MtimeNS),
+		"inode":   strconv.FormatUint(e.Inode, 10),
+		"sha256":  e.SHA256,
+		"target":  e.Target,
+		"hash_ok": e.HashState == baseline.HashOK,
 	}
 	return p
 }
