@@ -92,6 +92,9 @@ const (
 	VerdictAlert    Verdict = "alert"
 	VerdictTrusted  Verdict = "trusted"  // made by a trusted writer (a package manager...)
 	VerdictExcepted Verdict = "excepted" // matched a policy exception
+	// VerdictRecorded is for changes whose severity is info (an exec bit removed, a permission
+	// tightened): worth a line in the history, never an alert.
+	VerdictRecorded Verdict = "recorded"
 )
 
 // Hit is one rule that fired for a change.
@@ -250,6 +253,9 @@ func (p *Policy) Evaluate(c baseline.Change, loc *Location, actor *Actor) (Findi
 	})
 	fd := Finding{Change: c, Location: loc, Hits: hits, Severity: hits[0].Severity, Verdict: VerdictAlert}
 	p.judge(&fd, actor)
+	if fd.Verdict == VerdictAlert && fd.Severity <= SevInfo {
+		fd.Verdict = VerdictRecorded
+	}
 	return fd, true
 }
 

@@ -224,12 +224,13 @@ func TestEvaluate(t *testing.T) {
 			name: "exec removed",
 			old:  file("/etc/cron.daily/x", 0o755), cur: file("/etc/cron.daily/x", 0o644),
 			loc: "cron-periodic", rules: []string{"mode-changed"}, severity: policy.SevInfo,
-			reason: "mode 0755 -> 0644",
+			reason: "mode 0755 -> 0644", verdict: policy.VerdictRecorded, // info never alerts
 		},
 		{
 			name: "group read removed",
 			old:  file("/etc/sudoers.d/x", 0o440), cur: file("/etc/sudoers.d/x", 0o400),
 			loc: "sudoers", rules: []string{"mode-changed"}, severity: policy.SevInfo,
+			verdict: policy.VerdictRecorded,
 		},
 		{
 			name: "world-writable",

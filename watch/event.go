@@ -63,17 +63,20 @@ func (o Op) String() string {
 
 // Event is one kernel notification, mapped back to the host path of the directory it concerns.
 type Event struct {
-	Dir   string // host path of the watched directory
-	Name  string // the child's name; "" when the event is about Dir itself
-	Op    Op
-	PID   int32 // the acting process; 0 when the backend cannot know (inotify)
-	PIDFD int   // a pidfd for PID (fanotify on 5.15+), owned by the receiver; -1 when none
+	Dir  string // host path of the watched directory
+	Name string // the child's name; "" when the event is about Dir itself
+	Op   Op
+	PID  int32 // the acting process; 0 when the backend cannot know (inotify)
+	// PIDFD is a pidfd for PID, owned by the receiver; -1 when none. The fanotify backend asks
+	// the kernel for pidfds (Caps.PIDFDs) but closes each as it reads it until attribution uses
+	// them, so today it is always -1.
+	PIDFD int
 }
 
 // Caps says what a backend can tell.
 type Caps struct {
 	PIDs   bool // events carry the acting pid
-	PIDFDs bool // events carry a pidfd, which proves the pid was not reused
+	PIDFDs bool // the kernel gives a pidfd with each event, which proves the pid was not reused
 }
 
 // Backend is a source of Events for a set of directories.

@@ -194,7 +194,9 @@ func closeEvents(evs []Event) {
 func (f *fanotify) event(r rawEvent) (Event, bool) {
 	e := Event{PID: r.pid, PIDFD: -1}
 	if r.pidfd >= 0 {
-		e.PIDFD = int(r.pidfd)
+		// Nothing uses the pidfd yet (process attribution reads the pid): holding one per queued
+		// event would run a burst out of descriptors, so it is closed as soon as it is read.
+		unix.Close(int(r.pidfd))
 	}
 	if r.mask&unix.FAN_Q_OVERFLOW != 0 {
 		e.Op = OpOverflow

@@ -523,21 +523,10 @@ func checkActor(t *testing.T, e Event, caps Caps, pid int, mustPIDFD bool) {
 	if e.PID != int32(pid) {
 		t.Errorf("%v: PID %d, want %d", e, e.PID, pid)
 	}
-	switch {
-	case !caps.PIDFDs && e.PIDFD != -1:
-		t.Errorf("%v: PIDFD %d from a backend without pidfds", e, e.PIDFD)
-	case caps.PIDFDs && mustPIDFD && e.PIDFD < 0:
-		t.Errorf("%v: no pidfd for a live process", e)
-	case e.PIDFD >= 0:
-		got := pidfdPID(t, e.PIDFD)
-		if got == -1 && !mustPIDFD {
-			// The process was reaped before the read; the kernel (6.9+) still made a pidfd.
-			t.Logf("%v: pidfd %d for a process that has exited", e, e.PIDFD)
-			break
-		}
-		if got != pid {
-			t.Errorf("%v: pidfd %d is for pid %d, want %d", e, e.PIDFD, got, pid)
-		}
+	// The backend closes every pidfd as it reads it (nothing uses them yet, and holding one per
+	// queued event ran bursts out of descriptors): none may reach the receiver.
+	if e.PIDFD != -1 {
+		t.Errorf("%v: a pidfd reached the receiver; the backend must close them as it reads", e)
 	}
 }
 
@@ -874,49 +863,6 @@ func TestFanotifyStop(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestFanotifyCancelKeepsSentPIDFDs: when the context is cancelled while Run holds events it
-// has not sent yet, it closes their pidfds — and must leave alone the pidfds of the events it
-// already sent, which belong to the receiver.
-func TestFanotifyCancelKeepsSentPIDFDs(t *testing.T) {
-	f := openFanotify(t)
-	if !f.Caps().PIDFDs {
-		testenv.SkipOrFail(t, "needs FAN_REPORT_PIDFD (Linux 5.15)")
-	}
-	dir := t.TempDir()
-	must(t, f.Add(dir))
-	// Queued before Run starts, so one read returns both.
-	touch(t, filepath.Join(dir, "1"))
-	touch(t, filepath.Join(dir, "2"))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	out := make(chan Event)
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx, out) }()
-	var first Event
-	select {
-	case first = <-out:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no event within 5 s")
-	}
-	if first.PIDFD < 0 {
-		t.Fatalf("%+v: no pidfd", first)
-	}
-	cancel() // Run is now blocked sending the second event
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run = %v", err)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("Run did not return within 2 s of the cancel")
-	}
-	if _, err := unix.FcntlInt(uintptr(first.PIDFD), unix.F_GETFD, 0); err != nil {
-		t.Fatalf("the pidfd of the event Run sent (%+v) was closed by Run: %v", first, err)
-	}
-	pidfdPID(t, first.PIDFD)
-	unix.Close(first.PIDFD)
 }
 
 // TestFanotifyOverflow fills the kernel's queue on purpose: with nothing reading, more changes

@@ -172,7 +172,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		return err
 	}
 	now := time.Now().UnixNano()
-	if err := w.openGap(ctx, now, "daemon-start", "changes made while tripline watch was not running"); err != nil {
+	if err := w.openGap(context.WithoutCancel(ctx), now, "daemon-start", "changes made while tripline watch was not running"); err != nil {
 		return err
 	}
 	w.status = Status{Backend: b.Name(), Caps: w.caps, Fallback: fallback, Locations: len(w.policy().Locations)}
@@ -375,6 +375,11 @@ func (w *Watcher) reconcile(ctx context.Context, why string) error {
 	start := time.Now()
 	res, err := scan.Run(ctx, scan.Options{Root: w.o.Root, Policy: w.policy(), DB: w.o.DB, By: w.o.By,
 		Source: "reconcile", MaxHashBytes: w.o.MaxHashBytes})
+	if err != nil && ctx.Err() != nil {
+		// Stopped mid-way: nothing of it was recorded, and the open gap says a reconcile is due.
+		w.o.Log.Info("reconcile interrupted; the gap stays open for the next start", "why", why)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
@@ -422,6 +427,9 @@ type pending struct {
 // path are observed once (the stat sees the newest state anyway); the pid of the newest event is
 // kept.
 func (w *Watcher) batch(ctx context.Context, first Event, events chan Event) error {
+	// What was read is handled and committed even when a stop was asked for meanwhile; only a
+	// reconcile (long, and safe to redo) gives way to it.
+	ctx = context.WithoutCancel(ctx)
 	var order []string
 	byPath := map[string]*pending{}
 	overflow, remark := false, false
@@ -470,7 +478,7 @@ more:
 		if remark {
 			w.remark()
 		}
-		return w.reconcile(context.WithoutCancel(ctx), "overflow")
+		return w.reconcile(ctx, "overflow")
 	}
 	if remark {
 		// A directory appeared, went or moved: watch what the policy now resolves to, and find
@@ -479,18 +487,27 @@ more:
 		if err := w.openGap(ctx, time.Now().UnixNano(), "directory-changed", "a watched directory was created, removed or moved"); err != nil {
 			return err
 		}
-		return w.reconcile(context.WithoutCancel(ctx), "directory-changed")
+		return w.reconcile(ctx, "directory-changed")
 	}
-	return w.observe(ctx, order, byPath)
+	lost, err := w.observe(ctx, order, byPath)
+	if err != nil || !lost {
+		return err
+	}
+	// Some path could not be observed (out of descriptors, an I/O error): its change would be
+	// missed, so it is a gap like an overflow.
+	if err := w.openGap(ctx, time.Now().UnixNano(), "observe-failed", "a changed path could not be stat'ed"); err != nil {
+		return err
+	}
+	return w.reconcile(ctx, "observe-failed")
 }
 
 // observe stats each path, diffs it against its last observation and records it, in one
-// transaction; then emits what a rule fired on.
-func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string]*pending) error {
+// transaction; then emits what a rule fired on. lost reports a path that could not be stat'ed.
+func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string]*pending) (lost bool, err error) {
 	pol := w.policy()
-	tx, err := w.o.DB.Begin(context.WithoutCancel(ctx))
+	tx, err := w.o.DB.Begin(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer tx.Rollback()
 	now := time.Now().UnixNano()
@@ -517,7 +534,8 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 			e.Location = loc.ID
 			cur = &e
 		default:
-			w.o.Log.Warn("cannot stat", "path", baseline.QuotePath(p), "err", err)
+			w.o.Log.Warn("cannot stat; reconciling after this batch", "path", baseline.QuotePath(p), "err", err)
+			lost = true
 			continue
 		}
 		pid := byPath[p].pid
@@ -527,19 +545,19 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 		}
 		f, _, ok, err := scan.Observe(ctx, tx, pol, scan.Observation{Path: p, Cur: cur, Source: "event", TimeNS: now, By: w.o.By, Actor: actor})
 		if err != nil {
-			return err
+			return lost, err
 		}
 		if ok {
 			out = append(out, Change{Finding: f, Source: "event", PID: pid})
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return err
+		return lost, err
 	}
 	for _, c := range out {
 		if err := w.emit(c); err != nil {
-			return err
+			return lost, err
 		}
 	}
-	return nil
+	return lost, nil
 }

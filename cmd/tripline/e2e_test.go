@@ -578,12 +578,12 @@ func TestUnreadable(t *testing.T) {
 	// Now the directory cannot be listed: its files are unknown, not deleted.
 	must(os.Chmod(fx.path("etc/sudoers.d"), 0o700))
 	r = tlCmd(t, fx2, asNobody, "scan", "--format", "json")
-	if r.code != exitChanged|exitUnreadable {
-		t.Fatalf("exit %d, want 12 (the directory's mode changed; it cannot be listed)\n%s\n%s", r.code, r.stdout, r.stderr)
+	if r.code != exitUnreadable {
+		t.Fatalf("exit %d, want 8 (it cannot be listed; its mode change is info, which never alerts)\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	got := findings(parseLines(t, r.stdout))
-	if len(got) != 1 || got["/etc/sudoers.d"]["rule"] != "mode-changed" {
-		t.Errorf("want only mode-changed for the directory, got %v\n%s", keys(got), r.stdout)
+	if len(got) != 1 || got["/etc/sudoers.d"]["rule"] != "mode-changed" || got["/etc/sudoers.d"]["verdict"] != "recorded" {
+		t.Errorf("want only a recorded mode-changed for the directory, got %v\n%s", keys(got), r.stdout)
 	}
 	if !strings.Contains(r.stderr, "/etc/sudoers.d: open directory: permission denied") {
 		t.Errorf("stderr does not name the unlistable directory:\n%s", r.stderr)

