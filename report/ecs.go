@@ -124,6 +124,33 @@ func (r *Renderer) ecsFinding(f *policy.Finding, source string, a *Actor) obj {
 	if a.PID != 0 {
 		ev["process"] = obj{"pid": a.PID}
 	}
+	if p := a.Process; p != nil {
+		pr := ev["process"].(obj)
+		pr["name"] = p.Name
+		if p.Exe != "" {
+			pr["executable"] = p.Exe
+		}
+		if len(p.Args) > 0 {
+			pr["args"] = p.Args
+			pr["args_count"] = len(p.Args)
+			pr["command_line"] = strings.Join(p.Args, " ")
+		}
+		pr["user"] = r.hostUser(p.EUID)
+		pr["real_user"] = r.hostUser(p.UID)
+		if p.LoginUID >= 0 {
+			ev["user"] = r.hostUser(p.LoginUID)
+		}
+		if par := a.Parent; par != nil {
+			pp := obj{"pid": par.PID, "name": par.Name}
+			if par.Exe != "" {
+				pp["executable"] = par.Exe
+			}
+			if len(par.Args) > 0 {
+				pp["args"] = par.Args
+			}
+			pr["parent"] = pp
+		}
+	}
 	if p := escaped(c.Path); p != "" {
 		tl["path_escaped"] = p
 	}
@@ -132,6 +159,15 @@ func (r *Renderer) ecsFinding(f *policy.Finding, source string, a *Actor) obj {
 	}
 	ev["message"] = r.message(f)
 	return ev
+}
+
+// hostUser renders a uid of this host as ECS user fields.
+func (r *Renderer) hostUser(uid int32) obj {
+	u := obj{"id": strconv.FormatInt(int64(uid), 10)}
+	if n := r.HostUsers.User(uint32(uid)); n != "" {
+		u["name"] = n
+	}
+	return u
 }
 
 // previous carries the before-values of a modification under tripline.previous.

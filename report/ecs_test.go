@@ -14,6 +14,7 @@ import (
 
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/policy"
+	"github.com/tripline/tripline/proc"
 	"github.com/tripline/tripline/scan"
 )
 
@@ -165,14 +166,19 @@ func TestECSFieldsExist(t *testing.T) {
 	if err := r.FindingBy(&fs[0], "event", &Actor{PID: 4242, Attribution: "pid-only"}); err != nil {
 		t.Fatal(err)
 	}
+	chmod := &proc.Process{PID: 4243, PPID: 100, Name: "chmod", Exe: "/usr/bin/chmod", Args: []string{"chmod", "+x", "/etc/cron.daily/backup"}, UID: 1000, EUID: 0, LoginUID: 1000}
+	shell := &proc.Process{PID: 100, PPID: 1, Name: "bash", Exe: "/usr/bin/bash", Args: []string{"-bash"}}
+	if err := r.FindingBy(&fs[0], "event", &Actor{PID: 4243, Attribution: "live", Process: chmod, Parent: shell}); err != nil {
+		t.Fatal(err)
+	}
 	inv := &scan.Inventory{Notable: []scan.Notable{{Entry: baseline.Entry{Path: "/etc/init.d/x", Type: baseline.TypeFIFO, MtimeNS: 1, CtimeNS: 1}, Location: "sysv-init", Why: []string{"a fifo"}}}}
 	res := &scan.Result{Inventory: inv, Errors: []error{&baseline.PathError{Path: "/etc/x", Err: os.ErrPermission}}}
 	if err := r.Scan(res, 8); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 10 {
-		t.Fatalf("want 10 events (8 findings, 1 notable, 1 error), got %d:\n%s", len(lines), buf.String())
+	if len(lines) != 11 {
+		t.Fatalf("want 11 events (9 findings, 1 notable, 1 error), got %d:\n%s", len(lines), buf.String())
 	}
 	required := []string{"@timestamp", "event.kind", "event.category", "event.type", "event.action", "event.module",
 		"file.path", "host.name", "message"}
@@ -212,7 +218,9 @@ func TestECSFieldsExist(t *testing.T) {
 	// The finding events carry what DESIGN.md lists.
 	for _, name := range []string{"event.severity", "rule.id", "rule.name", "threat.technique.id", "file.name", "file.directory",
 		"file.type", "file.mode", "file.uid", "file.gid", "file.inode", "file.size", "file.created", "file.mtime", "file.ctime",
-		"file.hash.sha256", "host.id", "tripline.previous.mode", "tripline.attribution", "file.target_path", "process.pid"} {
+		"file.hash.sha256", "host.id", "tripline.previous.mode", "tripline.attribution", "file.target_path", "process.pid",
+		"process.executable", "process.name", "process.args", "process.command_line", "process.parent.pid",
+		"process.parent.executable", "process.parent.args", "process.user.id", "user.id"} {
 		if !seen[name] {
 			t.Errorf("no event carried %s", name)
 		}

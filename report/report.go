@@ -16,6 +16,7 @@ import (
 
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/policy"
+	"github.com/tripline/tripline/proc"
 	"github.com/tripline/tripline/scan"
 )
 
@@ -62,9 +63,11 @@ type Renderer struct {
 	W      io.Writer
 	Format Format
 	Host   Host
-	Users  *baseline.Users
-	Root   string // "/" or the --root directory, reported with events
-	Now    func() time.Time
+	Users  *baseline.Users // owners of files, from the scanned root's /etc/passwd
+	// HostUsers names the users of acting processes, which run on this host even under --root.
+	HostUsers *baseline.Users
+	Root      string // "/" or the --root directory, reported with events
+	Now       func() time.Time
 }
 
 func (r *Renderer) now() time.Time {
@@ -162,10 +165,12 @@ type FindingJSON struct {
 // Actor is who made a change, as far as it is known.
 type Actor struct {
 	PID int32 `json:"pid,omitempty"`
-	// Attribution says how much is known: "pid-only" (the kernel's pid, not yet resolved to a
-	// process), or "none" with Why.
-	Attribution string `json:"attribution"`
-	Why         string `json:"why,omitempty"`
+	// Attribution says how much is known: "live" (read from /proc while the process ran),
+	// "pid-only" (the kernel's pid; the process had exited), or "none" with Why.
+	Attribution string        `json:"attribution"`
+	Why         string        `json:"why,omitempty"`
+	Process     *proc.Process `json:"process,omitempty"`
+	Parent      *proc.Process `json:"parent,omitempty"`
 }
 
 // Finding writes one finding found by a scan (json and ecs; text findings of a scan go through
@@ -188,6 +193,12 @@ func (r *Renderer) FindingBy(f *policy.Finding, source string, a *Actor) error {
 		who := "pid ?"
 		if a.PID != 0 {
 			who = fmt.Sprintf("pid %d", a.PID)
+		}
+		if a.Process != nil {
+			who += " " + baseline.QuotePath(a.Process.Exe)
+			if len(a.Process.Args) > 0 {
+				who += " " + strconv.Quote(strings.Join(a.Process.Args, " "))
+			}
 		}
 		line := fmt.Sprintf("%s %s %s %s %s: %s (%s, %s, %s)\n", r.now().UTC().Format(time.RFC3339), f.Severity, f.Rule(),
 			baseline.QuotePath(f.Change.Path), what, detail, f.Verdict, source, who)

@@ -67,16 +67,17 @@ type Event struct {
 	Name string // the child's name; "" when the event is about Dir itself
 	Op   Op
 	PID  int32 // the acting process; 0 when the backend cannot know (inotify)
-	// PIDFD is a pidfd for PID, owned by the receiver; -1 when none. The fanotify backend asks
-	// the kernel for pidfds (Caps.PIDFDs) but closes each as it reads it until attribution uses
-	// them, so today it is always -1.
+	// PIDFD is a pidfd for PID, owned by the receiver; -1 when none. The fanotify backend does
+	// not ask for them yet (see Caps.PIDFDSupport), so today it is always -1.
 	PIDFD int
 }
 
 // Caps says what a backend can tell.
 type Caps struct {
 	PIDs   bool // events carry the acting pid
-	PIDFDs bool // the kernel gives a pidfd with each event, which proves the pid was not reused
+	PIDFDs bool // events carry a pidfd, which proves the pid was not reused (not requested yet)
+	// PIDFDSupport says the kernel could give pidfds (FAN_REPORT_PIDFD, 5.15+).
+	PIDFDSupport bool
 }
 
 // Backend is a source of Events for a set of directories.

@@ -39,12 +39,21 @@ type fanotify struct {
 func newFanotify() (*fanotify, error) {
 	base := uint(unix.FAN_CLASS_NOTIF | unix.FAN_CLOEXEC | unix.FAN_NONBLOCK | unix.FAN_REPORT_DFID_NAME)
 	const eventFlags = unix.O_RDONLY | unix.O_LARGEFILE | unix.O_CLOEXEC
-	pidfd := true
-	fd, err := unix.FanotifyInit(base|unix.FAN_REPORT_PIDFD, eventFlags)
-	if errors.Is(err, unix.EINVAL) {
-		pidfd = false // FAN_REPORT_PIDFD needs 5.15
-		fd, err = unix.FanotifyInit(base, eventFlags)
+	// FAN_REPORT_PIDFD (5.15+) is probed, not used: the kernel installs a pidfd in this process
+	// for every event a read returns, thousands per read in a burst, which starves every other
+	// open of descriptors; nothing reads them until attribution does.
+	pidfd := false
+	probe, err := unix.FanotifyInit(base|unix.FAN_REPORT_PIDFD, eventFlags)
+	switch {
+	case err == nil:
+		unix.Close(probe)
+		pidfd = true
+	case errors.Is(err, unix.EPERM):
+		// Unprivileged fanotify (5.13+) would open, but without the pids of other processes;
+		// tripline needs those, so it asks for CAP_SYS_ADMIN like before 5.13.
+		return nil, fmt.Errorf("fanotify needs CAP_SYS_ADMIN (run as root, or use --backend inotify): %w", ErrPermission)
 	}
+	fd, err := unix.FanotifyInit(base, eventFlags)
 	switch {
 	case errors.Is(err, unix.EPERM):
 		return nil, fmt.Errorf("fanotify needs CAP_SYS_ADMIN (run as root, or use --backend inotify): %w", ErrPermission)
@@ -58,7 +67,7 @@ func newFanotify() (*fanotify, error) {
 }
 
 func (f *fanotify) Name() string { return "fanotify" }
-func (f *fanotify) Caps() Caps   { return Caps{PIDs: true, PIDFDs: f.pidfd} }
+func (f *fanotify) Caps() Caps   { return Caps{PIDs: true, PIDFDSupport: f.pidfd} }
 
 // handleKey identifies a directory the way fanotify events do: filesystem id, handle type and
 // handle bytes.

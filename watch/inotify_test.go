@@ -206,8 +206,8 @@ func TestCloseWhileSending(t *testing.T) {
 			t.Cleanup(func() {
 				cancel() // unblocks Run if Close did not
 				<-done
-				// Closed after Run is done, and only if Run has not (see
-				// TestFanotifyCancelKeepsSentPIDFDs): never a descriptor reused meanwhile.
+				// Closed after Run is done, and only if still open: never a descriptor
+				// reused meanwhile. (No backend passes pidfds on today; this stays safe if one does.)
 				if first.PIDFD >= 0 {
 					if _, err := unix.FcntlInt(uintptr(first.PIDFD), unix.F_GETFD, 0); err == nil {
 						unix.Close(first.PIDFD)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/policy"
+	"github.com/tripline/tripline/proc"
 	"github.com/tripline/tripline/scan"
 	"github.com/tripline/tripline/store"
 )
@@ -29,6 +30,22 @@ type Change struct {
 	Source  string // "event" or "reconcile"
 	PID     int32  // 0 when unknown
 	Caps    Caps   // what the backend could tell (no pid with inotify)
+	// Attribution says how much is known of the actor: "live" (read from /proc while it ran),
+	// "parent-only" (it had exited but not been reaped: its name and parent are known),
+	// "pid-only" (gone from /proc), or "none" (no pid: inotify, or a reconcile).
+	Attribution string
+	// Actor is the process with that pid as /proc showed it when the event was handled, and its
+	// ancestors (parent first); nil unless Attribution is live or parent-only.
+	Actor     *proc.Process
+	Ancestors []proc.Process
+}
+
+// Actor is what the history records of who made a change.
+type Actor struct {
+	Attribution string         `json:"attribution"` // live, pid-only, none
+	PID         int32          `json:"pid,omitempty"`
+	Process     *proc.Process  `json:"process,omitempty"`
+	Ancestors   []proc.Process `json:"ancestors,omitempty"`
 }
 
 // Status is what the ready line reports.
@@ -411,7 +428,33 @@ func (w *Watcher) emit(c Change) error {
 		return nil
 	}
 	c.Caps = w.caps
+	if c.Attribution == "" {
+		c.Attribution = "none"
+	}
 	return w.o.Emit(c)
+}
+
+// procEntry is a process read once per batch.
+type procEntry struct {
+	p         *proc.Process
+	ancestors []proc.Process
+}
+
+// procFS is the live /proc.
+var procFS = os.DirFS("/proc")
+
+// who reads the acting process and its ancestors from /proc, once per pid and batch; nil when it
+// has exited. /proc is the host's even under --root: the actor runs on this host.
+func (w *Watcher) who(pid int32, cache map[int32]*procEntry) (*proc.Process, []proc.Process) {
+	if e, ok := cache[pid]; ok {
+		return e.p, e.ancestors
+	}
+	e := &procEntry{}
+	if p, err := proc.Read(procFS, pid); err == nil {
+		e.p, e.ancestors = &p, proc.Ancestry(procFS, p)
+	}
+	cache[pid] = e
+	return e.p, e.ancestors
 }
 
 // maxBatch bounds how many events one transaction handles.
@@ -512,6 +555,7 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 	defer tx.Rollback()
 	now := time.Now().UnixNano()
 	var out []Change
+	procs := map[int32]*procEntry{}
 	for _, p := range order {
 		loc := pol.Match(p)
 		if loc == nil {
@@ -540,15 +584,31 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 		}
 		pid := byPath[p].pid
 		var actor any
+		var pa *policy.Actor
+		c := Change{Source: "event", PID: pid}
 		if pid != 0 {
-			actor = map[string]any{"pid": pid, "attribution": "pid-only"}
+			c.Actor, c.Ancestors = w.who(pid, procs)
+			a := Actor{Attribution: "pid-only", PID: pid}
+			if c.Actor != nil {
+				a.Attribution, a.Process, a.Ancestors = "live", c.Actor, c.Ancestors
+				if c.Actor.Exited {
+					a.Attribution = "parent-only"
+				}
+				pa = &policy.Actor{Exe: c.Actor.Exe, Args: c.Actor.Args}
+				for _, an := range c.Ancestors {
+					pa.Ancestors = append(pa.Ancestors, policy.Ancestor{Exe: an.Exe, Args: an.Args})
+				}
+			}
+			actor = a
+			c.Attribution = a.Attribution
 		}
-		f, _, ok, err := scan.Observe(ctx, tx, pol, scan.Observation{Path: p, Cur: cur, Source: "event", TimeNS: now, By: w.o.By, Actor: actor})
+		f, _, ok, err := scan.Observe(ctx, tx, pol, scan.Observation{Path: p, Cur: cur, Source: "event", TimeNS: now, By: w.o.By, Actor: actor, PolicyActor: pa})
 		if err != nil {
 			return lost, err
 		}
 		if ok {
-			out = append(out, Change{Finding: f, Source: "event", PID: pid})
+			c.Finding = f
+			out = append(out, c)
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -121,6 +121,7 @@ func runWatch(c *cli.Context, e *env) error {
 
 	host := report.LocalHost()
 	users := baseline.LoadUsers(e.root)
+	hostUsers := baseline.LoadUsers("/")
 	root := e.root
 	if root == "" {
 		root = "/"
@@ -128,13 +129,22 @@ func runWatch(c *cli.Context, e *env) error {
 	var w *watch.Watcher
 	emit := func(ch watch.Change) error {
 		var buf bytes.Buffer
-		r := &report.Renderer{W: &buf, Format: format, Host: host, Users: users, Root: root}
+		r := &report.Renderer{W: &buf, Format: format, Host: host, Users: users, HostUsers: hostUsers, Root: root}
 		a := &report.Actor{Attribution: "none", Why: "inotify reports no pid"}
 		if ch.Source == "reconcile" {
 			a.Why = "found by reconciliation: the change happened while no event could be read"
 		}
 		if ch.PID != 0 {
-			a = &report.Actor{PID: ch.PID, Attribution: "pid-only"}
+			a = &report.Actor{PID: ch.PID, Attribution: "pid-only", Why: "the process had exited when its event was handled"}
+			if ch.Actor != nil {
+				a = &report.Actor{PID: ch.PID, Attribution: ch.Attribution, Process: ch.Actor}
+				if ch.Actor.Exited {
+					a.Why = "the process had exited (not yet reaped): its name and parent are known, not its executable or arguments"
+				}
+				if len(ch.Ancestors) > 0 {
+					a.Parent = &ch.Ancestors[0]
+				}
+			}
 		} else if ch.Caps.PIDs && ch.Source == "event" {
 			a.Why = "the kernel reported no pid"
 		}
@@ -147,7 +157,7 @@ func runWatch(c *cli.Context, e *env) error {
 		ReconcileEvery: c.Duration("reconcile-every"), MaxHashBytes: c.Int64("max-hash-size"), By: whoami(),
 		Log: e.log, Emit: emit,
 		Ready: func(s watch.Status) {
-			args := []any{"backend", s.Backend, "pids", s.Caps.PIDs, "pidfds", s.Caps.PIDFDs,
+			args := []any{"backend", s.Backend, "pids", s.Caps.PIDs, "pidfds", s.Caps.PIDFDs, "pidfd_support", s.Caps.PIDFDSupport,
 				"locations", s.Locations, "directories", s.Directories, "db", db.Path(), "root", root}
 			if s.Fallback != "" {
 				args = append(args, "fallback", s.Fallback)

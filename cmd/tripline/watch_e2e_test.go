@@ -90,7 +90,12 @@ type ecsEvent struct {
 		Type string `json:"type"`
 	} `json:"file"`
 	Process *struct {
-		PID int `json:"pid"`
+		PID        int      `json:"pid"`
+		Executable string   `json:"executable"`
+		Args       []string `json:"args"`
+		Parent     *struct {
+			PID int `json:"pid"`
+		} `json:"parent"`
 	} `json:"process"`
 	Tripline struct {
 		Source         string `json:"source"`
@@ -143,7 +148,8 @@ func parseECS(t *testing.T, data []byte) ([]ecsEvent, int) {
 	return out, end
 }
 
-// readECS returns the events in an output file; none when it does not exist.
+// readECS returns the events in an output file; none when it does not exist. Every complete line
+// must parse (a last line still being written is left out).
 func readECS(t *testing.T, name string) []ecsEvent {
 	t.Helper()
 	data, err := os.ReadFile(name)
@@ -596,8 +602,30 @@ func runWatchCases(t *testing.T) {
 			pid := pids[c.path]
 			checkEvent := func(e ecsEvent) {
 				t.Helper()
-				if e.pid() != pid || e.Tripline.Attribution != "pid-only" || e.Tripline.Source != "event" {
-					t.Errorf("%v: want process.pid %d (the %s), attribution pid-only, source event", e, pid, c.argv(fx, src)[0])
+				if e.pid() != pid || e.Tripline.Source != "event" {
+					t.Errorf("%v: want process.pid %d (the %s), source event", e, pid, c.argv(fx, src)[0])
+				}
+				// The actor is read from /proc when the event is handled: "live" when it still
+				// ran (then its executable and argv are the command's), "pid-only" when it had
+				// already exited.
+				argv := c.argv(fx, src)
+				switch e.Tripline.Attribution {
+				case "pid-only":
+				case "parent-only":
+					if e.Process == nil || e.Process.Parent == nil || e.Process.Parent.PID != os.Getpid() {
+						t.Errorf("%v: parent-only attribution without this test process as the parent", e)
+					}
+				case "live":
+					exe, _ := exec.LookPath(argv[0])
+					real, _ := filepath.EvalSymlinks(exe)
+					if e.Process.Executable != real && e.Process.Executable != exe {
+						t.Errorf("%v: live process.executable %q, want %q", e, e.Process.Executable, real)
+					}
+					if len(e.Process.Args) == 0 || filepath.Base(e.Process.Args[0]) != filepath.Base(argv[0]) {
+						t.Errorf("%v: live process.args %q, want the %s command line", e, e.Process.Args, argv[0])
+					}
+				default:
+					t.Errorf("%v: attribution %q, want live or pid-only", e, e.Tripline.Attribution)
 				}
 				if e.Event.Kind != "alert" {
 					t.Errorf("%v: event.kind %q, want alert", e, e.Event.Kind)
@@ -1057,6 +1085,7 @@ func TestWatchSIGHUP(t *testing.T) {
 	if err := os.Rename(out, rotated); err != nil {
 		t.Fatal(err)
 	}
+	d.off = 0 // poll reads the file now at the output's name from its start
 	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
