@@ -131,7 +131,8 @@ func Read(fsys fs.FS, pid int32) (Process, error) {
 		p.Args = ParseCmdline(b)
 	}
 	p.Kernel = len(p.Args) == 0 && st.PPID == 2 || pid == 2
-	if exe, err := fs.ReadLink(fsys, dir+"/exe"); err == nil {
+	exe, exeErr := fs.ReadLink(fsys, dir+"/exe")
+	if exeErr == nil {
 		p.Exe = exe
 	}
 	if b, err := fs.ReadFile(fsys, dir+"/status"); err == nil {
@@ -144,7 +145,9 @@ func Read(fsys fs.FS, pid int32) (Process, error) {
 	}
 	// A zombie, or a process whose memory is already released on its way out, has no argv and
 	// no executable link any more.
-	p.Exited = st.State == 'Z' || st.State == 'X' || (!p.Kernel && len(p.Args) == 0 && p.Exe == "")
+	// Its exe link vanishing (not refused) while it is read means the same.
+	p.Exited = st.State == 'Z' || st.State == 'X' || (!p.Kernel && len(p.Args) == 0 && p.Exe == "") ||
+		(!p.Kernel && errors.Is(exeErr, fs.ErrNotExist))
 	// The stat read first and this one must describe the same process: a pid reused in between
 	// would mix two processes.
 	if b, err := fs.ReadFile(fsys, dir+"/stat"); err != nil {

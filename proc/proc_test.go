@@ -121,6 +121,12 @@ func TestReadFixture(t *testing.T) {
 	if zp, err := Read(z, 200); err != nil || !zp.Exited || zp.Name != "chmod" || zp.PPID != 100 || zp.Exe != "" {
 		t.Errorf("zombie: %+v %v", zp, err)
 	}
+	// Exiting: its argv was still read, but its exe link is already gone.
+	x := fixture()
+	delete(x, "200/exe")
+	if xp, err := Read(x, 200); err != nil || !xp.Exited || len(xp.Args) != 3 {
+		t.Errorf("exiting: %+v %v", xp, err)
+	}
 	k, err := Read(fsys, 300)
 	if err != nil || !k.Kernel || k.Args != nil || k.LoginUID != -1 {
 		t.Errorf("kernel thread: %+v %v", k, err)
