@@ -86,6 +86,7 @@ type Watcher struct {
 	pol    *policy.Policy
 	reload chan struct{}
 	dirs   map[string]bool // host paths currently watched
+	procs  map[int32]*procEntry
 }
 
 // New returns a Watcher. It starts nothing.
@@ -99,7 +100,7 @@ func New(o Options) *Watcher {
 	if o.Backend == "" {
 		o.Backend = "auto"
 	}
-	return &Watcher{o: o, root: scan.NormRoot(o.Root), pol: o.Policy, reload: make(chan struct{}, 1), dirs: map[string]bool{}}
+	return &Watcher{o: o, root: scan.NormRoot(o.Root), pol: o.Policy, reload: make(chan struct{}, 1), dirs: map[string]bool{}, procs: map[int32]*procEntry{}}
 }
 
 // Reload replaces the policy; the loop re-marks the directories and reconciles. Safe to call from
@@ -434,26 +435,37 @@ func (w *Watcher) emit(c Change) error {
 	return w.o.Emit(c)
 }
 
-// procEntry is a process read once per batch.
+// procEntry is a process as read from /proc, and when.
 type procEntry struct {
 	p         *proc.Process
 	ancestors []proc.Process
+	read      time.Time
 }
 
 // procFS is the live /proc.
 var procFS = os.DirFS("/proc")
 
-// who reads the acting process and its ancestors from /proc, once per pid and batch; nil when it
-// has exited. /proc is the host's even under --root: the actor runs on this host.
-func (w *Watcher) who(pid int32, cache map[int32]*procEntry) (*proc.Process, []proc.Process) {
-	if e, ok := cache[pid]; ok {
+// procTTL is how long a process read from /proc is reused for later events of the same pid. A
+// pid is reused only after the kernel has gone round pid_max (4,194,304 by default), which does
+// not happen within it.
+const procTTL = 500 * time.Millisecond
+
+// who reads the acting process and its ancestors from /proc, at most once per pid within
+// procTTL; nil when it has exited. /proc is the host's even under --root: the actor runs on this
+// host.
+func (w *Watcher) who(pid int32) (*proc.Process, []proc.Process) {
+	now := time.Now()
+	if e, ok := w.procs[pid]; ok && now.Sub(e.read) < procTTL && e.p != nil && !e.p.Exited {
 		return e.p, e.ancestors
 	}
-	e := &procEntry{}
+	if len(w.procs) > 4096 {
+		w.procs = map[int32]*procEntry{}
+	}
+	e := &procEntry{read: now}
 	if p, err := proc.Read(procFS, pid); err == nil {
 		e.p, e.ancestors = &p, proc.Ancestry(procFS, p)
 	}
-	cache[pid] = e
+	w.procs[pid] = e
 	return e.p, e.ancestors
 }
 
@@ -555,7 +567,6 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 	defer tx.Rollback()
 	now := time.Now().UnixNano()
 	var out []Change
-	procs := map[int32]*procEntry{}
 	for _, p := range order {
 		loc := pol.Match(p)
 		if loc == nil {
@@ -587,7 +598,7 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 		var pa *policy.Actor
 		c := Change{Source: "event", PID: pid}
 		if pid != 0 {
-			c.Actor, c.Ancestors = w.who(pid, procs)
+			c.Actor, c.Ancestors = w.who(pid)
 			a := Actor{Attribution: "pid-only", PID: pid}
 			if c.Actor != nil {
 				a.Attribution, a.Process, a.Ancestors = "live", c.Actor, c.Ancestors
