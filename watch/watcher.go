@@ -373,6 +373,12 @@ func (w *Watcher) remark() {
 	}
 	w.status.Errors = errs
 	w.status.Directories = len(w.dirs)
+	if errs > 0 {
+		// Changes in a directory that could not be watched are missed until a reconcile: say so.
+		if err := w.openGap(context.Background(), time.Now().UnixNano(), "mark-failed", fmt.Sprintf("%d directories could not be watched", errs)); err != nil {
+			w.o.Log.Error("cannot record a gap", "err", err)
+		}
+	}
 }
 
 func (w *Watcher) openGap(ctx context.Context, startNS int64, reason, detail string) error {
