@@ -84,7 +84,9 @@ func (inv *Inventory) add(e *baseline.Entry) {
 	}
 	switch e.Type {
 	case baseline.TypeFIFO, baseline.TypeSocket, baseline.TypeChar, baseline.TypeBlock:
-		why = append(why, fmt.Sprintf("a %s in a persistence location", e.Type))
+		why = append(why, fmt.Sprintf("%s in a persistence location", map[baseline.Type]string{
+			baseline.TypeFIFO: "a FIFO", baseline.TypeSocket: "a socket",
+			baseline.TypeChar: "a character device", baseline.TypeBlock: "a block device"}[e.Type]))
 	case baseline.TypeSymlink:
 		why = append(why, inv.linkWhy(e)...)
 	}

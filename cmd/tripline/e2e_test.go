@@ -388,9 +388,9 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("the %d-byte path is not in the baseline", len(long))
 	}
 	wantNotable := map[string]string{
-		"/etc/cron.daily/fifo":        "a fifo",
+		"/etc/cron.daily/fifo":        "a FIFO",
 		"/etc/init.d/sock":            "a socket",
-		"/etc/update-motd.d/null-dev": "a char",
+		"/etc/update-motd.d/null-dev": "a character device",
 		"/etc/init.d/loop1":           "symlink loop",
 		"/etc/cron.daily/zero":        "device path",
 		"/etc/cron.daily/tmp-link":    "symlink into /tmp",
