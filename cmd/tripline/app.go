@@ -116,6 +116,20 @@ func (e *env) openDB(ctx context.Context) (*store.DB, error) {
 	return store.Open(ctx, e.dbPath)
 }
 
+// policyAndDB loads the policy, then opens the database for writing: the start of scan and watch.
+// The caller closes the database.
+func (e *env) policyAndDB(ctx context.Context) (*policy.Policy, *store.DB, error) {
+	pol, err := e.policy()
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := e.openDB(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pol, db, nil
+}
+
 func (e *env) openDBReadOnly(ctx context.Context) (*store.DB, error) {
 	return store.OpenReadOnly(ctx, e.dbPath)
 }

@@ -54,12 +54,8 @@ func runScan(c *cli.Context, e *env, recreate bool) error {
 	if c.Args().Present() {
 		return usagef("scan takes no arguments (got %q); use --root to scan another tree", c.Args().First())
 	}
-	pol, err := e.policy()
-	if err != nil {
-		return err
-	}
 	ctx := c.Context
-	db, err := e.openDB(ctx)
+	pol, db, err := e.policyAndDB(ctx)
 	if err != nil {
 		return err
 	}

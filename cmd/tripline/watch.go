@@ -103,12 +103,11 @@ func runWatch(c *cli.Context, e *env) error {
 	if c.Duration("reconcile-every") <= 0 {
 		return usagef("--reconcile-every must be positive")
 	}
-	pol, err := e.policy()
-	if err != nil {
-		return err
+	if c.Int64("max-hash-size") <= 0 {
+		return usagef("--max-hash-size must be positive")
 	}
 	ctx := c.Context
-	db, err := e.openDB(ctx)
+	pol, db, err := e.policyAndDB(ctx)
 	if err != nil {
 		return err
 	}
