@@ -220,6 +220,9 @@ type matcher struct {
 	locIDs []string // location id by index
 	// startStates caches the closure of the initial states, computed once after compiling.
 	startStates []state
+	// literals holds the patterns without any wildcard of a set that only answers matches
+	// (trusted lists, exceptions), as clean paths.
+	literals map[string]bool
 }
 
 // closure adds the states reachable without consuming a segment ("**" can match zero segments).

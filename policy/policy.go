@@ -10,6 +10,7 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"fmt"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -407,22 +408,47 @@ func globSet(globs, homes []string) (*matcher, error) {
 	if len(globs) == 0 {
 		return nil, nil
 	}
-	m := &matcher{}
+	m := &matcher{literals: map[string]bool{}}
 	for _, g := range globs {
 		pats, err := compilePatterns(g, homes, 0)
 		if err != nil {
 			return nil, err
 		}
-		m.pats = append(m.pats, pats...)
+		for _, pat := range pats {
+			if all(pat.literal) {
+				// Most trusted executables are plain paths: a map answers them without the
+				// automaton, which the daemon runs for the actor and each ancestor of every event.
+				m.literals[pat.expanded] = true
+				continue
+			}
+			m.pats = append(m.pats, pat)
+		}
 	}
 	m.locIDs = []string{""}
 	m.startStates = m.start()
 	return m, nil
 }
 
+func all(bs []bool) bool {
+	for _, b := range bs {
+		if !b {
+			return false
+		}
+	}
+	return true
+}
+
 // matches reports whether a pattern of the set matches p itself: /etc/cron.d/* in an exception or
 // a trusted list names the files in /etc/cron.d, not the directory (unlike a location, see best).
-func (m *matcher) matches(p string) bool { return m != nil && m.match(p, false) >= 0 }
+func (m *matcher) matches(p string) bool {
+	if m == nil {
+		return false
+	}
+	if m.literals[path.Clean(p)] {
+		return true
+	}
+	return len(m.pats) > 0 && m.match(p, false) >= 0
+}
 
 func validUse(u Use) bool {
 	for _, x := range uses {

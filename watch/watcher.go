@@ -87,6 +87,9 @@ type Watcher struct {
 	reload chan struct{}
 	dirs   map[string]bool // host paths currently watched
 	procs  map[int32]*procEntry
+
+	trees    map[string]baseline.Tree // the policy's view of a watched directory, by logical path
+	treesPol *policy.Policy           // the policy trees was built from
 }
 
 // New returns a Watcher. It starts nothing.
@@ -441,6 +444,39 @@ func (w *Watcher) emit(c Change) error {
 	return w.o.Emit(c)
 }
 
+// match returns the location that owns logical path p. Events name a child of a watched
+// directory, so the policy's cursor for that directory is kept and stepped by the child's name
+// only, instead of matching the whole path from the root for every event.
+func (w *Watcher) match(pol *policy.Policy, p string) *policy.Location {
+	dir, name := path.Split(p)
+	dir = path.Clean(dir)
+	if name == "" || p == "/" {
+		return pol.Match(p)
+	}
+	if w.treesPol != pol || len(w.trees) > 65536 {
+		w.trees, w.treesPol = map[string]baseline.Tree{}, pol
+	}
+	t, ok := w.trees[dir]
+	if !ok {
+		t = pol.Tree()
+		for _, seg := range strings.Split(strings.Trim(dir, "/"), "/") {
+			if seg == "" || t == nil {
+				continue
+			}
+			_, t = t.Child(seg)
+		}
+		w.trees[dir] = t
+	}
+	if t == nil {
+		return nil
+	}
+	sel, _ := t.Child(name)
+	if sel.Location == "" {
+		return nil
+	}
+	return pol.Location(sel.Location)
+}
+
 // procEntry is a process as read from /proc, and when.
 type procEntry struct {
 	p         *proc.Process
@@ -574,7 +610,7 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 	now := time.Now().UnixNano()
 	var out []Change
 	for _, p := range order {
-		loc := pol.Match(p)
+		loc := w.match(pol, p)
 		if loc == nil {
 			continue
 		}
