@@ -34,6 +34,10 @@ type Options struct {
 	// Source names the run in the history: "scan" (default) or "reconcile" (the watcher
 	// comparing every location with its last observation after a gap).
 	Source string
+	// ChangesOnly leaves Result.Findings (the drift from the baseline) empty: a reconcile needs
+	// only the changes since the last observation, and on a tree that drifted a lot the findings
+	// would double its memory.
+	ChangesOnly bool
 	// Progress, when set, is called every ProgressEvery (default 200 ms) from a goroutine of its
 	// own while the scan runs, and not after Run returns.
 	Progress      func(Progress)
@@ -551,6 +555,9 @@ func (c *consumer) finishStates(ctx context.Context) error {
 
 // find adds a finding against the baseline.
 func (c *consumer) find(ch baseline.Change) {
+	if c.o.ChangesOnly {
+		return
+	}
 	f, ok := c.o.Policy.Evaluate(ch, locationOf(c.o.Policy, ch.Entry()), nil)
 	if ok {
 		c.res.Findings = append(c.res.Findings, f)

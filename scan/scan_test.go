@@ -297,6 +297,11 @@ func TestReconcileSourceAndChanges(t *testing.T) {
 	if len(res.Changes) != 0 || len(res.Findings) != 1 {
 		t.Errorf("second reconcile: changes %d (want 0: nothing new), findings %d (want 1)", len(res.Changes), len(res.Findings))
 	}
+	unix.Chmod(filepath.Join(e.root, "etc/cron.daily/b"), 0o4755)
+	res = e.scan(func(o *Options) { o.Source, o.ChangesOnly = "reconcile", true })
+	if len(res.Changes) != 1 || len(res.Findings) != 0 {
+		t.Errorf("ChangesOnly: changes %d (want 1), findings %d (want 0)", len(res.Changes), len(res.Findings))
+	}
 	raw, err := sql.Open("sqlite3", e.dbf)
 	if err != nil {
 		t.Fatal(err)

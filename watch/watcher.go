@@ -401,7 +401,7 @@ func (w *Watcher) openGap(ctx context.Context, startNS int64, reason, detail str
 func (w *Watcher) reconcile(ctx context.Context, why string) error {
 	start := time.Now()
 	res, err := scan.Run(ctx, scan.Options{Root: w.o.Root, Policy: w.policy(), DB: w.o.DB, By: w.o.By,
-		Source: "reconcile", MaxHashBytes: w.o.MaxHashBytes})
+		Source: "reconcile", MaxHashBytes: w.o.MaxHashBytes, ChangesOnly: true})
 	if err != nil && ctx.Err() != nil {
 		// Stopped mid-way: nothing of it was recorded, and the open gap says a reconcile is due.
 		w.o.Log.Info("reconcile interrupted; the gap stays open for the next start", "why", why)
