@@ -840,16 +840,22 @@ func TestFanotifyAddErrors(t *testing.T) {
 
 // TestFanotifyStop checks that Close and a cancelled context each make a blocked Run return nil.
 func TestFanotifyStop(t *testing.T) {
+	testStop(t, func(t *testing.T) Backend { return openFanotify(t) })
+}
+
+// testStop checks, for a backend, that Close and a cancelled context each make a blocked Run
+// return nil.
+func testStop(t *testing.T, open func(*testing.T) Backend) {
 	for _, how := range []string{"close", "cancel"} {
 		t.Run(how, func(t *testing.T) {
-			f := openFanotify(t)
-			must(t, f.Add(t.TempDir()))
+			b := open(t)
+			must(t, b.Add(t.TempDir()))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := make(chan error, 1)
-			go func() { done <- f.Run(ctx, make(chan Event)) }()
+			go func() { done <- b.Run(ctx, make(chan Event)) }()
 			if how == "close" {
-				must(t, f.Close())
+				must(t, b.Close())
 			} else {
 				cancel()
 			}

@@ -126,29 +126,7 @@ func TestInotifyAddErrors(t *testing.T) {
 
 // TestInotifyStop checks that Close and a cancelled context each make a blocked Run return nil.
 func TestInotifyStop(t *testing.T) {
-	for _, how := range []string{"close", "cancel"} {
-		t.Run(how, func(t *testing.T) {
-			n := openInotify(t)
-			must(t, n.Add(t.TempDir()))
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- n.Run(ctx, make(chan Event)) }()
-			if how == "close" {
-				must(t, n.Close())
-			} else {
-				cancel()
-			}
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run = %v, want nil", err)
-				}
-			case <-time.After(2 * time.Second):
-				t.Fatal("Run did not return within 2 s")
-			}
-		})
-	}
+	testStop(t, func(t *testing.T) Backend { return openInotify(t) })
 }
 
 // TestInotifyOverflow fills the inotify queue while nothing reads: Run must then deliver an
