@@ -120,8 +120,9 @@ func Diff(old, cur *Entry) (Change, bool) {
 		if old.SHA256 != cur.SHA256 {
 			c.Flags |= ContentChanged
 		}
-	case old.HashState == HashTooLarge || cur.HashState == HashTooLarge:
-		// Neither side could be read in full: size or mtime moving is the best evidence we have.
+	default:
+		// One side has no hash (too large, unreadable, changed while read): size or mtime moving
+		// is the best evidence there is.
 		if old.Size != cur.Size || old.MtimeNS != cur.MtimeNS {
 			c.Flags |= ContentChanged
 		}

@@ -273,7 +273,7 @@ func contentReason(c baseline.Change) string {
 	if c.Old.HashState == baseline.HashOK && c.New.HashState == baseline.HashOK {
 		return fmt.Sprintf("sha256 %s -> %s", short(c.Old.SHA256), short(c.New.SHA256))
 	}
-	return fmt.Sprintf("size %d -> %d or mtime changed (too large to hash)", c.Old.Size, c.New.Size)
+	return fmt.Sprintf("size %d -> %d or mtime changed (no hash on one side: %s -> %s)", c.Old.Size, c.New.Size, c.Old.HashState, c.New.HashState)
 }
 
 func short(h string) string {

@@ -183,7 +183,7 @@ func TestEvaluate(t *testing.T) {
 			old:  with(file("/etc/init.d/x", 0o755), func(e *baseline.Entry) { e.HashState, e.SHA256, e.Size = baseline.HashTooLarge, "", 1<<30 }),
 			cur:  with(file("/etc/init.d/x", 0o755), func(e *baseline.Entry) { e.HashState, e.SHA256, e.Size = baseline.HashTooLarge, "", 1<<30+1 }),
 			loc:  "sysv-init", rules: []string{"content-changed"}, severity: policy.SevMedium,
-			reason: "too large to hash",
+			reason: "no hash on one side: too-large -> too-large",
 		},
 		{
 			name: "deleted",

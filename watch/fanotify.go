@@ -14,9 +14,9 @@ import (
 )
 
 // markMask is what a watched directory reports: changes to its entries (created, deleted, moved in
-// or out, attributes changed, closed after writing) and to itself.
+// or out, attributes changed, written, closed after writing) and to itself.
 const markMask = unix.FAN_ATTRIB | unix.FAN_CREATE | unix.FAN_DELETE | unix.FAN_MOVED_FROM | unix.FAN_MOVED_TO |
-	unix.FAN_CLOSE_WRITE | unix.FAN_DELETE_SELF | unix.FAN_MOVE_SELF | unix.FAN_EVENT_ON_CHILD | unix.FAN_ONDIR
+	unix.FAN_CLOSE_WRITE | unix.FAN_MODIFY | unix.FAN_DELETE_SELF | unix.FAN_MOVE_SELF | unix.FAN_EVENT_ON_CHILD | unix.FAN_ONDIR
 
 // fanotify is the fanotify backend. Events name the directory by file handle (mapped back to the
 // path that was marked) and the child by name.
@@ -247,7 +247,9 @@ func (f *fanotify) event(r rawEvent) (Event, bool) {
 	if m&unix.FAN_ATTRIB != 0 {
 		e.Op |= OpAttrib
 	}
-	if m&unix.FAN_CLOSE_WRITE != 0 {
+	if m&(unix.FAN_CLOSE_WRITE|unix.FAN_MODIFY) != 0 {
+		// MODIFY too: truncate(2) by path, and a writer that keeps the file open, raise no
+		// CLOSE_WRITE. Bursts of writes are merged per path by the loop.
 		e.Op |= OpWrite
 	}
 	if m&unix.FAN_MOVED_FROM != 0 {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -202,6 +203,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 		return err
 	}
 	w.status.Directories = len(w.dirs)
+	if ctx.Err() != nil {
+		return w.drain(events) // stopped during the start-up reconcile: never say ready
+	}
 	if w.o.Ready != nil {
 		w.o.Ready(w.status)
 	}
@@ -210,6 +214,12 @@ func (w *Watcher) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			// Stop the reader first, so that nothing it read after the drain began is left in
+			// the channel.
+			stopRead()
+			b.Close()
+			err := <-readErr
+			readErr <- err // for the deferred wait
 			return w.drain(events)
 		case err := <-readErr:
 			readErr <- err // for the deferred wait
@@ -222,6 +232,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 				return err
 			}
 		case <-tick.C:
+			w.remark() // retries directories that could not be watched
 			if err := w.reconcile(ctx, "timer"); err != nil {
 				return err
 			}
@@ -302,20 +313,18 @@ func (w *Watcher) wantedDirs() map[string]bool {
 			dirPattern = path.Dir(t.Path)
 		}
 		found, _ := baseline.Glob(w.root, dirPattern)
-		any := false
 		for _, e := range found {
 			if e.Type != baseline.TypeDir {
 				continue
 			}
-			any = true
 			addDir(e.Path)
 			if t.Recursive {
 				w.addSubdirs(e.Path, want)
 			}
 		}
-		if !any {
-			addDir(w.nearestExisting(dirPattern))
-		}
+		// The deepest existing directory on the pattern's literal prefix too, so a new match
+		// (a new home directory for ~/.bashrc) is seen when it appears.
+		addDir(w.nearestExisting(dirPattern))
 	}
 	return want
 }
@@ -358,9 +367,8 @@ func (w *Watcher) remark() {
 	}
 	sort.Strings(dirs)
 	for _, d := range dirs {
-		if w.dirs[d] {
-			continue
-		}
+		// Added again even when already watched: the path may name a new directory now (removed
+		// and re-created, or moved away and replaced), whose inode has no mark yet.
 		if err := w.backend.Add(d); err != nil {
 			errs++
 			w.o.Log.Warn("cannot watch directory", "path", baseline.QuotePath(w.logical(d)), "backend", w.backend.Name(), "err", err)
@@ -376,12 +384,6 @@ func (w *Watcher) remark() {
 	}
 	w.status.Errors = errs
 	w.status.Directories = len(w.dirs)
-	if errs > 0 {
-		// Changes in a directory that could not be watched are missed until a reconcile: say so.
-		if err := w.openGap(context.Background(), time.Now().UnixNano(), "mark-failed", fmt.Sprintf("%d directories could not be watched", errs)); err != nil {
-			w.o.Log.Error("cannot record a gap", "err", err)
-		}
-	}
 }
 
 func (w *Watcher) openGap(ctx context.Context, startNS int64, reason, detail string) error {
@@ -423,11 +425,17 @@ func (w *Watcher) reconcile(ctx context.Context, why string) error {
 		return err
 	}
 	defer tx.Rollback()
-	if err := tx.CloseGaps(ctx, start.UnixNano(), res.RunID); err != nil {
+	if err := tx.CloseGaps(context.WithoutCancel(ctx), start.UnixNano(), res.RunID); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return err
+	}
+	if w.status.Errors > 0 {
+		// Directories that could not be watched are still not: their gap stays open.
+		if err := w.openGap(context.WithoutCancel(ctx), time.Now().UnixNano(), "mark-failed", fmt.Sprintf("%d directories could not be watched", w.status.Errors)); err != nil {
+			return err
+		}
 	}
 	w.o.Log.Info("reconciled", "why", why, "paths", res.Paths, "changes", len(res.Changes), "baseline_recorded", res.First, "dur", time.Since(start).Round(time.Millisecond))
 	return nil
@@ -487,9 +495,9 @@ type procEntry struct {
 // procFS is the live /proc.
 var procFS = os.DirFS("/proc")
 
-// procTTL is how long a process read from /proc is reused for later events of the same pid. A
-// pid is reused only after the kernel has gone round pid_max (4,194,304 by default), which does
-// not happen within it.
+// procTTL is how long the ancestry read for a process is reused for later events of the same
+// pid, once the process itself has been read again and found unchanged (same start time,
+// executable and arguments).
 const procTTL = 500 * time.Millisecond
 
 // who reads the acting process and its ancestors from /proc, at most once per pid within
@@ -498,7 +506,12 @@ const procTTL = 500 * time.Millisecond
 func (w *Watcher) who(pid int32) (*proc.Process, []proc.Process) {
 	now := time.Now()
 	if e, ok := w.procs[pid]; ok && now.Sub(e.read) < procTTL && e.p != nil && !e.p.Exited {
-		return e.p, e.ancestors
+		// exec keeps the pid and the start time: reuse the read only while the process still
+		// runs the same executable with the same arguments (the ancestry is the costly part).
+		if p, err := proc.Read(procFS, pid); err == nil && !p.Exited && p.StartTime == e.p.StartTime &&
+			p.Exe == e.p.Exe && slices.Equal(p.Args, e.p.Args) {
+			return e.p, e.ancestors
+		}
 	}
 	if len(w.procs) > 4096 {
 		w.procs = map[int32]*procEntry{}
@@ -523,10 +536,10 @@ type pending struct {
 // batch handles e and whatever else is already queued, in one transaction. Events about the same
 // path are observed once (the stat sees the newest state anyway); the pid of the newest event is
 // kept.
-func (w *Watcher) batch(ctx context.Context, first Event, events chan Event) error {
+func (w *Watcher) batch(stop context.Context, first Event, events chan Event) error {
 	// What was read is handled and committed even when a stop was asked for meanwhile; only a
-	// reconcile (long, and safe to redo) gives way to it.
-	ctx = context.WithoutCancel(ctx)
+	// reconcile (long, and safe to redo: its gap stays open) gives way to it.
+	ctx := context.WithoutCancel(stop)
 	var order []string
 	byPath := map[string]*pending{}
 	overflow, remark := false, false
@@ -567,35 +580,38 @@ more:
 			break more
 		}
 	}
-	if overflow {
+	var reason, detail string
+	switch {
+	case overflow:
+		// The paths in hand are a part of what changed: the reconcile sees all of it.
 		w.o.Log.Warn("kernel event queue overflowed: changes may have been missed; reconciling", "backend", w.backend.Name())
-		if err := w.openGap(ctx, time.Now().UnixNano(), "overflow", w.backend.Name()+" queue overflow"); err != nil {
+		reason, detail = "overflow", w.backend.Name()+" queue overflow"
+	default:
+		// Observe what was read first, with its actors, then deal with what it implies.
+		lost, err := w.observe(ctx, order, byPath)
+		if err != nil {
 			return err
 		}
-		if remark {
-			w.remark()
+		switch {
+		case remark:
+			// A directory appeared, went or moved: watch what the policy now resolves to, and
+			// find what was written into new directories before their watch existed.
+			reason, detail = "directory-changed", "a watched directory was created, removed or moved"
+		case lost:
+			// Some path could not be observed (out of descriptors, an I/O error, unreadable
+			// content): its change would be missed, so it is a gap like an overflow.
+			reason, detail = "observe-failed", "a changed path could not be observed completely"
+		default:
+			return nil
 		}
-		return w.reconcile(ctx, "overflow")
 	}
 	if remark {
-		// A directory appeared, went or moved: watch what the policy now resolves to, and find
-		// what was written into new directories before their watch existed.
 		w.remark()
-		if err := w.openGap(ctx, time.Now().UnixNano(), "directory-changed", "a watched directory was created, removed or moved"); err != nil {
-			return err
-		}
-		return w.reconcile(ctx, "directory-changed")
 	}
-	lost, err := w.observe(ctx, order, byPath)
-	if err != nil || !lost {
+	if err := w.openGap(ctx, time.Now().UnixNano(), reason, detail); err != nil {
 		return err
 	}
-	// Some path could not be observed (out of descriptors, an I/O error): its change would be
-	// missed, so it is a gap like an overflow.
-	if err := w.openGap(ctx, time.Now().UnixNano(), "observe-failed", "a changed path could not be stat'ed"); err != nil {
-		return err
-	}
-	return w.reconcile(ctx, "observe-failed")
+	return w.reconcile(stop, reason)
 }
 
 // observe stats each path, diffs it against its last observation and records it, in one
@@ -624,12 +640,12 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 		case e.Path != "":
 			// Observed, but the content could not be read consistently: keep the entry, whose
 			// hash state says why; the next event or reconcile settles it.
-			w.o.Log.Warn("cannot read", "path", baseline.QuotePath(p), "err", err)
-			if e.HashState == baseline.HashChanged || e.HashState == baseline.HashVanished || e.HashState == baseline.HashReplaced {
-				continue
-			}
-			e.Location = loc.ID
-			cur = &e
+			// Observed, but its content could not be read consistently (changed or vanished
+			// while read, an I/O error): storing it would hide the content change, so it is a
+			// lost observation, settled by the reconcile that follows.
+			w.o.Log.Warn("cannot read; reconciling after this batch", "path", baseline.QuotePath(p), "err", err)
+			lost = true
+			continue
 		default:
 			w.o.Log.Warn("cannot stat; reconciling after this batch", "path", baseline.QuotePath(p), "err", err)
 			lost = true
