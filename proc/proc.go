@@ -158,6 +158,34 @@ func Read(fsys fs.FS, pid int32) (Process, error) {
 	return p, nil
 }
 
+// Unchanged reports, with two cheap reads, whether process p still runs the same executable with
+// the same arguments: exec keeps the pid and the start time, so a process read earlier can be
+// reused only while this holds.
+func Unchanged(fsys fs.FS, p *Process) bool {
+	dir := strconv.Itoa(int(p.PID))
+	exe, err := fs.ReadLink(fsys, dir+"/exe")
+	if err != nil || exe != p.Exe {
+		return false
+	}
+	b, err := fs.ReadFile(fsys, dir+"/cmdline")
+	if err != nil {
+		return false
+	}
+	if len(b) > maxCmdline {
+		b = b[:maxCmdline]
+	}
+	args := ParseCmdline(b)
+	if len(args) != len(p.Args) {
+		return false
+	}
+	for i := range args {
+		if args[i] != p.Args[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // MaxAncestors bounds Ancestry.
 const MaxAncestors = 16
 

@@ -134,6 +134,20 @@ func TestReadFixture(t *testing.T) {
 	if _, err := Read(fsys, 999); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing pid: %v", err)
 	}
+	if !Unchanged(fsys, &p) {
+		t.Error("Unchanged: false for the same process")
+	}
+	execd := fixture()
+	execd["200/exe"] = &fstest.MapFile{Data: []byte("/usr/bin/rm"), Mode: fs.ModeSymlink}
+	execd["200/cmdline"] = &fstest.MapFile{Data: []byte("rm\x00/etc/x\x00")}
+	if Unchanged(execd, &p) {
+		t.Error("Unchanged: true after an exec")
+	}
+	sameExe := fixture()
+	sameExe["200/cmdline"] = &fstest.MapFile{Data: []byte("chmod\x00-x\x00/etc/cron.daily/x\x00")}
+	if Unchanged(sameExe, &p) {
+		t.Error("Unchanged: true with other arguments")
+	}
 	// A loop in the parent links (pid reuse can make one) ends.
 	loop := fixture()
 	loop["1/stat"] = &fstest.MapFile{Data: []byte(statLine("1", "x", "200", "1"))}

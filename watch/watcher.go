@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -495,9 +494,10 @@ type procEntry struct {
 // procFS is the live /proc.
 var procFS = os.DirFS("/proc")
 
-// procTTL is how long the ancestry read for a process is reused for later events of the same
-// pid, once the process itself has been read again and found unchanged (same start time,
-// executable and arguments).
+// procTTL is how long a process read from /proc (with its ancestry, the costly part) is reused
+// for later events of the same pid, as long as proc.Unchanged says it still runs the same
+// executable with the same arguments. A pid taken by another process within it is not checked:
+// the kernel hands pids out in increasing order and wraps only at pid_max.
 const procTTL = 500 * time.Millisecond
 
 // who reads the acting process and its ancestors from /proc, at most once per pid within
@@ -508,8 +508,7 @@ func (w *Watcher) who(pid int32) (*proc.Process, []proc.Process) {
 	if e, ok := w.procs[pid]; ok && now.Sub(e.read) < procTTL && e.p != nil && !e.p.Exited {
 		// exec keeps the pid and the start time: reuse the read only while the process still
 		// runs the same executable with the same arguments (the ancestry is the costly part).
-		if p, err := proc.Read(procFS, pid); err == nil && !p.Exited && p.StartTime == e.p.StartTime &&
-			p.Exe == e.p.Exe && slices.Equal(p.Args, e.p.Args) {
+		if proc.Unchanged(procFS, e.p) {
 			return e.p, e.ancestors
 		}
 	}
