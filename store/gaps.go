@@ -34,24 +34,6 @@ func (t *Tx) CloseGaps(ctx context.Context, endNS, run int64) error {
 	return t.exec(ctx, "UPDATE gaps SET end_ns = ?, reconcile_run = ? WHERE end_ns = 0 AND start_ns <= ?", endNS, run, endNS)
 }
 
-// Gaps returns every gap, oldest first.
-func (db *DB) Gaps(ctx context.Context) ([]Gap, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT id, start_ns, end_ns, reason, detail, coalesce(reconcile_run, 0) FROM gaps ORDER BY id")
-	if err != nil {
-		return nil, db.wrap(err)
-	}
-	defer rows.Close()
-	var out []Gap
-	for rows.Next() {
-		var g Gap
-		if err := rows.Scan(&g.ID, &g.StartNS, &g.EndNS, &g.Reason, &g.Detail, &g.ReconcileRun); err != nil {
-			return nil, db.wrap(err)
-		}
-		out = append(out, g)
-	}
-	return out, db.wrap(rows.Err())
-}
-
 // Lookup returns what is known of a path: its drift row (nil when it has none; Present false when
 // it was last seen deleted) and its baseline entry (nil when it has none).
 func (t *Tx) Lookup(ctx context.Context, path string) (*State, *baseline.Entry, error) {
@@ -67,9 +49,4 @@ func (t *Tx) Lookup(ctx context.Context, path string) (*State, *baseline.Entry, 
 	}
 	base, err := t.db.baselineEntry(ctx, t, path)
 	return st, base, err
-}
-
-// BaselineOf returns the approved entry of a path, or nil.
-func (t *Tx) BaselineOf(ctx context.Context, path string) (*baseline.Entry, error) {
-	return t.db.baselineEntry(ctx, t, path)
 }

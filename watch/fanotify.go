@@ -238,32 +238,14 @@ func (f *fanotify) event(r rawEvent) (Event, bool) {
 		e.Name = name
 	}
 	m := r.mask
-	if m&unix.FAN_CREATE != 0 {
-		e.Op |= OpCreate
-	}
-	if m&unix.FAN_DELETE != 0 {
-		e.Op |= OpDelete
-	}
-	if m&unix.FAN_ATTRIB != 0 {
-		e.Op |= OpAttrib
-	}
-	if m&(unix.FAN_CLOSE_WRITE|unix.FAN_MODIFY) != 0 {
-		// MODIFY too: truncate(2) by path, and a writer that keeps the file open, raise no
-		// CLOSE_WRITE. Bursts of writes are merged per path by the loop.
-		e.Op |= OpWrite
-	}
-	if m&unix.FAN_MOVED_FROM != 0 {
-		e.Op |= OpMovedFrom
-	}
-	if m&unix.FAN_MOVED_TO != 0 {
-		e.Op |= OpMovedTo
+	for _, b := range maskOps {
+		if m&b.mask != 0 {
+			e.Op |= b.op
+		}
 	}
 	if m&(unix.FAN_DELETE_SELF|unix.FAN_MOVE_SELF) != 0 {
 		e.Op |= OpSelfGone
 		e.Name = ""
-	}
-	if m&unix.FAN_ONDIR != 0 {
-		e.Op |= OpIsDir
 	}
 	return e, true
 }
@@ -301,6 +283,17 @@ func (f *fanotify) resolve(key string) string {
 		return ""
 	}
 	return p
+}
+
+// maskOps maps fanotify mask bits to Ops. MODIFY counts as a write too: truncate(2) by path,
+// and a writer that keeps the file open, raise no CLOSE_WRITE; the loop merges bursts per path.
+var maskOps = []struct {
+	mask uint64
+	op   Op
+}{
+	{unix.FAN_CREATE, OpCreate}, {unix.FAN_DELETE, OpDelete}, {unix.FAN_ATTRIB, OpAttrib},
+	{unix.FAN_CLOSE_WRITE | unix.FAN_MODIFY, OpWrite}, {unix.FAN_MOVED_FROM, OpMovedFrom},
+	{unix.FAN_MOVED_TO, OpMovedTo}, {unix.FAN_ONDIR, OpIsDir},
 }
 
 // rawEvent is one fanotify event as parsed from the kernel's buffer.

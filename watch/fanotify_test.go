@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -409,15 +408,6 @@ func FuzzParseEvents(f *testing.F) {
 // The kernel tests. Each opens its own group and marks only directories it made, so the events
 // it sees are its own.
 
-// knownBug skips a test that shows a bug in the code under test, unless TRIPLINE_KNOWN_BUGS=1.
-// Delete the call together with the fix.
-func knownBug(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("TRIPLINE_KNOWN_BUGS") != "1" {
-		t.Skip("known bug (TRIPLINE_KNOWN_BUGS=1 runs it): " + what)
-	}
-}
-
 func openFanotify(t *testing.T) *fanotify {
 	t.Helper()
 	testenv.RequireRoot(t)
@@ -528,28 +518,6 @@ func checkActor(t *testing.T, e Event, caps Caps, pid int, mustPIDFD bool) {
 	if e.PIDFD != -1 {
 		t.Errorf("%v: a pidfd reached the receiver; the backend must close them as it reads", e)
 	}
-}
-
-// pidfdPID reads the "Pid:" line of a pidfd's fdinfo: -1 once the process has exited.
-func pidfdPID(t *testing.T, fd int) int {
-	t.Helper()
-	file, err := os.Open(fmt.Sprintf("/proc/self/fdinfo/%d", fd))
-	if err != nil {
-		t.Fatalf("fdinfo of pidfd %d: %v", fd, err)
-	}
-	defer file.Close()
-	sc := bufio.NewScanner(file)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "Pid:"); ok {
-			pid, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil {
-				t.Fatalf("fdinfo of pidfd %d: %q", fd, sc.Text())
-			}
-			return pid
-		}
-	}
-	t.Fatalf("fdinfo of %d has no Pid line: not a pidfd", fd)
-	return 0
 }
 
 // touch creates a file without opening it for writing, so the only event is a create.

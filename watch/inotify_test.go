@@ -50,17 +50,21 @@ func TestInotifyEvents(t *testing.T) {
 	}
 }
 
+// openByName opens the backend a subtest is named after.
+func openByName(t *testing.T, name string) Backend {
+	t.Helper()
+	if name == "inotify" {
+		return openInotify(t)
+	}
+	return openFanotify(t)
+}
+
 // TestMoveSelf: a watched directory moved away is gone from where it was watched, on both
 // backends.
 func TestMoveSelf(t *testing.T) {
 	for _, name := range []string{"inotify", "fanotify"} {
 		t.Run(name, func(t *testing.T) {
-			var b Backend
-			if name == "inotify" {
-				b = openInotify(t)
-			} else {
-				b = openFanotify(t)
-			}
+			b := openByName(t, name)
 			dir := mkdir(t, filepath.Join(t.TempDir(), "watched"))
 			must(t, b.Add(dir))
 			r := startRun(t, b, 64)
@@ -165,12 +169,7 @@ func TestInotifyOverflow(t *testing.T) {
 func TestCloseWhileSending(t *testing.T) {
 	for _, name := range []string{"inotify", "fanotify"} {
 		t.Run(name, func(t *testing.T) {
-			var b Backend
-			if name == "inotify" {
-				b = openInotify(t)
-			} else {
-				b = openFanotify(t)
-			}
+			b := openByName(t, name)
 			dir := t.TempDir()
 			must(t, b.Add(dir))
 			// Queued before Run starts: the first read returns both.
