@@ -3,9 +3,8 @@
 // production), so the parsing is tested on fixtures, hostile comm values included. It knows
 // nothing about files or the store.
 //
-// This is the live feed only: a process that exited before its event was read is gone from
-// /proc, and the caller reports the pid alone. (An exec cache fed by the kernel is the way past
-// that; it is not built yet.)
+// /proc alone cannot name a process that exited before its event was read; package attrib
+// keeps an exec cache, fed by the kernel, for that.
 package proc
 
 import (
@@ -25,10 +24,20 @@ type Process struct {
 	Exe       string   `json:"exe,omitempty"`    // the executable's path; " (deleted)" when it was removed
 	Args      []string `json:"args,omitempty"`   // argv; empty for kernel threads
 	StartTime uint64   `json:"start_ticks"`      // clock ticks after boot: with PID, the identity
-	UID       int32    `json:"uid"`              // real uid
-	EUID      int32    `json:"euid"`             // effective uid
-	LoginUID  int32    `json:"loginuid"`         // audit login uid; -1 when unset
-	Kernel    bool     `json:"kernel,omitempty"` // a kernel thread (no cmdline, no exe)
+	UID       int32    `json:"uid"`              // real uid; -1 when not observed
+	EUID      int32    `json:"euid"`             // effective uid; -1 when not observed
+	GID       int32    `json:"gid"`              // real gid; -1 when not observed
+	EGID      int32    `json:"egid"`             // effective gid; -1 when not observed
+	LoginUID  int32    `json:"loginuid"`         // audit login uid; -1 when unset or not observed
+	SessionID int64    `json:"sessionid"`        // audit session id; -1 when unset or not observed
+	Cwd       string   `json:"cwd,omitempty"`    // working directory, when it could be read
+	Cgroup    string   `json:"cgroup,omitempty"` // the unified (v2) cgroup path
+	// ContainerID is the 64-hex-digit id found in the cgroup path (docker, containerd, cri-o,
+	// podman), or "".
+	ContainerID string `json:"container_id,omitempty"`
+	// ArgsTruncated says Args is not the whole argv: a bound was reached where it was captured.
+	ArgsTruncated bool `json:"args_truncated,omitempty"`
+	Kernel        bool `json:"kernel,omitempty"` // a kernel thread (no cmdline, no exe)
 	// Exited means the process was exiting or had exited and not yet been reaped: /proc still
 	// has its name, parent and ids, but its executable and arguments are gone.
 	Exited bool `json:"exited,omitempty"`
@@ -89,23 +98,78 @@ func ParseCmdline(b []byte) []string {
 
 // ParseStatusIDs reads the real and effective uid from /proc/PID/status ("Uid:\treal\teff\t...").
 func ParseStatusIDs(b []byte) (uid, euid int32, err error) {
+	return statusIDs(b, "Uid:")
+}
+
+// ParseStatusGIDs reads the real and effective gid from /proc/PID/status.
+func ParseStatusGIDs(b []byte) (gid, egid int32, err error) {
+	return statusIDs(b, "Gid:")
+}
+
+func statusIDs(b []byte, key string) (real, eff int32, err error) {
 	for _, line := range bytes.Split(b, []byte{'\n'}) {
-		rest, ok := bytes.CutPrefix(line, []byte("Uid:"))
+		rest, ok := bytes.CutPrefix(line, []byte(key))
 		if !ok {
 			continue
 		}
 		f := strings.Fields(string(rest))
 		if len(f) < 2 {
-			return 0, 0, fmt.Errorf("status: Uid line: %w", ErrFormat)
+			return 0, 0, fmt.Errorf("status: %s line: %w", key, ErrFormat)
 		}
 		u, err1 := strconv.ParseUint(f[0], 10, 32)
 		e, err2 := strconv.ParseUint(f[1], 10, 32)
 		if err1 != nil || err2 != nil {
-			return 0, 0, fmt.Errorf("status: Uid line: %w", ErrFormat)
+			return 0, 0, fmt.Errorf("status: %s line: %w", key, ErrFormat)
 		}
 		return int32(u), int32(e), nil
 	}
-	return 0, 0, fmt.Errorf("status: no Uid line: %w", ErrFormat)
+	return 0, 0, fmt.Errorf("status: no %s line: %w", key, ErrFormat)
+}
+
+// ParseCgroup returns the unified (v2) hierarchy's path from /proc/PID/cgroup ("0::/path"),
+// or, on a v1-only host, the first controller's path.
+func ParseCgroup(b []byte) string {
+	first := ""
+	for _, line := range bytes.Split(b, []byte{'\n'}) {
+		parts := bytes.SplitN(line, []byte{':'}, 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if string(parts[0]) == "0" && len(parts[1]) == 0 {
+			return string(parts[2])
+		}
+		if first == "" {
+			first = string(parts[2])
+		}
+	}
+	return first
+}
+
+// ContainerID finds a container id in a cgroup path: the last 64-hex-digit run that makes up a
+// path element or its suffix after '-' (docker-ID.scope, cri-containerd-ID.scope, libpod-ID,
+// /docker/ID, /kubepods/.../ID).
+func ContainerID(cgroup string) string {
+	elems := strings.Split(cgroup, "/")
+	for i := len(elems) - 1; i >= 0; i-- {
+		e := strings.TrimSuffix(elems[i], ".scope")
+		if j := strings.LastIndexAny(e, "-:"); j >= 0 {
+			e = e[j+1:]
+		}
+		if len(e) == 64 && isHex(e) {
+			return e
+		}
+	}
+	return ""
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // maxCmdline bounds how much of a command line is kept.
@@ -123,7 +187,7 @@ func Read(fsys fs.FS, pid int32) (Process, error) {
 	if err != nil {
 		return Process{}, fmt.Errorf("pid %d: %w", pid, err)
 	}
-	p := Process{PID: st.PID, PPID: st.PPID, Name: st.Comm, StartTime: st.StartTime, LoginUID: -1}
+	p := Process{PID: st.PID, PPID: st.PPID, Name: st.Comm, StartTime: st.StartTime, UID: -1, EUID: -1, GID: -1, EGID: -1, LoginUID: -1, SessionID: -1}
 	if b, err := fs.ReadFile(fsys, dir+"/cmdline"); err == nil {
 		if len(b) > maxCmdline {
 			b = b[:maxCmdline]
@@ -136,12 +200,20 @@ func Read(fsys fs.FS, pid int32) (Process, error) {
 		p.Exe = exe
 	}
 	if b, err := fs.ReadFile(fsys, dir+"/status"); err == nil {
-		p.UID, p.EUID, _ = ParseStatusIDs(b)
-	}
-	if b, err := fs.ReadFile(fsys, dir+"/loginuid"); err == nil {
-		if v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32); err == nil && v != 4294967295 {
-			p.LoginUID = int32(v)
+		if u, e, err := ParseStatusIDs(b); err == nil {
+			p.UID, p.EUID = u, e
 		}
+		if g, e, err := ParseStatusGIDs(b); err == nil {
+			p.GID, p.EGID = g, e
+		}
+	}
+	p.LoginUID, p.SessionID = ReadLogin(fsys, pid)
+	if cwd, err := fs.ReadLink(fsys, dir+"/cwd"); err == nil {
+		p.Cwd = cwd
+	}
+	if b, err := fs.ReadFile(fsys, dir+"/cgroup"); err == nil {
+		p.Cgroup = ParseCgroup(b)
+		p.ContainerID = ContainerID(p.Cgroup)
 	}
 	// A zombie, or a process whose memory is already released on its way out, has no argv and
 	// no executable link any more.
@@ -156,6 +228,24 @@ func Read(fsys fs.FS, pid int32) (Process, error) {
 		return Process{}, fmt.Errorf("pid %d was reused while being read: %w", pid, fs.ErrNotExist)
 	}
 	return p, nil
+}
+
+// ReadLogin reads the audit login uid and session id of pid; -1 for each that is unset or
+// cannot be read.
+func ReadLogin(fsys fs.FS, pid int32) (loginUID int32, sessionID int64) {
+	loginUID, sessionID = -1, -1
+	dir := strconv.Itoa(int(pid))
+	if b, err := fs.ReadFile(fsys, dir+"/loginuid"); err == nil {
+		if v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32); err == nil && v != 4294967295 {
+			loginUID = int32(v)
+		}
+	}
+	if b, err := fs.ReadFile(fsys, dir+"/sessionid"); err == nil {
+		if v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32); err == nil && v != 4294967295 {
+			sessionID = int64(v)
+		}
+	}
+	return loginUID, sessionID
 }
 
 // Unchanged reports, with two cheap reads, whether process p still runs the same executable with

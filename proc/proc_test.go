@@ -82,20 +82,23 @@ func TestParseStatusIDs(t *testing.T) {
 // A fixture /proc: a shell (pid 100) under init (1) ran chmod (200); 300 is a kernel thread.
 func fixture() fstest.MapFS {
 	return fstest.MapFS{
-		"1/stat":       {Data: []byte(statLine("1", "systemd", "0", "1"))},
-		"1/cmdline":    {Data: []byte("/sbin/init\x00")},
-		"100/stat":     {Data: []byte(statLine("100", "bash", "1", "500"))},
-		"100/cmdline":  {Data: []byte("-bash\x00")},
-		"100/status":   {Data: []byte("Uid:\t1000\t1000\t1000\t1000\n")},
-		"100/loginuid": {Data: []byte("1000")},
-		"200/stat":     {Data: []byte(statLine("200", "a) b (c", "100", "900"))},
-		"200/cmdline":  {Data: []byte("chmod\x00+x\x00/etc/cron.daily/x\x00")},
-		"200/status":   {Data: []byte("Uid:\t1000\t0\t0\t0\n")},
-		"200/loginuid": {Data: []byte("1000\n")},
-		"200/exe":      {Data: []byte("/usr/bin/chmod"), Mode: fs.ModeSymlink},
-		"300/stat":     {Data: []byte(statLine("300", "kworker/0:1", "2", "7"))},
-		"300/cmdline":  {Data: []byte("")},
-		"300/loginuid": {Data: []byte("4294967295")},
+		"1/stat":        {Data: []byte(statLine("1", "systemd", "0", "1"))},
+		"1/cmdline":     {Data: []byte("/sbin/init\x00")},
+		"100/stat":      {Data: []byte(statLine("100", "bash", "1", "500"))},
+		"100/cmdline":   {Data: []byte("-bash\x00")},
+		"100/status":    {Data: []byte("Uid:\t1000\t1000\t1000\t1000\n")},
+		"100/loginuid":  {Data: []byte("1000")},
+		"200/stat":      {Data: []byte(statLine("200", "a) b (c", "100", "900"))},
+		"200/cmdline":   {Data: []byte("chmod\x00+x\x00/etc/cron.daily/x\x00")},
+		"200/status":    {Data: []byte("Uid:\t1000\t0\t0\t0\nGid:\t1000\t1000\t1000\t1000\n")},
+		"200/loginuid":  {Data: []byte("1000\n")},
+		"200/sessionid": {Data: []byte("7")},
+		"200/cwd":       {Data: []byte("/home/a\nb"), Mode: fs.ModeSymlink},
+		"200/cgroup":    {Data: []byte("0::/system.slice/docker-" + strings.Repeat("ab", 32) + ".scope\n")},
+		"200/exe":       {Data: []byte("/usr/bin/chmod"), Mode: fs.ModeSymlink},
+		"300/stat":      {Data: []byte(statLine("300", "kworker/0:1", "2", "7"))},
+		"300/cmdline":   {Data: []byte("")},
+		"300/loginuid":  {Data: []byte("4294967295")},
 	}
 }
 
@@ -106,7 +109,8 @@ func TestReadFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Process{PID: 200, PPID: 100, Name: "a) b (c", Exe: "/usr/bin/chmod", Args: []string{"chmod", "+x", "/etc/cron.daily/x"},
-		StartTime: 900, UID: 1000, EUID: 0, LoginUID: 1000}
+		StartTime: 900, UID: 1000, EUID: 0, GID: 1000, EGID: 1000, LoginUID: 1000, SessionID: 7, Cwd: "/home/a\nb",
+		Cgroup: "/system.slice/docker-" + strings.Repeat("ab", 32) + ".scope", ContainerID: strings.Repeat("ab", 32)}
 	if !reflect.DeepEqual(p, want) {
 		t.Errorf("got %+v\nwant %+v", p, want)
 	}

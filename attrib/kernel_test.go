@@ -1,0 +1,48 @@
+package attrib
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+
+	"github.com/tripline/tripline/internal/testenv"
+)
+
+// The kernel feed loads and attaches on this kernel, and names a process that lived for
+// milliseconds by its executable, arguments and parent.
+func TestKernelFeedNamesShortLivedProcess(t *testing.T) {
+	testenv.RequireRoot(t)
+	c, st, err := Open("kernel", nil)
+	if err != nil {
+		t.Fatalf("the kernel feed must load here (CI fails rather than skips): %v", err)
+	}
+	defer c.Close()
+	t.Logf("status: %+v", st)
+	cmd := exec.Command("/bin/true", "tripline-marker", "a b")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	pid := int32(cmd.ProcessState.Pid())
+	c.Sync()
+	res := c.Resolve(pid, Now(), -1)
+	if res.Attribution != Kernel || res.Process == nil {
+		t.Fatalf("resolution %+v", res)
+	}
+	p := res.Process
+	if p.Exe != "/bin/true" || len(p.Args) != 3 || p.Args[1] != "tripline-marker" || p.Args[2] != "a b" {
+		t.Errorf("process %+v", p)
+	}
+	if len(res.Ancestors) == 0 || res.Ancestors[0].PID != int32(osGetpid()) {
+		t.Errorf("parent: %+v (want this test, pid %d)", res.Ancestors, osGetpid())
+	}
+	if p.EUID != 0 || p.UID != 0 {
+		t.Errorf("ids: uid %d euid %d", p.UID, p.EUID)
+	}
+	s := c.Stats()
+	t.Logf("stats: %+v", s)
+	if s.Execs == 0 || s.Forks == 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func osGetpid() int { return os.Getpid() }

@@ -1,0 +1,127 @@
+package attrib
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// TracefsPath is where tracefs is looked for, and mounted when it is not.
+const TracefsPath = "/sys/kernel/tracing"
+
+// ensureTracefs makes tracefs available at TracefsPath. mounted reports that this call mounted
+// it (the caller says so: the host gains a mount); tracefs stays mounted, as perf and bpftrace
+// leave it.
+func ensureTracefs() (mounted bool, err error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(TracefsPath, &st); err == nil && st.Type == unix.TRACEFS_MAGIC {
+		return false, nil
+	}
+	if err := unix.Statfs("/sys/kernel/debug/tracing", &st); err == nil && (st.Type == unix.TRACEFS_MAGIC || st.Type == unix.DEBUGFS_MAGIC) {
+		if _, err := os.Stat("/sys/kernel/debug/tracing/events"); err == nil {
+			return false, nil
+		}
+	}
+	if err := unix.Mount("tracefs", TracefsPath, "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return false, fmt.Errorf("tracefs is not mounted and mounting it at %s failed: %w", TracefsPath, err)
+	}
+	return true, nil
+}
+
+// tracefsDir returns the directory holding events/, as ensureTracefs left it.
+func tracefsDir() string {
+	var st unix.Statfs_t
+	if err := unix.Statfs(TracefsPath, &st); err == nil && st.Type == unix.TRACEFS_MAGIC {
+		return TracefsPath
+	}
+	return "/sys/kernel/debug/tracing"
+}
+
+// field is one field of a tracepoint's format.
+type field struct {
+	Offset, Size int
+}
+
+var errFormat = errors.New("malformed tracepoint format")
+
+// parseFormat reads a tracefs format file ("\tfield:pid_t child_pid;\toffset:20;\tsize:4;...")
+// into field name -> offset and size.
+func parseFormat(b []byte) (map[string]field, error) {
+	out := map[string]field{}
+	for _, line := range bytes.Split(b, []byte{'\n'}) {
+		line = bytes.TrimSpace(line)
+		rest, ok := bytes.CutPrefix(line, []byte("field:"))
+		if !ok {
+			continue
+		}
+		parts := strings.Split(string(rest), ";")
+		if len(parts) < 3 {
+			return nil, fmt.Errorf("%w: %q", errFormat, line)
+		}
+		decl := strings.TrimSpace(parts[0])
+		// The name is the declaration's last word, less any array suffix: "char comm[16]".
+		name := decl
+		if i := strings.LastIndexAny(decl, " *"); i >= 0 {
+			name = decl[i+1:]
+		}
+		if i := strings.IndexByte(name, '['); i >= 0 {
+			name = name[:i]
+		}
+		if name == "" {
+			return nil, fmt.Errorf("%w: no field name in %q", errFormat, line)
+		}
+		var f field
+		var haveOff, haveSize bool
+		for _, kv := range parts[1:] {
+			k, v, ok := strings.Cut(strings.TrimSpace(kv), ":")
+			if !ok {
+				continue
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 1<<16 {
+				return nil, fmt.Errorf("%w: %s of %s: %q", errFormat, k, name, v)
+			}
+			switch k {
+			case "offset":
+				f.Offset, haveOff = n, true
+			case "size":
+				f.Size, haveSize = n, true
+			}
+		}
+		if !haveOff || !haveSize {
+			return nil, fmt.Errorf("%w: %s has no offset or size", errFormat, name)
+		}
+		out[name] = f
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no fields", errFormat)
+	}
+	return out, nil
+}
+
+// tracepointField returns the offset of a field of tracepoint group/name, checking its size.
+func tracepointField(dir, group, name, fieldName string, size int) (uint32, error) {
+	p := filepath.Join(dir, "events", group, name, "format")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return 0, fmt.Errorf("tracepoint %s:%s: %w", group, name, err)
+	}
+	fields, err := parseFormat(b)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", p, err)
+	}
+	f, ok := fields[fieldName]
+	if !ok {
+		return 0, fmt.Errorf("%s: no field %s", p, fieldName)
+	}
+	if f.Size != size {
+		return 0, fmt.Errorf("%s: field %s has size %d, want %d", p, fieldName, f.Size, size)
+	}
+	return uint32(f.Offset), nil
+}
