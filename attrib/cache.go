@@ -65,9 +65,10 @@ const (
 type entry struct {
 	p       proc.Process
 	source  string
-	startNS uint64 // CLOCK_BOOTTIME at fork or exec; 0 when unknown (there before the feed)
-	exitNS  uint64 // 0 while it runs
-	forked  bool   // seen forked, not (yet) exec'd: it runs its parent's image
+	startNS uint64    // CLOCK_BOOTTIME at fork or exec; 0 when unknown (there before the feed)
+	exitNS  uint64    // 0 while it runs
+	forked  bool      // seen forked, not (yet) exec'd: it runs its parent's image
+	readAt  time.Time // srcProc: when /proc was read
 	size    int
 	gone    bool // removed from the map
 }
@@ -336,13 +337,32 @@ func (c *Cache) identity(r *record, prev *entry) proc.Process {
 	return p
 }
 
+// procTTL is how long, without a feed, a process read from /proc is reused for later events of
+// the same pid, and only while proc.Unchanged says it still runs the same executable with the
+// same arguments: without a feed nothing reports its exec or its exit.
+const procTTL = 500 * time.Millisecond
+
+// lookup returns the cached generation of pid running at at, or nil. Without a feed, an entry
+// read from /proc is returned only while it is fresh.
+func (c *Cache) lookup(pid int32, at uint64) *entry {
+	c.mu.Lock()
+	e := c.current(pid, at)
+	stale := e != nil && c.feed == nil && e.source == srcProc && (time.Since(e.readAt) > procTTL || !proc.Unchanged(c.procFS, &e.p))
+	if stale {
+		c.remove(e)
+		e = nil
+	}
+	c.mu.Unlock()
+	return e
+}
+
 // learn reads pid from /proc and adds it to the cache; nil when it is gone.
 func (c *Cache) learn(pid int32) *entry {
 	p, err := proc.Read(c.procFS, pid)
 	if err != nil {
 		return nil
 	}
-	e := &entry{p: p, source: srcProc}
+	e := &entry{p: p, source: srcProc, readAt: time.Now()}
 	c.mu.Lock()
 	c.put(e)
 	c.mu.Unlock()
@@ -390,9 +410,7 @@ func (c *Cache) Resolve(pid int32, at uint64, pidfd int) Resolution {
 	if pid <= 0 {
 		return res
 	}
-	c.mu.Lock()
-	e := c.current(pid, at)
-	c.mu.Unlock()
+	e := c.lookup(pid, at)
 	if e != nil && e.p.Exe == "" && e.p.Args == nil && e.exitNS == 0 {
 		// Known only by a fork whose parent was unknown: /proc may say more.
 		if l := c.learn(pid); l != nil {
@@ -435,9 +453,7 @@ func (c *Cache) ancestors(p proc.Process, at uint64) []proc.Process {
 	seen := map[int32]bool{p.PID: true}
 	for ppid := p.PPID; ppid > 0 && len(out) < proc.MaxAncestors && !seen[ppid]; {
 		seen[ppid] = true
-		c.mu.Lock()
-		e := c.current(ppid, at)
-		c.mu.Unlock()
+		e := c.lookup(ppid, at)
 		if e == nil {
 			if e = c.learn(ppid); e == nil {
 				break

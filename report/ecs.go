@@ -7,6 +7,7 @@ import (
 
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/policy"
+	"github.com/tripline/tripline/proc"
 	"github.com/tripline/tripline/scan"
 )
 
@@ -126,27 +127,50 @@ func (r *Renderer) ecsFinding(f *policy.Finding, source string, a *Actor) obj {
 	}
 	if p := a.Process; p != nil {
 		pr := ev["process"].(obj)
-		pr["name"] = p.Name
-		if p.Exe != "" {
-			pr["executable"] = p.Exe
+		r.ecsProcess(pr, p)
+		if p.Cwd != "" {
+			pr["working_directory"] = p.Cwd
 		}
-		if len(p.Args) > 0 {
-			pr["args"] = p.Args
-			pr["args_count"] = len(p.Args)
-			pr["command_line"] = strings.Join(p.Args, " ")
+		if p.EUID >= 0 {
+			pr["user"] = r.hostUser(p.EUID)
 		}
-		pr["user"] = r.hostUser(p.EUID)
-		pr["real_user"] = r.hostUser(p.UID)
+		if p.UID >= 0 {
+			pr["real_user"] = r.hostUser(p.UID)
+		}
+		if p.EGID >= 0 {
+			pr["group"] = r.hostGroup(p.EGID)
+		}
+		if p.GID >= 0 {
+			pr["real_group"] = r.hostGroup(p.GID)
+		}
+		// The acting user: the effective uid where it was observed, else the real one.
+		switch {
+		case p.EUID >= 0:
+			ev["user"] = r.hostUser(p.EUID)
+		case p.UID >= 0:
+			ev["user"] = r.hostUser(p.UID)
+		}
+		// ECS has no field for the audit login uid (the user who logged in, kept across su and
+		// sudo): it goes under tripline.
 		if p.LoginUID >= 0 {
-			ev["user"] = r.hostUser(p.LoginUID)
+			tl["login_user"] = r.hostUser(p.LoginUID)
+		}
+		if p.SessionID >= 0 {
+			tl["session_id"] = p.SessionID
+		}
+		if p.ContainerID != "" {
+			ev["container"] = obj{"id": p.ContainerID}
+		}
+		if p.ArgsTruncated {
+			tl["args_truncated"] = true
 		}
 		if par := a.Parent; par != nil {
-			pp := obj{"pid": par.PID, "name": par.Name}
-			if par.Exe != "" {
-				pp["executable"] = par.Exe
-			}
-			if len(par.Args) > 0 {
-				pp["args"] = par.Args
+			pp := obj{}
+			r.ecsProcess(pp, par)
+			if par.EUID >= 0 {
+				pp["user"] = r.hostUser(par.EUID)
+			} else if par.UID >= 0 {
+				pp["user"] = r.hostUser(par.UID)
 			}
 			pr["parent"] = pp
 		}
@@ -159,6 +183,31 @@ func (r *Renderer) ecsFinding(f *policy.Finding, source string, a *Actor) obj {
 	}
 	ev["message"] = r.message(f)
 	return ev
+}
+
+// ecsProcess fills the fields process and process.parent share.
+func (r *Renderer) ecsProcess(pr obj, p *proc.Process) {
+	pr["pid"] = p.PID
+	if p.Name != "" {
+		pr["name"] = p.Name
+	}
+	if p.Exe != "" {
+		pr["executable"] = p.Exe
+	}
+	if len(p.Args) > 0 {
+		pr["args"] = p.Args
+		pr["args_count"] = len(p.Args)
+		pr["command_line"] = strings.Join(p.Args, " ")
+	}
+}
+
+// hostGroup renders a gid of this host as ECS group fields.
+func (r *Renderer) hostGroup(gid int32) obj {
+	g := obj{"id": strconv.FormatInt(int64(gid), 10)}
+	if n := r.HostUsers.Group(uint32(gid)); n != "" {
+		g["name"] = n
+	}
+	return g
 }
 
 // hostUser renders a uid of this host as ECS user fields.

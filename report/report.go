@@ -165,12 +165,14 @@ type FindingJSON struct {
 // Actor is who made a change, as far as it is known.
 type Actor struct {
 	PID int32 `json:"pid,omitempty"`
-	// Attribution says how much is known: "live" (read from /proc while the process ran),
-	// "pid-only" (the kernel's pid; the process had exited), or "none" with Why.
+	// Attribution says how it is known: kernel, exec-cache, live, parent-only, pid-only,
+	// heuristic or none (see package attrib), with Why when something is missing.
 	Attribution string        `json:"attribution"`
 	Why         string        `json:"why,omitempty"`
 	Process     *proc.Process `json:"process,omitempty"`
-	Parent      *proc.Process `json:"parent,omitempty"`
+	Parent      *proc.Process `json:"parent,omitempty"` // Ancestors[0]
+	// Ancestors are the parents up to pid 1, parent first.
+	Ancestors []proc.Process `json:"ancestors,omitempty"`
 }
 
 // Finding writes one finding found by a scan (json and ecs; text findings of a scan go through

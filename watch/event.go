@@ -67,15 +67,17 @@ type Event struct {
 	Name string // the child's name; "" when the event is about Dir itself
 	Op   Op
 	PID  int32 // the acting process; 0 when the backend cannot know (inotify)
-	// PIDFD is a pidfd for PID, owned by the receiver; -1 when none. The fanotify backend does
-	// not ask for them yet (see Caps.PIDFDSupport), so today it is always -1.
+	// PIDFD is a pidfd for PID, owned by the receiver, who releases it with ReleasePIDFD; -1
+	// when none (asked for only with /proc-only attribution; see Caps.PIDFDs).
 	PIDFD int
+	// At is CLOCK_BOOTTIME (attrib.Now) when the event was read: it happened before.
+	At uint64
 }
 
 // Caps says what a backend can tell.
 type Caps struct {
 	PIDs   bool // events carry the acting pid
-	PIDFDs bool // events carry a pidfd, which proves the pid was not reused (not requested yet)
+	PIDFDs bool // events carry a pidfd, which proves the pid was not reused
 	// PIDFDSupport says the kernel could give pidfds (FAN_REPORT_PIDFD, 5.15+).
 	PIDFDSupport bool
 }

@@ -9,8 +9,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tripline/tripline/attrib"
 )
 
 // markMask is what a watched directory reports: changes to its entries (created, deleted, moved in
@@ -23,7 +26,10 @@ const markMask = unix.FAN_ATTRIB | unix.FAN_CREATE | unix.FAN_DELETE | unix.FAN_
 type fanotify struct {
 	file  *os.File // owns the fd; non-blocking, read through the runtime poller
 	fd    int      // the same descriptor, for fanotify_mark; never passed to Fd()
-	pidfd bool
+	pidfd bool     // the kernel could give pidfds (5.15+)
+	// pidfds says events carry them: asked for with the /proc-only attribution feed, to prove a
+	// read describes the acting process. At most maxPIDFDs are held at once.
+	pidfds bool
 
 	done chan struct{} // closed by Close: a Run blocked sending returns
 
@@ -34,14 +40,30 @@ type fanotify struct {
 	dropped int               // events about directories no longer watched
 }
 
-// newFanotify opens a notification group. It returns an error wrapping ErrPermission without
-// CAP_SYS_ADMIN and ErrNotSupported on kernels without FAN_REPORT_DFID_NAME (before 5.9).
-func newFanotify() (*fanotify, error) {
+// maxPIDFDs bounds the pidfds held for queued events: the kernel installs one per event read,
+// thousands per read in a burst, and holding them all would starve every other open of
+// descriptors. Past the bound an event carries its pid alone.
+const maxPIDFDs = 256
+
+// heldPIDFDs counts pidfds handed to receivers and not yet released with ReleasePIDFD.
+var heldPIDFDs atomic.Int32
+
+// ReleasePIDFD closes an Event's pidfd (a no-op for -1).
+func ReleasePIDFD(fd int) {
+	if fd >= 0 {
+		unix.Close(fd)
+		heldPIDFDs.Add(-1)
+	}
+}
+
+// newFanotify opens a notification group, with pidfds in its events when wantPIDFDs and the
+// kernel has them. It returns an error wrapping ErrPermission without CAP_SYS_ADMIN and
+// ErrNotSupported on kernels without FAN_REPORT_DFID_NAME (before 5.9).
+func newFanotify(wantPIDFDs bool) (*fanotify, error) {
 	base := uint(unix.FAN_CLASS_NOTIF | unix.FAN_CLOEXEC | unix.FAN_NONBLOCK | unix.FAN_REPORT_DFID_NAME)
 	const eventFlags = unix.O_RDONLY | unix.O_LARGEFILE | unix.O_CLOEXEC
-	// FAN_REPORT_PIDFD (5.15+) is probed, not used: the kernel installs a pidfd in this process
-	// for every event a read returns, thousands per read in a burst, which starves every other
-	// open of descriptors; nothing reads them until attribution does.
+	// FAN_REPORT_PIDFD (5.15+) is probed, and used only when asked for: the exec cache's feeds
+	// do not need it.
 	pidfd := false
 	probe, err := unix.FanotifyInit(base|unix.FAN_REPORT_PIDFD, eventFlags)
 	switch {
@@ -53,6 +75,9 @@ func newFanotify() (*fanotify, error) {
 		// tripline needs those, so it asks for CAP_SYS_ADMIN like before 5.13.
 		return nil, fmt.Errorf("fanotify needs CAP_SYS_ADMIN (run as root, or use --backend inotify): %w", ErrPermission)
 	}
+	if wantPIDFDs && pidfd {
+		base |= unix.FAN_REPORT_PIDFD
+	}
 	fd, err := unix.FanotifyInit(base, eventFlags)
 	switch {
 	case errors.Is(err, unix.EPERM):
@@ -62,12 +87,12 @@ func newFanotify() (*fanotify, error) {
 	case err != nil:
 		return nil, fmt.Errorf("fanotify_init: %w", err)
 	}
-	return &fanotify{file: os.NewFile(uintptr(fd), "fanotify"), fd: fd, pidfd: pidfd, done: make(chan struct{}),
+	return &fanotify{file: os.NewFile(uintptr(fd), "fanotify"), fd: fd, pidfd: pidfd, pidfds: wantPIDFDs && pidfd, done: make(chan struct{}),
 		byKey: map[string]string{}, byDir: map[string]string{}}, nil
 }
 
 func (f *fanotify) Name() string { return "fanotify" }
-func (f *fanotify) Caps() Caps   { return Caps{PIDs: true, PIDFDSupport: f.pidfd} }
+func (f *fanotify) Caps() Caps   { return Caps{PIDs: true, PIDFDs: f.pidfds, PIDFDSupport: f.pidfd} }
 
 // handleKey identifies a directory the way fanotify events do: filesystem id, handle type and
 // handle bytes.
@@ -164,6 +189,8 @@ func (f *fanotify) Run(ctx context.Context, out chan<- Event) error {
 			}
 			return fmt.Errorf("read fanotify: %w", err)
 		}
+		// The moment of the read: every event in the buffer happened before it.
+		at := attrib.Now()
 		var evs []Event
 		raws, perr := parseEvents(buf[:n])
 		for _, r := range raws {
@@ -171,6 +198,7 @@ func (f *fanotify) Run(ctx context.Context, out chan<- Event) error {
 				unix.Close(int(r.fd)) // FID mode reports no fd; never keep one we did not ask for
 			}
 			if e, ok := f.event(r); ok {
+				e.At = at
 				evs = append(evs, e)
 			}
 		}
@@ -193,9 +221,7 @@ func (f *fanotify) Run(ctx context.Context, out chan<- Event) error {
 
 func closeEvents(evs []Event) {
 	for _, e := range evs {
-		if e.PIDFD >= 0 {
-			unix.Close(e.PIDFD)
-		}
+		ReleasePIDFD(e.PIDFD)
 	}
 }
 
@@ -203,9 +229,14 @@ func closeEvents(evs []Event) {
 func (f *fanotify) event(r rawEvent) (Event, bool) {
 	e := Event{PID: r.pid, PIDFD: -1}
 	if r.pidfd >= 0 {
-		// Nothing uses the pidfd yet (process attribution reads the pid): holding one per queued
-		// event would run a burst out of descriptors, so it is closed as soon as it is read.
-		unix.Close(int(r.pidfd))
+		if f.pidfds && heldPIDFDs.Add(1) <= maxPIDFDs {
+			e.PIDFD = int(r.pidfd)
+		} else {
+			if f.pidfds {
+				heldPIDFDs.Add(-1)
+			}
+			unix.Close(int(r.pidfd))
+		}
 	}
 	if r.mask&unix.FAN_Q_OVERFLOW != 0 {
 		e.Op = OpOverflow
@@ -228,9 +259,7 @@ func (f *fanotify) event(r rawEvent) (Event, bool) {
 	}
 	f.mu.Unlock()
 	if !ok {
-		if e.PIDFD >= 0 {
-			unix.Close(e.PIDFD)
-		}
+		ReleasePIDFD(e.PIDFD)
 		return Event{}, false
 	}
 	e.Dir = dir

@@ -411,7 +411,7 @@ func FuzzParseEvents(f *testing.F) {
 func openFanotify(t *testing.T) *fanotify {
 	t.Helper()
 	testenv.RequireRoot(t)
-	f, err := newFanotify()
+	f, err := newFanotify(false)
 	if errors.Is(err, ErrNotSupported) {
 		testenv.SkipOrFail(t, err.Error())
 	}
@@ -752,7 +752,7 @@ func TestFanotifyRemove(t *testing.T) {
 // fails with ErrPermission and says what to do. As root, it runs itself again as nobody.
 func TestFanotifyPermission(t *testing.T) {
 	if os.Geteuid() != 0 {
-		f, err := newFanotify()
+		f, err := newFanotify(false)
 		if err == nil {
 			f.Close()
 			t.Fatal("newFanotify without privilege: no error")

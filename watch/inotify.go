@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/tripline/tripline/attrib"
 )
 
 // inotify is the fallback backend, through fsnotify. Its events carry no pid: attribution is
@@ -106,7 +108,7 @@ func (n *inotify) Run(ctx context.Context, out chan<- Event) error {
 
 // event maps an fsnotify event (a full path) to the watched directory and child name.
 func (n *inotify) event(fe fsnotify.Event) Event {
-	e := Event{PIDFD: -1}
+	e := Event{PIDFD: -1, At: attrib.Now()}
 	n.mu.Lock()
 	self := n.dirs[fe.Name]
 	n.mu.Unlock()

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/tripline/tripline/internal/testenv"
@@ -244,31 +243,5 @@ func TestNewHomeIsWatched(t *testing.T) {
 	h.write(t, "home/bob/.bashrc", 0o644)
 	if h.waitFor("/home/bob/.bashrc", 5*time.Second) == nil {
 		t.Error("~/.bashrc of a new home directory was never reported")
-	}
-}
-
-func procMap(exe, cmd string) fstest.MapFS {
-	return fstest.MapFS{
-		"100/stat":    {Data: []byte("100 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5555 0 0")},
-		"100/cmdline": {Data: []byte(cmd + "\x00")},
-		"100/exe":     {Data: []byte(exe), Mode: os.ModeSymlink},
-		"1/stat":      {Data: []byte("1 (init) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 1 0 0")},
-		"1/cmdline":   {Data: []byte("/sbin/init\x00")},
-		"1/exe":       {Data: []byte("/sbin/init"), Mode: os.ModeSymlink},
-	}
-}
-
-// exec keeps the pid and the start time: a change after an exec is the new image's.
-func TestProcessCacheFollowsExec(t *testing.T) {
-	old := procFS
-	defer func() { procFS = old }()
-	w := New(Options{Policy: policy.Default()})
-	procFS = procMap("/usr/bin/dpkg", "dpkg")
-	if p, _ := w.who(100); p == nil || p.Exe != "/usr/bin/dpkg" {
-		t.Fatalf("first read: %+v", p)
-	}
-	procFS = procMap("/usr/bin/chmod", "chmod")
-	if p, _ := w.who(100); p == nil || p.Exe != "/usr/bin/chmod" || p.Args[0] != "chmod" {
-		t.Errorf("after exec: %+v, want chmod", p)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tripline/tripline/attrib"
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/proc"
@@ -30,19 +31,20 @@ type Change struct {
 	Source  string // "event" or "reconcile"
 	PID     int32  // 0 when unknown
 	Caps    Caps   // what the backend could tell (no pid with inotify)
-	// Attribution says how much is known of the actor: "live" (read from /proc while it ran),
-	// "parent-only" (it had exited but not been reaped: its name and parent are known),
-	// "pid-only" (gone from /proc), or "none" (no pid: inotify, or a reconcile).
+	// Attribution says how the actor is known (attrib.Kernel, ExecCache, Live, ParentOnly,
+	// PIDOnly, Heuristic or None; see package attrib), and Why what is missing.
 	Attribution string
-	// Actor is the process with that pid as /proc showed it when the event was handled, and its
-	// ancestors (parent first); nil unless Attribution is live or parent-only.
+	Why         string
+	// Actor is the process that made the change and Ancestors its parents up to pid 1 (parent
+	// first); Actor is nil for pid-only and none.
 	Actor     *proc.Process
 	Ancestors []proc.Process
 }
 
 // Actor is what the history records of who made a change.
 type Actor struct {
-	Attribution string         `json:"attribution"` // live, pid-only, none
+	Attribution string         `json:"attribution"`
+	Why         string         `json:"why,omitempty"`
 	PID         int32          `json:"pid,omitempty"`
 	Process     *proc.Process  `json:"process,omitempty"`
 	Ancestors   []proc.Process `json:"ancestors,omitempty"`
@@ -72,6 +74,9 @@ type Options struct {
 	Emit func(Change) error
 	// Ready is called once every location is watched and the start-up reconcile is done.
 	Ready func(Status)
+	// Attribution is the exec cache that names the actors of events; nil: /proc alone, read
+	// when an event is handled (with pidfds from fanotify to prove each read).
+	Attribution *attrib.Cache
 }
 
 // Watcher is the daemon's loop. Create it with New; Run does the work.
@@ -86,7 +91,7 @@ type Watcher struct {
 	pol    *policy.Policy
 	reload chan struct{}
 	dirs   map[string]bool // host paths currently watched
-	procs  map[int32]*procEntry
+	attr   *attrib.Cache
 
 	trees    map[string]baseline.Tree // the policy's view of a watched directory, by logical path
 	treesPol *policy.Policy           // the policy trees was built from
@@ -103,7 +108,7 @@ func New(o Options) *Watcher {
 	if o.Backend == "" {
 		o.Backend = "auto"
 	}
-	return &Watcher{o: o, root: scan.NormRoot(o.Root), pol: o.Policy, reload: make(chan struct{}, 1), dirs: map[string]bool{}, procs: map[int32]*procEntry{}}
+	return &Watcher{o: o, root: scan.NormRoot(o.Root), pol: o.Policy, reload: make(chan struct{}, 1), dirs: map[string]bool{}, attr: o.Attribution}
 }
 
 // Reload replaces the policy; the loop re-marks the directories and reconciles. Safe to call from
@@ -125,10 +130,10 @@ func (w *Watcher) policy() *policy.Policy {
 }
 
 // openBackend opens the requested backend; auto prefers fanotify and says why it fell back.
-func openBackend(name string) (Backend, string, error) {
+func openBackend(name string, pidfds bool) (Backend, string, error) {
 	switch name {
 	case "fanotify":
-		b, err := newFanotify()
+		b, err := newFanotify(pidfds)
 		if err != nil {
 			return nil, "", err
 		}
@@ -137,7 +142,7 @@ func openBackend(name string) (Backend, string, error) {
 		b, err := newInotify()
 		return b, "", err
 	case "auto":
-		b, err := newFanotify()
+		b, err := newFanotify(pidfds)
 		if err == nil {
 			return b, "", nil
 		}
@@ -177,7 +182,10 @@ func (w *Watcher) logical(host string) string {
 // Run watches until ctx is done, then drains what was read, commits and returns nil. It returns
 // an error when the backend cannot be opened, fails its self-check, or the database fails.
 func (w *Watcher) Run(ctx context.Context) error {
-	b, fallback, err := openBackend(w.o.Backend)
+	if w.attr == nil {
+		w.attr = attrib.NewCache(nil)
+	}
+	b, fallback, err := openBackend(w.o.Backend, w.attr.Feed() == "proc")
 	if err != nil {
 		return err
 	}
@@ -281,9 +289,7 @@ func (w *Watcher) selfCheck(ctx context.Context, events chan Event) error {
 	for {
 		select {
 		case e := <-events:
-			if e.PIDFD >= 0 {
-				unix.Close(e.PIDFD)
-			}
+			ReleasePIDFD(e.PIDFD)
 			if e.Dir == dir && e.Name == "canary" {
 				if w.caps.PIDs && e.PID != int32(os.Getpid()) {
 					return fmt.Errorf("self-check: %s reported pid %d for our own change (we are %d)", w.backend.Name(), e.PID, os.Getpid())
@@ -484,52 +490,45 @@ func (w *Watcher) match(pol *policy.Policy, p string) *policy.Location {
 	return pol.Location(sel.Location)
 }
 
-// procEntry is a process as read from /proc, and when.
-type procEntry struct {
-	p         *proc.Process
-	ancestors []proc.Process
-	read      time.Time
-}
-
-// procFS is the live /proc.
-var procFS = os.DirFS("/proc")
-
-// procTTL is how long a process read from /proc (with its ancestry, the costly part) is reused
-// for later events of the same pid, as long as proc.Unchanged says it still runs the same
-// executable with the same arguments. A pid taken by another process within it is not checked:
-// the kernel hands pids out in increasing order and wraps only at pid_max.
-const procTTL = 500 * time.Millisecond
-
-// who reads the acting process and its ancestors from /proc, at most once per pid within
-// procTTL; nil when it has exited. /proc is the host's even under --root: the actor runs on this
-// host.
-func (w *Watcher) who(pid int32) (*proc.Process, []proc.Process) {
-	now := time.Now()
-	if e, ok := w.procs[pid]; ok && now.Sub(e.read) < procTTL && e.p != nil && !e.p.Exited {
-		// exec keeps the pid and the start time: reuse the read only while the process still
-		// runs the same executable with the same arguments (the ancestry is the costly part).
-		if proc.Unchanged(procFS, e.p) {
-			return e.p, e.ancestors
+// actor resolves who made the change of a pending path: through the exec cache when the backend
+// gave a pid; by a recent process naming the path when it gave none (inotify) and a feed runs.
+func (w *Watcher) actor(pe *pending) (*policy.Actor, any, Change) {
+	c := Change{Source: "event", PID: pe.pid, Attribution: attrib.None}
+	var res *attrib.Resolution
+	switch {
+	case pe.pid != 0:
+		r := w.attr.Resolve(pe.pid, pe.at, pe.pidfd)
+		res = &r
+	case w.attr.Feed() != "proc":
+		res = w.attr.Guess(w.host(pe.logical), pe.at)
+	}
+	if res == nil {
+		if !w.caps.PIDs {
+			c.Why = w.backend.Name() + " reports no pid"
 		}
+		return nil, nil, c
 	}
-	if len(w.procs) > 4096 {
-		w.procs = map[int32]*procEntry{}
+	c.PID, c.Attribution, c.Why, c.Actor, c.Ancestors = res.PID, res.Attribution, res.Why, res.Process, res.Ancestors
+	a := Actor{Attribution: res.Attribution, Why: res.Why, PID: res.PID, Process: res.Process, Ancestors: res.Ancestors}
+	if res.Process == nil {
+		return nil, a, c
 	}
-	e := &procEntry{read: now}
-	if p, err := proc.Read(procFS, pid); err == nil {
-		e.p, e.ancestors = &p, proc.Ancestry(procFS, p)
+	pa := &policy.Actor{Exe: res.Process.Exe, Args: res.Process.Args}
+	for _, an := range res.Ancestors {
+		pa.Ancestors = append(pa.Ancestors, policy.Ancestor{Exe: an.Exe, Args: an.Args})
 	}
-	w.procs[pid] = e
-	return e.p, e.ancestors
+	return pa, a, c
 }
 
 // maxBatch bounds how many events one transaction handles.
 const maxBatch = 4096
 
-// pending is one path to observe, with the pid of the last event about it.
+// pending is one path to observe, with the actor of the last event about it.
 type pending struct {
 	logical string
 	pid     int32
+	pidfd   int    // -1 when none
+	at      uint64 // when that event was read (attrib.Now)
 }
 
 // batch handles e and whatever else is already queued, in one transaction. Events about the same
@@ -543,13 +542,10 @@ func (w *Watcher) batch(stop context.Context, first Event, events chan Event) er
 	byPath := map[string]*pending{}
 	overflow, remark := false, false
 	handle := func(e Event) {
-		if e.PIDFD >= 0 {
-			// Attribution through the pidfd is not done yet: the pid is passed on as it is.
-			unix.Close(e.PIDFD)
-		}
 		switch {
 		case e.Op&OpOverflow != 0:
 			overflow = true
+			ReleasePIDFD(e.PIDFD)
 			return
 		case e.Op&OpSelfGone != 0:
 			remark = true
@@ -562,13 +558,22 @@ func (w *Watcher) batch(stop context.Context, first Event, events chan Event) er
 		}
 		if p, ok := byPath[logical]; ok {
 			if e.PID != 0 {
-				p.pid = e.PID
+				ReleasePIDFD(p.pidfd)
+				p.pid, p.pidfd = e.PID, e.PIDFD
+			} else {
+				ReleasePIDFD(e.PIDFD)
 			}
+			p.at = e.At
 			return
 		}
-		byPath[logical] = &pending{logical: logical, pid: e.PID}
+		byPath[logical] = &pending{logical: logical, pid: e.PID, pidfd: e.PIDFD, at: e.At}
 		order = append(order, logical)
 	}
+	defer func() {
+		for _, p := range byPath {
+			ReleasePIDFD(p.pidfd)
+		}
+	}()
 	handle(first)
 more:
 	for n := 1; n < maxBatch; n++ {
@@ -624,6 +629,8 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 	defer tx.Rollback()
 	now := time.Now().UnixNano()
 	var out []Change
+	// Every exec record the kernel produced before these events is in the cache after this.
+	w.attr.Sync()
 	for _, p := range order {
 		loc := w.match(pol, p)
 		if loc == nil {
@@ -650,26 +657,7 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 			lost = true
 			continue
 		}
-		pid := byPath[p].pid
-		var actor any
-		var pa *policy.Actor
-		c := Change{Source: "event", PID: pid}
-		if pid != 0 {
-			c.Actor, c.Ancestors = w.who(pid)
-			a := Actor{Attribution: "pid-only", PID: pid}
-			if c.Actor != nil {
-				a.Attribution, a.Process, a.Ancestors = "live", c.Actor, c.Ancestors
-				if c.Actor.Exited {
-					a.Attribution = "parent-only"
-				}
-				pa = &policy.Actor{Exe: c.Actor.Exe, Args: c.Actor.Args}
-				for _, an := range c.Ancestors {
-					pa.Ancestors = append(pa.Ancestors, policy.Ancestor{Exe: an.Exe, Args: an.Args})
-				}
-			}
-			actor = a
-			c.Attribution = a.Attribution
-		}
+		pa, actor, c := w.actor(byPath[p])
 		f, _, ok, err := scan.Observe(ctx, tx, pol, scan.Observation{Path: p, Cur: cur, Source: "event", TimeNS: now, By: w.o.By, Actor: actor, PolicyActor: pa})
 		if err != nil {
 			return lost, err

@@ -6,11 +6,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/tripline/tripline/attrib"
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/report"
 	"github.com/tripline/tripline/watch"
@@ -28,13 +31,27 @@ observation (changes made while it was down are reported with source "reconcile"
 "ready" and tells systemd (NOTIFY_SOCKET). A kernel queue overflow or a watched directory
 appearing or going is recorded as a gap and reconciled; so is every --reconcile-every.
 SIGHUP reloads the policy and reopens the output file; SIGTERM and SIGINT drain, commit and
-exit 0.`,
+exit 0.
+
+Every event names the process that made the change, its parent and its users, and says how it
+knows (tripline.attribution in ECS):
+  kernel       executable, arguments and ids captured in the kernel at exec (eBPF)
+  exec-cache   the kernel reported the exec; /proc was read just after (process connector)
+  live         read from /proc while the process still ran
+  parent-only  the process was gone: its name and parent are known
+  pid-only     only the kernel's pid is known
+  heuristic    inotify has no pid: a recent process whose arguments name the path
+  none         nothing is known (a reconcile, or inotify without a feed)
+--attribution chooses the feed of the exec cache: auto tries kernel (eBPF on tracepoints; it
+mounts tracefs at /sys/kernel/tracing when it is not mounted), then connector (netlink process
+connector), then proc (/proc alone, with fanotify pidfds). The ready line says which runs and why.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Value: "-", Usage: "append events to `FILE` (- for stdout); reopened on SIGHUP", EnvVars: []string{"TRIPLINE_OUTPUT"}},
 			&cli.StringFlag{Name: "format", Value: "ecs", Usage: "event `FORMAT`: ecs (Elastic Common Schema), json, text", EnvVars: []string{"TRIPLINE_FORMAT"}},
 			&cli.StringFlag{Name: "backend", Value: "auto", Usage: "`NAME`: auto (fanotify, else inotify), fanotify, inotify", EnvVars: []string{"TRIPLINE_BACKEND"}},
 			&cli.DurationFlag{Name: "reconcile-every", Value: 3600 * 1e9, Usage: "compare every location with the last observation this often (`DURATION`)", EnvVars: []string{"TRIPLINE_RECONCILE_EVERY"}},
 			&cli.Int64Flag{Name: "max-hash-size", Value: baseline.DefaultMaxHashBytes, Usage: "files larger than `BYTES` are recorded without a hash"},
+			&cli.StringFlag{Name: "attribution", Value: "auto", Usage: "exec cache `FEED`: auto (kernel, else connector, else proc), kernel, connector, proc", EnvVars: []string{"TRIPLINE_ATTRIBUTION"}},
 		},
 		Action: func(c *cli.Context) error { return runWatch(c, e) },
 	}
@@ -106,6 +123,9 @@ func runWatch(c *cli.Context, e *env) error {
 	if c.Int64("max-hash-size") <= 0 {
 		return usagef("--max-hash-size must be positive")
 	}
+	if !slices.Contains(attrib.Modes, c.String("attribution")) {
+		return usagef("--attribution %q: must be one of %s", c.String("attribution"), strings.Join(attrib.Modes, ", "))
+	}
 	ctx := c.Context
 	pol, db, err := e.policyAndDB(ctx)
 	if err != nil {
@@ -118,6 +138,12 @@ func runWatch(c *cli.Context, e *env) error {
 	}
 	defer out.Close()
 
+	cache, ast, err := attrib.Open(c.String("attribution"), nil)
+	if err != nil {
+		return fmt.Errorf("%w (choose another with --attribution)", err)
+	}
+	defer cache.Close()
+
 	host := report.LocalHost()
 	users := baseline.LoadUsers(e.root)
 	hostUsers := baseline.LoadUsers("/")
@@ -129,23 +155,12 @@ func runWatch(c *cli.Context, e *env) error {
 	emit := func(ch watch.Change) error {
 		var buf bytes.Buffer
 		r := &report.Renderer{W: &buf, Format: format, Host: host, Users: users, HostUsers: hostUsers, Root: root}
-		a := &report.Actor{Attribution: "none", Why: "inotify reports no pid"}
+		a := &report.Actor{PID: ch.PID, Attribution: ch.Attribution, Why: ch.Why, Process: ch.Actor, Ancestors: ch.Ancestors}
+		if len(ch.Ancestors) > 0 {
+			a.Parent = &ch.Ancestors[0]
+		}
 		if ch.Source == "reconcile" {
 			a.Why = "found by reconciliation: the change happened while no event could be read"
-		}
-		if ch.PID != 0 {
-			a = &report.Actor{PID: ch.PID, Attribution: "pid-only", Why: "the process had exited when its event was handled"}
-			if ch.Actor != nil {
-				a = &report.Actor{PID: ch.PID, Attribution: ch.Attribution, Process: ch.Actor}
-				if ch.Actor.Exited {
-					a.Why = "the process had exited (not yet reaped): its name and parent are known, not its executable or arguments"
-				}
-				if len(ch.Ancestors) > 0 {
-					a.Parent = &ch.Ancestors[0]
-				}
-			}
-		} else if ch.Caps.PIDs && ch.Source == "event" {
-			a.Why = "the kernel reported no pid"
 		}
 		if err := r.FindingBy(&ch.Finding, ch.Source, a); err != nil {
 			return err
@@ -154,15 +169,22 @@ func runWatch(c *cli.Context, e *env) error {
 	}
 	w = watch.New(watch.Options{Root: e.root, Policy: pol, DB: db, Backend: c.String("backend"),
 		ReconcileEvery: c.Duration("reconcile-every"), MaxHashBytes: c.Int64("max-hash-size"), By: whoami(),
-		Log: e.log, Emit: emit,
+		Log: e.log, Emit: emit, Attribution: cache,
 		Ready: func(s watch.Status) {
 			args := []any{"backend", s.Backend, "pids", s.Caps.PIDs, "pidfds", s.Caps.PIDFDs, "pidfd_support", s.Caps.PIDFDSupport,
 				"locations", s.Locations, "directories", s.Directories, "db", db.Path(), "root", root}
 			if s.Fallback != "" {
 				args = append(args, "fallback", s.Fallback)
 			}
+			args = append(args, "attribution", cache.Feed())
 			if !s.Caps.PIDs {
-				args = append(args, "attribution", "unavailable: "+s.Backend+" reports no pid")
+				args = append(args, "pid", "unavailable: "+s.Backend+" reports no pid")
+			}
+			if ast.Fallback != "" {
+				args = append(args, "attribution_fallback", ast.Fallback)
+			}
+			for _, n := range ast.Notes {
+				args = append(args, "attribution_note", n)
 			}
 			if s.Errors > 0 {
 				args = append(args, "unwatched", s.Errors)
@@ -194,6 +216,8 @@ func runWatch(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	e.log.Info("stopped")
+	st := cache.Stats()
+	e.log.Info("stopped", "attribution", cache.Feed(), "execs", st.Execs, "forks", st.Forks, "exits", st.Exits,
+		"feed_drops", st.Drops, "processes_cached", st.Entries, "cache_bytes", st.Bytes, "evicted", st.Evicted)
 	return nil
 }
