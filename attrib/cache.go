@@ -17,6 +17,7 @@ package attrib
 import (
 	"io/fs"
 	"os"
+	"path"
 	"strconv"
 	"sync"
 	"time"
@@ -95,6 +96,7 @@ type Cache struct {
 	order   []*entry          // insertion order, for the memory bound
 	exitQ   []*entry          // exit order, for the grace period
 	bytes   int
+	live    int // entries in procs
 	stats   Stats
 	feed    Feed
 }
@@ -171,12 +173,14 @@ func (c *Cache) put(e *entry) {
 		for _, old := range gens[:len(gens)-maxGenerations] {
 			old.gone = true
 			c.bytes -= old.size
+			c.live--
 		}
 		gens = append([]*entry(nil), gens[len(gens)-maxGenerations:]...)
 	}
 	c.procs[e.p.PID] = gens
 	c.order = append(c.order, e)
 	c.bytes += e.size
+	c.live++
 	c.evict()
 }
 
@@ -187,6 +191,7 @@ func (c *Cache) remove(e *entry) {
 	}
 	e.gone = true
 	c.bytes -= e.size
+	c.live--
 	gens := c.procs[e.p.PID]
 	for i, g := range gens {
 		if g == e {
@@ -222,10 +227,26 @@ func (c *Cache) evict() {
 		}
 		n++
 	}
-	if n > 0 && n*2 >= len(c.order) {
-		c.order = append(c.order[:0:0], c.order[n:]...)
-	} else if n > 0 {
-		c.order = c.order[n:]
+	c.order = c.order[n:]
+	// Entries removed behind a long-lived one stay in order until compacted: keep it within
+	// twice the live entries, so removed ones (and their arguments) are released.
+	if len(c.order) > 2*c.live+64 {
+		kept := make([]*entry, 0, c.live)
+		for _, e := range c.order {
+			if !e.gone {
+				kept = append(kept, e)
+			}
+		}
+		c.order = kept
+	}
+	if len(c.exitQ) > 2*c.live+64 {
+		kept := c.exitQ[:0:0]
+		for _, e := range c.exitQ {
+			if !e.gone {
+				kept = append(kept, e)
+			}
+		}
+		c.exitQ = kept
 	}
 }
 
@@ -268,7 +289,7 @@ func (c *Cache) apply(r *record) {
 			if len(e.p.Exe) > 0 && e.p.Exe[0] != '/' {
 				// A relative name ("./x"): the kernel has the resolved path in /proc while
 				// the process runs.
-				if exe, err := os.Readlink("/proc/" + strconv.Itoa(int(r.PID)) + "/exe"); err == nil {
+				if exe, err := fs.ReadLink(c.procFS, strconv.Itoa(int(r.PID))+"/exe"); err == nil {
 					e.p.Exe = exe
 				}
 			}
@@ -298,12 +319,22 @@ func (c *Cache) apply(r *record) {
 		}
 		c.put(e)
 	case kindExit:
-		c.stats.Exits++
-		if e := c.current(r.PID, 0); e != nil && e.exitNS == 0 {
-			e.exitNS = r.BootNS
-			c.exitQ = append(c.exitQ, e)
+		// A thread's exit (the kernel feed reports them so that the entries its clone made go
+		// away) concerns only the entry of its own tid.
+		id := r.PID
+		if r.TID != 0 && r.TID != r.PID {
+			id = r.TID
+		} else {
+			c.stats.Exits++
 		}
-		delete(c.pending, r.PID)
+		// Every generation still running is this process: its fork and its exec(s).
+		for _, e := range c.procs[id] {
+			if e.exitNS == 0 {
+				e.exitNS = r.BootNS
+				c.exitQ = append(c.exitQ, e)
+			}
+		}
+		delete(c.pending, id)
 		c.evict()
 	}
 }
@@ -465,8 +496,8 @@ func (c *Cache) ancestors(p proc.Process, at uint64) []proc.Process {
 	return out
 }
 
-// Guess names a recent process whose arguments mention path (or its base name after a
-// directory argument), for backends that report no pid (inotify). Its attribution is
+// Guess names a recent process whose arguments name path (see argsName), for backends that
+// report no pid (inotify). Its attribution is
 // Heuristic; nil when no process qualifies.
 func (c *Cache) Guess(path string, at uint64) *Resolution {
 	c.mu.Lock()
@@ -492,20 +523,37 @@ func (c *Cache) Guess(path string, at uint64) *Resolution {
 		Why: "inotify reports no pid: this recent process's arguments name the path"}
 }
 
-// argsName reports whether an argument (after argv[0]) is path, or names it relative to cwd.
-func argsName(args []string, cwd, path string) bool {
+// argsName reports whether the arguments (after argv[0]) name path: as itself, relative to cwd
+// ("./job", "../cron.daily/job"), or as a directory argument plus an argument with the path's base
+// name ("cp svc /etc/init.d/", "cp -t /etc/sudoers.d rule").
+func argsName(args []string, cwd, p string) bool {
+	dir, base := path.Dir(p), path.Base(p)
+	var dirNamed, baseNamed bool
 	for i, a := range args {
 		if i == 0 || a == "" {
 			continue
 		}
-		if a == path {
+		abs := a
+		if a[0] != '/' {
+			if cwd == "" {
+				abs = ""
+			} else {
+				abs = path.Join(cwd, a)
+			}
+		} else {
+			abs = path.Clean(a)
+		}
+		if abs == p {
 			return true
 		}
-		if a[0] != '/' && cwd != "" && (cwd == "/" && "/"+a == path || cwd+"/"+a == path) {
-			return true
+		if abs == dir {
+			dirNamed = true
+		}
+		if path.Base(a) == base {
+			baseNamed = true
 		}
 	}
-	return false
+	return dirNamed && baseNamed
 }
 
 func atoi(s string) (int32, bool) {

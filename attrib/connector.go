@@ -258,15 +258,29 @@ func (f *connectorFeed) run(ready chan<- string) {
 				f.c.stats.Malformed++
 				f.c.mu.Unlock()
 			}
-			for i := range evs {
-				f.handle(&evs[i])
-			}
+			f.handleBatch(evs)
 		}
 		f.idle.Store(true)
 	}
 }
 
-func (f *connectorFeed) handle(ev *connEvent) {
+// handleBatch applies the events of one datagram, as soon as it is received (draining the socket
+// first and reading afterwards was measured worse: 75% against 88% with 4 parallel loops). The
+// executables and argv of its execs are read before anything else: those are what vanish when a
+// short-lived process exits.
+func (f *connectorFeed) handleBatch(evs []connEvent) {
+	images := make([]proc.Process, len(evs))
+	for i := range evs {
+		if evs[i].What == procEventExec {
+			images[i] = proc.ReadImage(f.c.procFS, evs[i].TGID)
+		}
+	}
+	for i := range evs {
+		f.handle(&evs[i], &images[i])
+	}
+}
+
+func (f *connectorFeed) handle(ev *connEvent, image *proc.Process) {
 	boot := uint64(int64(ev.TimestampNS) + f.monoTo)
 	switch ev.What {
 	case procEventFork:
@@ -276,22 +290,38 @@ func (f *connectorFeed) handle(ev *connEvent) {
 		f.c.apply(&record{Kind: kindFork, PID: ev.ParentTGID, Other: ev.TGID, BootNS: boot, UID: noUID, GID: noUID})
 	case procEventExec:
 		c := f.c
-		p, err := proc.Read(c.procFS, ev.TGID)
+		p := *image
+		err := proc.FillAtExec(c.procFS, &p)
 		e := &entry{source: srcConnector, startNS: boot}
 		c.mu.Lock()
 		prev := c.current(ev.TGID, 0)
 		c.stats.Execs++
 		if err == nil {
 			e.p = p
-			if p.LoginUID < 0 && prev != nil {
-				e.p.LoginUID, e.p.SessionID = prev.p.LoginUID, prev.p.SessionID
+			if prev != nil {
+				if p.LoginUID < 0 {
+					e.p.LoginUID, e.p.SessionID = prev.p.LoginUID, prev.p.SessionID
+				}
+				if p.Name == "" { // exited before its stat was read
+					e.p.PPID = prev.p.PPID
+				}
+				if p.UID < 0 { // exec keeps the real ids
+					e.p.UID, e.p.GID = prev.p.UID, prev.p.GID
+				}
 			}
 		} else {
 			// The race is lost: the process is gone. What the fork told is kept: its parent.
 			e.p = proc.Process{PID: ev.TGID, UID: -1, EUID: -1, GID: -1, EGID: -1, LoginUID: -1, SessionID: -1}
 			if prev != nil {
 				e.p.PPID, e.p.LoginUID, e.p.SessionID = prev.p.PPID, prev.p.LoginUID, prev.p.SessionID
+				// exec keeps the real uid and gid, which the fork inherited.
+				e.p.UID, e.p.GID = prev.p.UID, prev.p.GID
 				e.p.Name = prev.p.Name
+				// loginuid and session id are inherited, and the parent usually still runs:
+				// its current values beat a copy made when it was first seen.
+				if l, s := proc.ReadLogin(c.procFS, prev.p.PPID); l >= 0 {
+					e.p.LoginUID, e.p.SessionID = l, s
+				}
 			}
 			e.p.Exited = true
 		}

@@ -81,10 +81,11 @@ func parseRecord(b []byte) (record, error) {
 	if len(b) < execEnterSize {
 		return r, fmt.Errorf("%w: exec record of %d bytes, need %d", errRecord, len(b), execEnterSize)
 	}
-	fnLen, argsLen, argc := int(u(18)), int(u(19)), int(u(20))
-	if fnLen > filenameMaxLen || argsLen > argsMaxLen || argc > maxArgsInRecord {
-		return r, fmt.Errorf("%w: lengths %d/%d/%d out of range", errRecord, fnLen, argsLen, argc)
+	// Compared as uint32 before any conversion: on a 32-bit host int(0xffffffff) is -1.
+	if u(18) > filenameMaxLen || u(19) > argsMaxLen || u(20) > maxArgsInRecord {
+		return r, fmt.Errorf("%w: lengths %d/%d/%d out of range", errRecord, u(18), u(19), u(20))
 	}
+	argsLen, argc := int(u(19)), int(u(20))
 	r.Filename = cstring(b[enterFixed : enterFixed+filenameMaxLen])
 	args := b[enterFixed+filenameMaxLen : enterFixed+filenameMaxLen+argsLen]
 	for len(args) > 0 && len(r.Args) < argc {

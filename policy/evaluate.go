@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 
@@ -290,6 +291,11 @@ func (p *Policy) judge(f *Finding, actor *Actor) {
 			f.Verdict, f.Why = VerdictTrusted, "trusted writer "+actor.Exe
 			return
 		}
+		// The acting process itself may be a trusted script (a postinst running a builtin).
+		if w := ancestorMatch(p.anc, Ancestor{Exe: actor.Exe, Args: actor.Args}); w != "" {
+			f.Verdict, f.Why = VerdictTrusted, "trusted script "+w
+			return
+		}
 		for _, a := range actor.Ancestors {
 			if w := ancestorMatch(p.anc, a); w != "" {
 				f.Verdict, f.Why = VerdictTrusted, "trusted ancestor "+w
@@ -336,15 +342,33 @@ func ancestorMatch(m *matcher, a Ancestor) string {
 	if m.matches(a.Exe) {
 		return a.Exe
 	}
+	// A script run by an interpreter: "/bin/sh /var/lib/dpkg/info/PKG.postinst configure" or,
+	// through a "#!/bin/sh -e" line, "/bin/sh -e /var/lib/dpkg/info/PKG.postinst". The script
+	// is argv[0] or the first argument after shell options such as -e, -u and -x; an option
+	// that takes code (sh -c, perl -e) ends the search, as its argument is not a script path.
+	shell := len(a.Args) > 0 && (isShell(a.Exe) || isShell(a.Args[0]))
 	for i, arg := range a.Args {
-		if i > 1 {
-			break
+		if i > 0 && shell && len(arg) > 1 && arg[0] == '-' && strings.Trim(arg[1:], "euxv") == "" {
+			continue
 		}
 		if strings.HasPrefix(arg, "/") && m.matches(arg) {
 			return arg
 		}
+		if i > 0 {
+			break
+		}
 	}
 	return ""
+}
+
+// isShell reports whether an executable or argv[0] names a POSIX shell, whose -e, -u, -x and -v
+// are options and not code.
+func isShell(p string) bool {
+	switch path.Base(p) {
+	case "sh", "dash", "bash", "ash", "ksh", "mksh", "zsh", "busybox":
+		return true
+	}
+	return false
 }
 
 func anyAncestor(m *matcher, as []Ancestor) bool {

@@ -302,6 +302,41 @@ func TestEvaluate(t *testing.T) {
 			verdict: policy.VerdictTrusted, why: "trusted ancestor /var/lib/dpkg/info/x.postinst",
 		},
 		{
+			name: "trusted ancestor script run through a #!/bin/sh -e line",
+			cur:  file("/etc/init.d/x", 0o755),
+			actor: &policy.Actor{Exe: "/usr/bin/chmod", Args: []string{"chmod", "+x", "/etc/init.d/x"}, Ancestors: []policy.Ancestor{
+				{Exe: "/usr/bin/dash", Args: []string{"/bin/sh", "-e", "/var/lib/dpkg/info/x.postinst", "configure"}},
+			}},
+			loc: "sysv-init", rules: []string{"executable-created"}, severity: policy.SevHigh,
+			verdict: policy.VerdictTrusted, why: "trusted ancestor /var/lib/dpkg/info/x.postinst",
+		},
+		{
+			name: "an rpm scriptlet",
+			cur:  file("/etc/init.d/x", 0o755),
+			actor: &policy.Actor{Exe: "/usr/bin/chmod", Args: []string{"chmod", "+x", "/etc/init.d/x"}, Ancestors: []policy.Ancestor{
+				{Exe: "/usr/bin/bash", Args: []string{"/bin/sh", "/var/tmp/rpm-tmp.Ab12Cd", "1"}},
+			}},
+			loc: "sysv-init", rules: []string{"executable-created"}, severity: policy.SevHigh,
+			verdict: policy.VerdictTrusted, why: "trusted ancestor /var/tmp/rpm-tmp.Ab12Cd",
+		},
+		{
+			name:  "the actor itself is a maintainer script (a shell builtin wrote the file)",
+			cur:   file("/etc/init.d/x", 0o755),
+			actor: &policy.Actor{Exe: "/var/lib/dpkg/info/x.postinst", Args: []string{"/var/lib/dpkg/info/x.postinst", "configure"}},
+			loc:   "sysv-init", rules: []string{"executable-created"}, severity: policy.SevHigh,
+			verdict: policy.VerdictTrusted, why: "trusted script /var/lib/dpkg/info/x.postinst",
+		},
+		{
+			name: "code after -c or -e is not a script path",
+			cur:  file("/etc/init.d/x", 0o755),
+			actor: &policy.Actor{Exe: "/usr/bin/chmod", Ancestors: []policy.Ancestor{
+				{Exe: "/usr/bin/dash", Args: []string{"sh", "-c", "/var/lib/dpkg/info/x.postinst"}},
+				{Exe: "/usr/bin/perl", Args: []string{"perl", "-e", "/var/lib/dpkg/info/x.postinst"}},
+				{Exe: "/usr/bin/dash", Args: []string{"sh", "-ec", "/var/lib/dpkg/info/x.postinst"}},
+			}},
+			loc: "sysv-init", rules: []string{"executable-created"}, severity: policy.SevHigh,
+		},
+		{
 			name: "trusted ancestor executable",
 			cur:  file("/etc/init.d/x", 0o755),
 			actor: &policy.Actor{Exe: "/bin/cp", Ancestors: []policy.Ancestor{

@@ -189,10 +189,12 @@ func Read(fsys fs.FS, pid int32) (Process, error) {
 	}
 	p := Process{PID: st.PID, PPID: st.PPID, Name: st.Comm, StartTime: st.StartTime, UID: -1, EUID: -1, GID: -1, EGID: -1, LoginUID: -1, SessionID: -1}
 	if b, err := fs.ReadFile(fsys, dir+"/cmdline"); err == nil {
-		if len(b) > maxCmdline {
+		cut := len(b) > maxCmdline
+		if cut {
 			b = b[:maxCmdline]
 		}
 		p.Args = ParseCmdline(b)
+		p.ArgsTruncated = cut
 	}
 	p.Kernel = len(p.Args) == 0 && st.PPID == 2 || pid == 2
 	exe, exeErr := fs.ReadLink(fsys, dir+"/exe")
@@ -228,6 +230,71 @@ func Read(fsys fs.FS, pid int32) (Process, error) {
 		return Process{}, fmt.Errorf("pid %d was reused while being read: %w", pid, fs.ErrNotExist)
 	}
 	return p, nil
+}
+
+// ReadAtExec reads a process that has just exec'd, racing its exit: the parts that vanish first
+// when it exits (its argv and executable, released with its memory) are read first, then its
+// stat and ids, then the rest. It fails only when nothing could be read; a process that exited
+// part-way keeps what was read, with Exited set.
+func ReadAtExec(fsys fs.FS, pid int32) (Process, error) {
+	p := ReadImage(fsys, pid)
+	err := FillAtExec(fsys, &p)
+	return p, err
+}
+
+// ReadImage reads what vanishes first when a process exits: its argv and executable. Fields it
+// does not read are -1 or empty; FillAtExec completes the read.
+func ReadImage(fsys fs.FS, pid int32) Process {
+	dir := strconv.Itoa(int(pid))
+	p := Process{PID: pid, UID: -1, EUID: -1, GID: -1, EGID: -1, LoginUID: -1, SessionID: -1}
+	if cmdline, err := fs.ReadFile(fsys, dir+"/cmdline"); err == nil {
+		if len(cmdline) > maxCmdline {
+			cmdline = cmdline[:maxCmdline]
+			p.ArgsTruncated = true
+		}
+		p.Args = ParseCmdline(cmdline)
+	}
+	if exe, err := fs.ReadLink(fsys, dir+"/exe"); err == nil {
+		p.Exe = exe
+	}
+	return p
+}
+
+// FillAtExec completes a ReadImage: stat, ids, login, cwd and cgroup. It fails only when nothing
+// at all could be read of the process.
+func FillAtExec(fsys fs.FS, p *Process) error {
+	dir := strconv.Itoa(int(p.PID))
+	b, err := fs.ReadFile(fsys, dir+"/stat")
+	if err != nil {
+		if p.Exe == "" && p.Args == nil {
+			return err
+		}
+		p.Exited = true
+		return nil
+	}
+	st, err := ParseStat(b)
+	if err != nil {
+		return fmt.Errorf("pid %d: %w", p.PID, err)
+	}
+	p.PPID, p.Name, p.StartTime = st.PPID, st.Comm, st.StartTime
+	p.Exited = st.State == 'Z' || st.State == 'X' || (p.Exe == "" && p.Args == nil)
+	if b, err := fs.ReadFile(fsys, dir+"/status"); err == nil {
+		if u, e, err := ParseStatusIDs(b); err == nil {
+			p.UID, p.EUID = u, e
+		}
+		if g, e, err := ParseStatusGIDs(b); err == nil {
+			p.GID, p.EGID = g, e
+		}
+	}
+	p.LoginUID, p.SessionID = ReadLogin(fsys, p.PID)
+	if cwd, err := fs.ReadLink(fsys, dir+"/cwd"); err == nil {
+		p.Cwd = cwd
+	}
+	if b, err := fs.ReadFile(fsys, dir+"/cgroup"); err == nil {
+		p.Cgroup = ParseCgroup(b)
+		p.ContainerID = ContainerID(p.Cgroup)
+	}
+	return nil
 }
 
 // ReadLogin reads the audit login uid and session id of pid; -1 for each that is unset or

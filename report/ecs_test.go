@@ -166,9 +166,11 @@ func TestECSFieldsExist(t *testing.T) {
 	if err := r.FindingBy(&fs[0], "event", &Actor{PID: 4242, Attribution: "pid-only"}); err != nil {
 		t.Fatal(err)
 	}
-	chmod := &proc.Process{PID: 4243, PPID: 100, Name: "chmod", Exe: "/usr/bin/chmod", Args: []string{"chmod", "+x", "/etc/cron.daily/backup"}, UID: 1000, EUID: 0, LoginUID: 1000}
-	shell := &proc.Process{PID: 100, PPID: 1, Name: "bash", Exe: "/usr/bin/bash", Args: []string{"-bash"}}
-	if err := r.FindingBy(&fs[0], "event", &Actor{PID: 4243, Attribution: "live", Process: chmod, Parent: shell}); err != nil {
+	chmod := &proc.Process{PID: 4243, PPID: 100, Name: "chmod", Exe: "/usr/bin/chmod", Args: []string{"chmod", "+x", "/etc/cron.daily/backup"},
+		UID: 1000, EUID: 0, GID: 1000, EGID: 0, LoginUID: 1000, SessionID: 3, Cwd: "/root", ArgsTruncated: true,
+		Cgroup: "/system.slice/docker-" + strings.Repeat("ab", 32) + ".scope", ContainerID: strings.Repeat("ab", 32)}
+	shell := &proc.Process{PID: 100, PPID: 1, Name: "bash", Exe: "/usr/bin/bash", Args: []string{"-bash"}, UID: 1000, EUID: 1000, GID: 1000, EGID: 1000, LoginUID: 1000, SessionID: 3}
+	if err := r.FindingBy(&fs[0], "event", &Actor{PID: 4243, Attribution: "kernel", Process: chmod, Parent: shell, Ancestors: []proc.Process{*shell}}); err != nil {
 		t.Fatal(err)
 	}
 	inv := &scan.Inventory{Notable: []scan.Notable{{Entry: baseline.Entry{Path: "/etc/init.d/x", Type: baseline.TypeFIFO, MtimeNS: 1, CtimeNS: 1}, Location: "sysv-init", Why: []string{"a fifo"}}}}
@@ -220,7 +222,9 @@ func TestECSFieldsExist(t *testing.T) {
 		"file.type", "file.mode", "file.uid", "file.gid", "file.inode", "file.size", "file.created", "file.mtime", "file.ctime",
 		"file.hash.sha256", "host.id", "tripline.previous.mode", "tripline.attribution", "file.target_path", "process.pid",
 		"process.executable", "process.name", "process.args", "process.command_line", "process.parent.pid",
-		"process.parent.executable", "process.parent.args", "process.user.id", "user.id"} {
+		"process.parent.executable", "process.parent.args", "process.user.id", "user.id", "process.real_user.id",
+		"process.group.id", "process.real_group.id", "process.working_directory", "process.parent.user.id", "process.parent.name",
+		"container.id", "tripline.login_user.id", "tripline.session_id", "tripline.args_truncated"} {
 		if !seen[name] {
 			t.Errorf("no event carried %s", name)
 		}
@@ -298,6 +302,38 @@ func TestBytes(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 2045106412: "1.9 GiB", 5 << 40: "5.0 TiB"} {
 		if got := Bytes(n); got != want {
 			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// TestECSActorValues pins who is who: user.* is the acting (effective) user, process.real_user
+// the real one, the login user goes under tripline, and an id that was not observed (-1) is
+// left out rather than rendered.
+func TestECSActorValues(t *testing.T) {
+	var buf bytes.Buffer
+	users := &baseline.Users{}
+	r := &Renderer{W: &buf, Format: ECS, Host: Host{Name: "h"}, Root: "/", Users: users, HostUsers: users}
+	fs := sampleFindings(t)
+	p := &proc.Process{PID: 7, PPID: 1, Name: "chmod", Exe: "/usr/bin/chmod", Args: []string{"chmod", "+x", "f"},
+		UID: 1000, EUID: 0, GID: 1000, EGID: -1, LoginUID: 1000, SessionID: -1}
+	if err := r.FindingBy(&fs[0], "event", &Actor{PID: 7, Attribution: "kernel", Process: p}); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	flat := map[string]any{}
+	flatten("", doc, flat)
+	for name, want := range map[string]any{"user.id": "0", "process.user.id": "0", "process.real_user.id": "1000",
+		"process.real_group.id": "1000", "tripline.login_user.id": "1000", "tripline.attribution": "kernel"} {
+		if flat[name] != want {
+			t.Errorf("%s = %v, want %v", name, flat[name], want)
+		}
+	}
+	for _, absent := range []string{"process.group.id", "tripline.session_id", "process.parent.pid", "container.id"} {
+		if v, ok := flat[absent]; ok {
+			t.Errorf("%s = %v: not observed, must be absent", absent, v)
 		}
 	}
 }

@@ -643,12 +643,15 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 			e.Location = loc.ID
 			cur = &e
 		case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
+		case e.Path != "" && (errors.Is(err, baseline.ErrChanged) || errors.Is(err, baseline.ErrVanished) || errors.Is(err, baseline.ErrReplaced)):
+			// The path changed while it was read (install writes the content it just
+			// created). That change is itself an event, made after this batch was taken, so
+			// it is queued behind it and is observed then, with its actor: no gap is needed.
+			continue
 		case e.Path != "":
-			// Observed, but the content could not be read consistently: keep the entry, whose
-			// hash state says why; the next event or reconcile settles it.
-			// Observed, but its content could not be read consistently (changed or vanished
-			// while read, an I/O error): storing it would hide the content change, so it is a
-			// lost observation, settled by the reconcile that follows.
+			// Observed, but its content could not be read (an I/O error): storing it would
+			// hide the content change, so it is a lost observation, settled by the reconcile
+			// that follows.
 			w.o.Log.Warn("cannot read; reconciling after this batch", "path", baseline.QuotePath(p), "err", err)
 			lost = true
 			continue

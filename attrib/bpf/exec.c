@@ -199,13 +199,22 @@ static __always_inline int enter(void *ctx, __u32 filename_off, __u32 argv_off)
 			e->h.flags |= FLAG_ARGS_FAULT;
 			goto done;
 		}
-		if (m == ARG_MAX_LEN)
-			e->h.flags |= FLAG_ARGS_TRUNCATED;
+		if (m == ARG_MAX_LEN) {
+			// Cut, unless the argument is exactly ARG_MAX_LEN-1 bytes long.
+			char last = 1;
+			bpf_probe_read_user(&last, 1, arg + ARG_MAX_LEN - 1);
+			if (last)
+				e->h.flags |= FLAG_ARGS_TRUNCATED;
+		}
 		off += m;
 		argc++;
 	}
-	// More arguments than ARGS_MAX.
-	e->h.flags |= FLAG_ARGS_TRUNCATED;
+	// ARGS_MAX arguments were read: more follow unless the next pointer is NULL.
+	{
+		const char *next = 0;
+		if (bpf_probe_read_user(&next, sizeof(next), &argv[ARGS_MAX]) < 0 || next)
+			e->h.flags |= FLAG_ARGS_TRUNCATED;
+	}
 done:
 	e->args_len = off;
 	e->argc = argc;
@@ -252,13 +261,10 @@ int sched_fork(void *ctx)
 	return small(KIND_FORK, 0, ku32(ctx, fork_child_pid_off));
 }
 
+// Every thread's exit is reported: sched_process_fork fires for threads too, and user space
+// drops the entry a thread's clone made when the thread exits (tid != pid).
 SEC("tracepoint/sched/sched_process_exit")
 int sched_exit(void *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	// Threads other than the leader come and go inside a process: only the leader's exit is
-	// the process's.
-	if ((__u32)id != id >> 32)
-		return 0;
 	return small(KIND_EXIT, 0, 0);
 }

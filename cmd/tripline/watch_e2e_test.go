@@ -95,11 +95,15 @@ type ecsEvent struct {
 		Executable string   `json:"executable"`
 		Args       []string `json:"args"`
 		Parent     *struct {
-			PID int `json:"pid"`
+			PID        int      `json:"pid"`
+			Executable string   `json:"executable"`
+			Args       []string `json:"args"`
 		} `json:"parent"`
 	} `json:"process"`
 	Tripline struct {
 		Source         string `json:"source"`
+		Verdict        string `json:"verdict"`
+		Why            string `json:"why"`
 		Severity       string `json:"severity"`
 		Attribution    string `json:"attribution"`
 		AttributionWhy string `json:"attribution_why"`
