@@ -10,14 +10,16 @@
 //     by file handle and the child by name); 5.15 adds FAN_REPORT_PIDFD. Marks are inode marks on
 //     each watched directory (FAN_EVENT_ON_CHILD), which work on ext4, xfs, btrfs, tmpfs (6.6+
 //     for file handles) and overlayfs. Each event carries the pid of the process that made the
-//     change.
+//     change, resolved to a process through package attrib's exec cache.
 //   - The kernel queues 16,384 events per group by default; past that it drops events and queues
 //     one FAN_Q_OVERFLOW. tripline records a gap, reconciles every location and closes the gap.
 //   - inotify (the fallback: no CAP_SYS_ADMIN, an older kernel, --backend inotify) cannot tell who
-//     made a change: events carry no pid, and tripline says "attribution unavailable" rather than
-//     guess. Each watched directory takes one watch out of fs.inotify.max_user_watches (8192 or
-//     more by default); the queue holds fs.inotify.max_queued_events (16,384) before it overflows.
-//     ENOSPC from inotify_add_watch means max_user_watches is exhausted: raise it with sysctl.
+//     made a change: events carry no pid. With an exec-cache feed running, a process that exec'd
+//     in the last 2 s and whose arguments name the path is offered as the actor, marked
+//     "heuristic"; otherwise the attribution is "none". Each watched directory takes one watch out
+//     of fs.inotify.max_user_watches (8192 or more by default); the queue holds
+//     fs.inotify.max_queued_events (16,384) before it overflows. ENOSPC from inotify_add_watch
+//     means max_user_watches is exhausted: raise it with sysctl.
 package watch
 
 import (

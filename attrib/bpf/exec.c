@@ -110,6 +110,14 @@ static __always_inline void dropped(void)
 		*n += 1;
 }
 
+// Records are submitted without waking user space: it drains the ring when it resolves an event
+// (a flush), every 100 ms, and when the ring is a quarter full, which forces a wakeup. A wakeup
+// per record cost a scheduler round trip per fork, exec and exit.
+static __always_inline __u64 wakeup(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > (1 << 20) ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void *kptr(void *base, __u32 off)
 {
 	void *v = 0;
@@ -218,7 +226,7 @@ static __always_inline int enter(void *ctx, __u32 filename_off, __u32 argv_off)
 done:
 	e->args_len = off;
 	e->argc = argc;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup());
 	return 0;
 }
 
@@ -245,7 +253,7 @@ static __always_inline int small(__u32 kind, __u32 tid, __u32 other)
 	if (tid)
 		e->tid = tid;
 	e->other = other;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup());
 	return 0;
 }
 
