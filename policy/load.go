@@ -274,6 +274,10 @@ func merge(base, user *Policy, file string) (*Policy, error) {
 	if err := user.checkVersion(file); err != nil {
 		return nil, err
 	}
+	out.Compliance = base.Compliance
+	if len(user.Compliance) > 0 {
+		out.Compliance = user.Compliance
+	}
 	if len(user.Homes) > 0 {
 		out.Homes = user.Homes
 	} else {

@@ -46,7 +46,10 @@ type Location struct {
 	Technique   string              `yaml:"technique" json:"technique"`
 	Use         Use                 `yaml:"use" json:"use"`
 	Severity    map[string]Severity `yaml:"severity,omitempty" json:"severity,omitempty"` // per-rule overrides here
-	line        int
+	// Compliance lists the control ids this location is evidence for ("PCI DSS 4.0 11.5.2");
+	// when empty, the policy's top-level compliance list applies.
+	Compliance []string `yaml:"compliance,omitempty" json:"compliance,omitempty"`
+	line       int
 }
 
 // Trusted lists the writers whose changes are recorded without an alert: package managers,
@@ -86,6 +89,8 @@ type Policy struct {
 	Trusted    Trusted               `yaml:"trusted,omitempty" json:"trusted,omitempty"`
 	Ignore     []string              `yaml:"ignore,omitempty" json:"ignore,omitempty"`
 	Exceptions []Exception           `yaml:"exceptions,omitempty" json:"exceptions,omitempty"`
+	// Compliance is the control ids of every location that names none of its own.
+	Compliance []string `yaml:"compliance,omitempty" json:"compliance,omitempty"`
 
 	// lines says where the file put its values, for errors found after decoding: top-level keys
 	// ("version"), their sequence items ("ignore.2") and mapping keys ("rules.exec-bit-set",
@@ -239,6 +244,16 @@ func (p *Policy) checkVersion(file string) error {
 func (p *Policy) compile(file string) error {
 	if err := p.checkVersion(file); err != nil {
 		return err
+	}
+	for i := range p.Locations {
+		if len(p.Locations[i].Compliance) == 0 {
+			p.Locations[i].Compliance = p.Compliance
+		}
+		for _, c := range p.Locations[i].Compliance {
+			if strings.TrimSpace(c) == "" || strings.ContainsAny(c, "\n\r") {
+				return &SyntaxError{File: file, Line: p.Locations[i].line, Msg: fmt.Sprintf("location %s: compliance: %q is not a control id", p.Locations[i].ID, c)}
+			}
+		}
 	}
 	var homes []string
 	for i, h := range p.Homes {

@@ -118,6 +118,9 @@ func (r *Renderer) ecsFinding(f *policy.Finding, source string, a *Actor) obj {
 	tl["rules"] = rules
 	tl["flags"] = nonNil(c.Flags.Names())
 	tl["location"] = obj{"id": f.Location.ID, "category": f.Location.Category, "use": string(f.Location.Use)}
+	if len(f.Location.Compliance) > 0 {
+		tl["compliance"] = f.Location.Compliance
+	}
 	tl["attribution"] = a.Attribution
 	if a.Why != "" {
 		tl["attribution_why"] = a.Why

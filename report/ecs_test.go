@@ -220,7 +220,7 @@ func TestECSFieldsExist(t *testing.T) {
 	// The finding events carry what DESIGN.md lists.
 	for _, name := range []string{"event.severity", "rule.id", "rule.name", "threat.technique.id", "file.name", "file.directory",
 		"file.type", "file.mode", "file.uid", "file.gid", "file.inode", "file.size", "file.created", "file.mtime", "file.ctime",
-		"file.hash.sha256", "host.id", "tripline.previous.mode", "tripline.attribution", "file.target_path", "process.pid",
+		"file.hash.sha256", "host.id", "tripline.previous.mode", "tripline.attribution", "tripline.compliance", "file.target_path", "process.pid",
 		"process.executable", "process.name", "process.args", "process.command_line", "process.parent.pid",
 		"process.parent.executable", "process.parent.args", "process.user.id", "user.id", "process.real_user.id",
 		"process.group.id", "process.real_group.id", "process.working_directory", "process.parent.user.id", "process.parent.name",

@@ -154,6 +154,7 @@ type FindingJSON struct {
 	Category    string         `json:"category"`
 	Use         policy.Use     `json:"use"`
 	Technique   string         `json:"technique,omitempty"`
+	Compliance  []string       `json:"compliance,omitempty"` // the location's control ids
 	Flags       []string       `json:"flags"`
 	Hits        []policy.Hit   `json:"hits"`
 	Source      string         `json:"source"`
@@ -210,7 +211,7 @@ func (r *Renderer) FindingBy(f *policy.Finding, source string, a *Actor) error {
 		c := &f.Change
 		return r.line(FindingJSON{Type: "finding", Path: c.Path, PathEscaped: escaped(c.Path), Kind: c.Kind,
 			Rule: f.Rule(), RuleName: policy.RuleName(f.Rule()), Severity: f.Severity.String(), Verdict: f.Verdict, Why: f.Why,
-			Location: f.Location.ID, Category: f.Location.Category, Use: f.Location.Use, Technique: f.Location.Technique,
+			Location: f.Location.ID, Category: f.Location.Category, Use: f.Location.Use, Technique: f.Location.Technique, Compliance: f.Location.Compliance,
 			Flags: nonNil(c.Flags.Names()), Hits: f.Hits, Source: source, Actor: a, Old: r.EntryJSON(c.Old), New: r.EntryJSON(c.New)})
 	}
 }

@@ -17,11 +17,11 @@ import (
 func baselineCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:  "baseline",
-		Usage: "create, accept and show the approved baseline",
+		Usage: "create, accept, show, export, sign, verify and compare the approved baseline",
 		Description: `The baseline is the approved state of every path in the policy's locations. The first
 'tripline scan' records it; after that, scans report differences until they are accepted.
 Every acceptance is recorded in the history with who ran it and when.`,
-		Subcommands: []*cli.Command{
+		Subcommands: append([]*cli.Command{
 			{
 				Name:      "create",
 				Usage:     "discard the baseline and record the host as it is now",
@@ -68,7 +68,7 @@ Every acceptance is recorded in the history with who ran it and when.`,
 				},
 				Action: func(c *cli.Context) error { return showBaseline(c, e) },
 			},
-		},
+		}, exportCommands(e)...),
 	}
 }
 

@@ -1,0 +1,349 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/export"
+	"github.com/tripline/tripline/report"
+)
+
+// exportCommands are the auditor-facing subcommands of `tripline baseline`.
+func exportCommands(e *env) []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:      "export",
+			Usage:     "write the approved baseline as evidence for auditors (json, csv or html), optionally signed",
+			UsageText: "tripline baseline export [--format json|csv|html] [-o FILE] [--sign KEY]",
+			Description: `Writes every approved path with its location, type, mode (octal and symbolic), owner and
+group, size, sha256, birth/modify/change times, symlink target and who approved it when, under a
+header naming the host, machine id, tripline version, policy digest and the counts per location.
+
+  json  the canonical, versioned document (format "tripline-baseline", version 1): the evidence
+  csv   one header row, RFC 4180 quoting: opens cleanly in a spreadsheet
+  html  one self-contained page for people: summary, locations, changes since the previous
+        approval, files by location with executables in executed locations marked
+
+--sign KEY writes FILE.sig, an Ed25519 signature over FILE's exact bytes, which
+'tripline baseline verify' and stock OpenSSL 3 both check:
+  openssl pkeyutl -verify -pubin -inkey PUB.pem -rawin -in FILE -sigfile FILE.sig`,
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "format", Value: "json", Usage: "`FORMAT`: json, csv or html"},
+				&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "-", Usage: "write to `FILE` (- for stdout)"},
+				&cli.StringFlag{Name: "sign", Usage: "sign with the Ed25519 private `KEY` (from 'tripline baseline keygen'); needs -o FILE"},
+			},
+			Action: func(c *cli.Context) error { return runExport(c, e) },
+		},
+		{
+			Name:      "keygen",
+			Usage:     "make an Ed25519 key pair for signing exports",
+			UsageText: "tripline baseline keygen [--out PREFIX]",
+			Description: `Writes PREFIX.key (the private key, PKCS #8 PEM, mode 0600; never overwritten) and
+PREFIX.pub.pem (the public key, PEM). Keep the private key off the hosts it vouches for if you can;
+give the public key to the auditor.`,
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "out", Value: "tripline-export", Usage: "file name `PREFIX`"},
+			},
+			Action: func(c *cli.Context) error {
+				if c.Args().Present() {
+					return usagef("keygen takes no arguments (use --out PREFIX)")
+				}
+				priv, pub := c.String("out")+".key", c.String("out")+".pub.pem"
+				if err := export.Keygen(priv, pub); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "private key %s (mode 0600)\npublic key  %s\n", priv, pub)
+				return nil
+			},
+		},
+		{
+			Name:      "verify",
+			Usage:     "check an export's signature",
+			UsageText: "tripline baseline verify FILE --pubkey PUB [--sig FILE.sig]",
+			Description: `Exits 0 when FILE.sig is a valid signature of FILE by the key PUB, 1 when it is not. The
+same check with OpenSSL 3:
+  openssl pkeyutl -verify -pubin -inkey PUB -rawin -in FILE -sigfile FILE.sig`,
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "pubkey", Usage: "the public key `PUB` (PEM)"},
+				&cli.StringFlag{Name: "sig", Usage: "the signature `FILE` (default: FILE.sig)"},
+			},
+			Action: func(c *cli.Context) error {
+				// The flags may also follow FILE, as in 'verify FILE --pubkey PUB'.
+				flags := map[string]string{"pubkey": c.String("pubkey"), "sig": c.String("sig")}
+				args, err := trailingFlags(c.Args().Slice(), flags)
+				if err != nil {
+					return err
+				}
+				if len(args) != 1 {
+					return usagef("verify needs exactly one FILE")
+				}
+				if flags["pubkey"] == "" {
+					return usagef("verify needs --pubkey PUB, the public key of the signer")
+				}
+				file := args[0]
+				sigFile := flags["sig"]
+				if sigFile == "" {
+					sigFile = file + ".sig"
+				}
+				pk, err := export.LoadPublicKey(flags["pubkey"])
+				if err != nil {
+					return err
+				}
+				data, err := os.ReadFile(file)
+				if err != nil {
+					return err
+				}
+				sig, err := os.ReadFile(sigFile)
+				if err != nil {
+					return err
+				}
+				if err := export.Verify(pk, data, sig); err != nil {
+					fmt.Fprintf(e.stderr, "tripline: %s: %v\n", file, err)
+					return exitStatus(exitAdded) // 1: the check failed
+				}
+				fmt.Fprintf(e.stdout, "%s: good signature by %s\n", file, flags["pubkey"])
+				return nil
+			},
+		},
+		{
+			Name:      "diff",
+			Usage:     "compare two JSON exports (two hosts, or one host at two audits)",
+			UsageText: "tripline baseline diff [--format text|json] A.json B.json",
+			Description: `Lists the paths only in A, only in B, and in both with a different type, mode, owner, group,
+size, sha256, symlink target or location (times are not compared). Exits like scan: 0 when they
+agree, else the sum of 1 (paths only in B: added), 2 (only in A: removed), 4 (differing).`,
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text or json"},
+			},
+			Action: func(c *cli.Context) error { return runExportDiff(c, e) },
+		},
+	}
+}
+
+func runExport(c *cli.Context, e *env) error {
+	if c.Args().Present() {
+		return usagef("export takes no arguments (use -o FILE)")
+	}
+	format := c.String("format")
+	switch format {
+	case "json", "csv", "html":
+	default:
+		return usagef("--format %q: must be json, csv or html", format)
+	}
+	out := c.String("output")
+	if c.String("sign") != "" && out == "-" {
+		return usagef("--sign needs -o FILE: the signature is written to FILE.sig")
+	}
+	var sk []byte
+	if k := c.String("sign"); k != "" {
+		key, err := export.LoadPrivateKey(k)
+		if err != nil {
+			return err
+		}
+		sk = key
+	}
+	pol, err := e.policy()
+	if err != nil {
+		return err
+	}
+	db, err := e.openDBReadOnly(c.Context)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	root := e.root
+	if root == "" {
+		root = "/"
+	}
+	host := report.LocalHost()
+	if root != "/" {
+		// An image: its own identity, not this host's.
+		host = report.Host{}
+		if b, err := os.ReadFile(filepath.Join(root, "etc/hostname")); err == nil {
+			host.Name = strings.TrimSpace(string(b))
+		}
+		if b, err := os.ReadFile(filepath.Join(root, "etc/machine-id")); err == nil {
+			host.ID = strings.TrimSpace(string(b))
+		}
+	}
+	doc, err := export.Build(c.Context, db, pol, export.Options{Host: host.Name, MachineID: host.ID,
+		TriplineVersion: versionString(), Users: baseline.LoadUsers(e.root), Now: time.Now()})
+	if err != nil {
+		return fmt.Errorf("%s: %w", db.Path(), err)
+	}
+	var buf bytes.Buffer
+	switch format {
+	case "json":
+		err = export.WriteJSON(&buf, doc)
+	case "csv":
+		err = export.WriteCSV(&buf, doc)
+	case "html":
+		err = export.WriteHTML(&buf, doc)
+	}
+	if err != nil {
+		return err
+	}
+	if out == "-" {
+		_, err := e.stdout.Write(buf.Bytes())
+		return err
+	}
+	if err := writeFileAtomic(out, buf.Bytes(), 0o644); err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("exported %d files in %d locations to %s", doc.Header.Files, len(doc.Locations), out)
+	if sk != nil {
+		sig := export.Sign(sk, buf.Bytes())
+		if err := writeFileAtomic(out+".sig", sig, 0o644); err != nil {
+			return err
+		}
+		msg += ", signature " + out + ".sig"
+	}
+	fmt.Fprintln(e.stderr, msg)
+	return nil
+}
+
+// trailingFlags takes "--name VALUE" and "--name=VALUE" for the names in flags out of args
+// (urfave/cli stops at the first argument, so flags written after it arrive as arguments).
+func trailingFlags(args []string, flags map[string]string) ([]string, error) {
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if _, ok := flags[name]; !ok || !strings.HasPrefix(a, "-") {
+			rest = append(rest, a)
+			continue
+		}
+		if !hasVal {
+			if i+1 >= len(args) {
+				return nil, usagef("--%s needs a value", name)
+			}
+			i++
+			val = args[i]
+		}
+		flags[name] = val
+	}
+	return rest, nil
+}
+
+// writeFileAtomic writes through a temporary file in the same directory and a rename, so a
+// reader never sees half an export.
+func writeFileAtomic(name string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), name)
+}
+
+func readExport(name string) (*export.Document, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	d, err := export.Read(f)
+	if err != nil {
+		if errors.Is(err, export.ErrNotExport) {
+			return nil, fmt.Errorf("%s: %w (diff compares JSON exports: tripline baseline export --format json)", name, err)
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return d, nil
+}
+
+func runExportDiff(c *cli.Context, e *env) error {
+	if c.NArg() != 2 {
+		return usagef("diff needs two exports: A.json B.json")
+	}
+	format := c.String("format")
+	if format != "text" && format != "json" {
+		return usagef("--format %q: must be text or json", format)
+	}
+	a, err := readExport(c.Args().Get(0))
+	if err != nil {
+		return err
+	}
+	b, err := readExport(c.Args().Get(1))
+	if err != nil {
+		return err
+	}
+	r := export.Diff(a, b)
+	if format == "json" {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	} else {
+		writeDiffText(e.stdout, c.Args().Get(0), c.Args().Get(1), r)
+	}
+	code := 0
+	if len(r.OnlyB) > 0 {
+		code |= exitAdded
+	}
+	if len(r.OnlyA) > 0 {
+		code |= exitRemoved
+	}
+	if len(r.Differ) > 0 {
+		code |= exitChanged
+	}
+	if code != 0 {
+		return exitStatus(code)
+	}
+	return nil
+}
+
+func writeDiffText(w io.Writer, na, nb string, r *export.DiffResult) {
+	fmt.Fprintf(w, "A: %s (host %s, %d files)\nB: %s (host %s, %d files)\n", na, r.HostA, r.FilesA, nb, r.HostB, r.FilesB)
+	for _, f := range r.OnlyA {
+		fmt.Fprintf(w, "only in A  %s %s %s\n", f.Mode, f.Type, shownPath(&f))
+	}
+	for _, f := range r.OnlyB {
+		fmt.Fprintf(w, "only in B  %s %s %s\n", f.Mode, f.Type, shownPath(&f))
+	}
+	for _, d := range r.Differ {
+		var parts []string
+		for _, fd := range d.Fields {
+			parts = append(parts, fmt.Sprintf("%s %s -> %s", fd.Field, fd.A, fd.B))
+		}
+		fmt.Fprintf(w, "differs    %s: %s\n", baseline.QuotePath(d.Path), strings.Join(parts, ", "))
+	}
+	if len(r.OnlyA)+len(r.OnlyB)+len(r.Differ) == 0 {
+		fmt.Fprintln(w, "The exports agree on every path.")
+		return
+	}
+	fmt.Fprintf(w, "%d only in A, %d only in B, %d differ.\n", len(r.OnlyA), len(r.OnlyB), len(r.Differ))
+}
+
+func shownPath(f *export.File) string {
+	if f.PathEscaped != "" {
+		return f.PathEscaped
+	}
+	return baseline.QuotePath(f.Path)
+}

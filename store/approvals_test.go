@@ -1,0 +1,48 @@
+package store
+
+import (
+	"context"
+	"testing"
+)
+
+// LastApprovals returns what the newest acceptance changed, and Head counts the history.
+func TestLastApprovalsAndHead(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	if h, err := db.Head(ctx); err != nil || h.Rows != 0 || h.LastID != 0 {
+		t.Fatalf("empty history: %+v %v", h, err)
+	}
+	if a, err := db.LastApprovals(ctx); err != nil || a != nil {
+		t.Fatalf("no acceptance yet: %+v %v", a, err)
+	}
+	for i, p := range []string{"/etc/a", "/etc/b"} {
+		tx, err := db.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := testEntry(p, i+1)
+		if err := tx.PutBaseline(ctx, &e, 1, "t"); err != nil {
+			t.Fatal(err)
+		}
+		changed := testEntry(p, i+10)
+		if err := tx.PutState(ctx, &changed, true, 2); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Accept(ctx, []string{"/etc/a"}, "alice", 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Accept(ctx, []string{"/etc/b"}, "bob", 200); err != nil {
+		t.Fatal(err)
+	}
+	a, err := db.LastApprovals(ctx)
+	if err != nil || len(a) != 1 || a[0].Path != "/etc/b" || a[0].By != "bob" || a[0].TimeNS != 200 || a[0].Old == nil || a[0].New == nil {
+		t.Fatalf("last approvals: %+v %v", a, err)
+	}
+	if h, err := db.Head(ctx); err != nil || h.Rows != 2 || h.LastID < 2 {
+		t.Errorf("head: %+v %v", h, err)
+	}
+}
