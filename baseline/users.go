@@ -41,6 +41,21 @@ func (u *Users) User(uid uint32) string {
 	return u.users[uid]
 }
 
+// UIDOf returns the uid of a user name (the lowest, if several share it).
+func (u *Users) UIDOf(name string) (uint32, bool) {
+	if u == nil || name == "" {
+		return 0, false
+	}
+	var found bool
+	var best uint32
+	for id, n := range u.users {
+		if n == name && (!found || id < best) {
+			best, found = id, true
+		}
+	}
+	return best, found
+}
+
 // Group returns the name of gid, or "".
 func (u *Users) Group(gid uint32) string {
 	if u == nil {

@@ -54,8 +54,8 @@ type Header struct {
 	LastApprovalBy  string `json:"last_approval_by,omitempty"`
 	Files           int    `json:"files"`
 	Executables     int    `json:"executables_in_executed_locations"`
-	// History is the length of the change history behind this baseline. Its rows are not
-	// hash-chained yet, so there is no chain head to quote.
+	// History is the change history behind this baseline: its length and the hash of its
+	// newest row, the head of its tamper-evident chain.
 	History store.HistoryHead `json:"history"`
 }
 

@@ -127,6 +127,10 @@ type Finding struct {
 	Severity Severity
 	Verdict  Verdict
 	Why      string // why the verdict is not alert: the trusted writer or the exception reason
+	// HistoryID and HistoryHash name the history row that recorded the finding, once recorded:
+	// the hash is that row's link in the tamper-evident chain.
+	HistoryID   int64
+	HistoryHash string
 }
 
 // Rule returns the id of the rule that decides the severity.

@@ -121,6 +121,10 @@ func (r *Renderer) ecsFinding(f *policy.Finding, source string, a *Actor) obj {
 	if len(f.Location.Compliance) > 0 {
 		tl["compliance"] = f.Location.Compliance
 	}
+	if f.HistoryHash != "" {
+		// A copy of the chain off the host: editing the history later breaks it against these.
+		tl["history"] = obj{"id": f.HistoryID, "hash": f.HistoryHash}
+	}
 	tl["attribution"] = a.Attribution
 	if a.Why != "" {
 		tl["attribution_why"] = a.Why

@@ -89,5 +89,27 @@ func recordChange(ctx context.Context, tx *store.Tx, pol *policy.Policy, ch base
 	if ok {
 		rec.Rule, rec.Severity, rec.Verdict, rec.Hits = f.Rule(), f.Severity.String(), string(f.Verdict), f.Hits
 	}
-	return f, ok, tx.AddHistory(ctx, rec)
+	if err := tx.AddHistory(ctx, rec); err != nil {
+		return f, ok, err
+	}
+	f.HistoryID, f.HistoryHash = rec.ID, rec.Hash
+	return f, ok, nil
+}
+
+// KeepContent stores the content of e (a hashed regular file of at most store.MaxContentFile
+// bytes) unless it is stored already, so that history can show it and restore put it back. A file
+// that changed since it was hashed is not stored: its change is an event or the next scan's
+// finding, and its new content is kept then.
+func KeepContent(ctx context.Context, tx *store.Tx, root string, e *baseline.Entry, nowNS int64) error {
+	if e == nil || e.Type != baseline.TypeFile || e.HashState != baseline.HashOK || e.Size > store.MaxContentFile {
+		return nil
+	}
+	if ok, err := tx.HasContent(ctx, e.SHA256, nowNS); err != nil || ok {
+		return err
+	}
+	data, err := baseline.ReadContent(root, e.Path, e, store.MaxContentFile)
+	if err != nil {
+		return nil
+	}
+	return tx.PutContent(ctx, e.SHA256, data, nowNS)
 }

@@ -325,7 +325,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}()
 
-	c := consumer{o: &o, res: res, tx: tx, states: states, first: first, nowNS: nowNS, runID: res.RunID}
+	c := consumer{o: &o, res: res, tx: tx, states: states, first: first, nowNS: nowNS, runID: res.RunID, root: root}
 	if first {
 		c.inv = newInventory(o.Policy, root)
 	}
@@ -397,6 +397,7 @@ type consumer struct {
 	nowNS   int64
 	runID   int64
 	inv     *Inventory
+	root    string
 }
 
 // sawState notes that a path with a drift row was met, so finishStates leaves it alone. Only
@@ -469,7 +470,15 @@ func (c *consumer) job(ctx context.Context, j *job) error {
 	}
 	if c.first {
 		c.inv.add(e)
-		return c.tx.PutBaseline(ctx, e, c.nowNS, c.o.By)
+		if err := c.tx.PutBaseline(ctx, e, c.nowNS, c.o.By); err != nil {
+			return err
+		}
+		return KeepContent(ctx, c.tx, c.root, e, c.nowNS)
+	}
+	if j.prev == nil || j.prev.SHA256 != e.SHA256 {
+		if err := KeepContent(ctx, c.tx, c.root, e, c.nowNS); err != nil {
+			return err
+		}
 	}
 	var base *baseline.Entry
 	if j.base != nil {

@@ -57,13 +57,18 @@ func decodeStoredEntry(s sql.NullString) (*baseline.Entry, error) {
 
 // HistoryHead says how long the history is: its row count and the id of its newest row.
 type HistoryHead struct {
-	Rows   int64 `json:"rows"`
-	LastID int64 `json:"last_id"`
+	Rows   int64  `json:"rows"`
+	LastID int64  `json:"last_id"`
+	Hash   string `json:"chain_head"` // the newest row's hash ("" when there is none)
 }
 
-// Head returns the history's row count and newest row id.
+// Head returns the history's row count, newest row id and chain head.
 func (db *DB) Head(ctx context.Context) (HistoryHead, error) {
 	var h HistoryHead
-	err := db.r.QueryRowContext(ctx, "SELECT count(*), coalesce(max(id), 0) FROM history").Scan(&h.Rows, &h.LastID)
+	if err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM history").Scan(&h.Rows); err != nil {
+		return h, db.wrap(err)
+	}
+	var err error
+	h.LastID, h.Hash, err = head(ctx, db.r)
 	return h, db.wrap(err)
 }

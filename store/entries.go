@@ -186,6 +186,9 @@ type Record struct {
 	Hits     any // JSON-encoded as given
 	Actor    any // JSON-encoded as given; nil when nobody is known
 	By       string
+	// Set by AddHistory: the row's id and its hash in the chain.
+	ID   int64
+	Hash string
 }
 
 // Tx is one write transaction. It holds the write lock from Begin to Commit or Rollback.
@@ -194,6 +197,13 @@ type Tx struct {
 	tx     *sql.Tx
 	cancel context.CancelFunc
 	stmts  map[string]*sql.Stmt
+	// The chain's head as this transaction left it: read once, then advanced by AddHistory.
+	headKnown bool
+	headID    int64
+	headHash  string
+	// The content store's size as this transaction left it, once read.
+	contentKnown bool
+	contentBytes int64
 }
 
 // Begin starts a write transaction, waiting up to BusyTimeoutMS for another writer (SQLite's
@@ -230,8 +240,8 @@ const (
 	sqlDeleteState = "DELETE FROM state WHERE path = ?"
 	sqlBaselineOf  = "SELECT " + entryCols + " FROM baseline WHERE path = ?"
 	sqlStateOf     = "SELECT " + entryCols + ", present, seen_ns FROM state WHERE path = ?"
-	sqlAddHistory  = `INSERT INTO history(time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actor, by)
-		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	sqlAddHistory  = `INSERT INTO history(id, time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actor, by, hash)
+		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 )
 
 var hotSQL = []string{sqlPutBaseline, sqlPutState, sqlDeleteState, sqlBaselineOf, sqlStateOf, sqlAddHistory}
@@ -393,12 +403,38 @@ func (t *Tx) AddHistory(ctx context.Context, r *Record) error {
 	if err != nil {
 		return err
 	}
+	if !t.headKnown {
+		if t.headID, t.headHash, err = head(ctx, t.tx); err != nil {
+			return t.db.wrap(err)
+		}
+		t.headKnown = true
+	}
+	row := chainRow{ID: t.headID + 1, TimeNS: r.TimeNS, Source: r.Source, Path: r.Path, Location: r.Location, Kind: r.Kind,
+		Flags: strings.Join(r.Flags, ","), Old: nullString(old), New: nullString(cur), Rule: r.Rule, Severity: r.Severity,
+		Verdict: r.Verdict, Hits: nullString(hits), Actor: nullString(actor), By: r.By}
 	var run any
 	if r.RunID != 0 {
 		run = r.RunID
+		row.RunID = sql.NullInt64{Int64: r.RunID, Valid: true}
 	}
-	return t.exec(ctx, sqlAddHistory,
-		r.TimeNS, run, r.Source, r.Path, r.Location, r.Kind, strings.Join(r.Flags, ","), old, cur, r.Rule, r.Severity, r.Verdict, hits, actor, r.By)
+	if row.Hash, err = rowHash(t.headHash, &row); err != nil {
+		return fmt.Errorf("database %s: corrupt history (%v); 'tripline history --verify' says more", t.db.path, err)
+	}
+	if err := t.exec(ctx, sqlAddHistory, row.ID, r.TimeNS, run, r.Source, r.Path, r.Location, r.Kind, row.Flags, old, cur,
+		r.Rule, r.Severity, r.Verdict, hits, actor, r.By, row.Hash); err != nil {
+		return err
+	}
+	t.headID, t.headHash = row.ID, row.Hash
+	r.ID, r.Hash = row.ID, row.Hash
+	return nil
+}
+
+// nullString turns what jsonOrNull returns (nil or a string) into a chain column.
+func nullString(v any) sql.NullString {
+	if s, ok := v.(string); ok {
+		return sql.NullString{String: s, Valid: true}
+	}
+	return sql.NullString{}
 }
 
 // AcceptResult says what an acceptance changed.

@@ -10,12 +10,12 @@ import (
 
 // Gap is a window in which changes may have been missed.
 type Gap struct {
-	ID           int64
-	StartNS      int64
-	EndNS        int64 // 0 while open
-	Reason       string
-	Detail       string
-	ReconcileRun int64 // the run that closed it; 0 while open
+	ID           int64  `json:"id"`
+	StartNS      int64  `json:"start_ns"`
+	EndNS        int64  `json:"end_ns"` // 0 while open
+	Reason       string `json:"reason"`
+	Detail       string `json:"detail,omitempty"`
+	ReconcileRun int64  `json:"reconcile_run,omitempty"` // the run that closed it; 0 while open
 }
 
 // OpenGap records the start of a gap and returns its id.

@@ -306,6 +306,11 @@ func (db *DB) setWAL(ctx context.Context, h *sql.DB) (string, error) {
 	}
 }
 
+// goSteps complete a migration with work SQL cannot do, in its transaction.
+var goSteps = map[string]func(context.Context, *sql.Tx) error{
+	"003_chain.sql": backfillChain,
+}
+
 func (db *DB) migrate(ctx context.Context) error {
 	names, err := migrations()
 	if err != nil {
@@ -343,6 +348,12 @@ func (db *DB) migrate(ctx context.Context) error {
 		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migration %s: %w", names[ver], db.wrap(err))
+		}
+		if step := goSteps[names[ver]]; step != nil {
+			if err := step(ctx, tx); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("migration %s: %w", names[ver], db.wrap(err))
+			}
 		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d; PRAGMA application_id = %d", ver+1, applicationID)); err != nil {
 			tx.Rollback()

@@ -661,9 +661,14 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 			continue
 		}
 		pa, actor, c := w.actor(byPath[p])
-		f, _, ok, err := scan.Observe(ctx, tx, pol, scan.Observation{Path: p, Cur: cur, Source: "event", TimeNS: now, By: w.o.By, Actor: actor, PolicyActor: pa})
+		f, changed, ok, err := scan.Observe(ctx, tx, pol, scan.Observation{Path: p, Cur: cur, Source: "event", TimeNS: now, By: w.o.By, Actor: actor, PolicyActor: pa})
 		if err != nil {
 			return lost, err
+		}
+		if changed {
+			if err := scan.KeepContent(ctx, tx, w.root, cur, now); err != nil {
+				return lost, err
+			}
 		}
 		if ok {
 			c.Finding = f

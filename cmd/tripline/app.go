@@ -242,6 +242,9 @@ Examples:
 			scanCommand(e),
 			watchCommand(e),
 			baselineCommand(e),
+			historyCommand(e),
+			restoreCommand(e),
+			showCommand(e),
 			policyCommand(e),
 			{
 				Name:  "version",

@@ -320,7 +320,13 @@ func runExportDiff(c *cli.Context, e *env) error {
 }
 
 func writeDiffText(w io.Writer, na, nb string, r *export.DiffResult) {
-	fmt.Fprintf(w, "A: %s (host %s, %d files)\nB: %s (host %s, %d files)\n", na, r.HostA, r.FilesA, nb, r.HostB, r.FilesB)
+	host := func(h string) string {
+		if h == "" {
+			return "unnamed"
+		}
+		return h
+	}
+	fmt.Fprintf(w, "A: %s (host %s, %d files)\nB: %s (host %s, %d files)\n", na, host(r.HostA), r.FilesA, nb, host(r.HostB), r.FilesB)
 	for _, f := range r.OnlyA {
 		fmt.Fprintf(w, "only in A  %s %s %s\n", f.Mode, f.Type, shownPath(&f))
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -10,12 +11,14 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/tripline/tripline/attrib"
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/report"
+	"github.com/tripline/tripline/store"
 	"github.com/tripline/tripline/watch"
 )
 
@@ -51,9 +54,38 @@ connector), then proc (/proc alone, with fanotify pidfds). The ready line says w
 			&cli.StringFlag{Name: "backend", Value: "auto", Usage: "`NAME`: auto (fanotify, else inotify), fanotify, inotify", EnvVars: []string{"TRIPLINE_BACKEND"}},
 			&cli.DurationFlag{Name: "reconcile-every", Value: 3600 * 1e9, Usage: "compare every location with the last observation this often (`DURATION`)", EnvVars: []string{"TRIPLINE_RECONCILE_EVERY"}},
 			&cli.Int64Flag{Name: "max-hash-size", Value: baseline.DefaultMaxHashBytes, Usage: "files larger than `BYTES` are recorded without a hash"},
+			&cli.StringFlag{Name: "history-max-age", Value: "400d", Usage: "prune history rows older than `AGE` (hourly; 0 keeps them)", EnvVars: []string{"TRIPLINE_HISTORY_MAX_AGE"}},
+			&cli.Int64Flag{Name: "history-max-rows", Value: 1_000_000, Usage: "keep at most the newest `N` history rows (hourly; 0: no bound)", EnvVars: []string{"TRIPLINE_HISTORY_MAX_ROWS"}},
 			&cli.StringFlag{Name: "attribution", Value: "auto", Usage: "exec cache `FEED`: auto (kernel, else connector, else proc), kernel, connector, proc", EnvVars: []string{"TRIPLINE_ATTRIBUTION"}},
 		},
 		Action: func(c *cli.Context) error { return runWatch(c, e) },
+	}
+}
+
+// pruneLoop applies the history's retention now and every hour until ctx ends.
+func pruneLoop(ctx context.Context, e *env, db *store.DB, maxAge time.Duration, maxRows int64) {
+	if maxAge == 0 && maxRows == 0 {
+		return
+	}
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		var before int64
+		if maxAge > 0 {
+			before = time.Now().Add(-maxAge).UnixNano()
+		}
+		if res, err := db.Prune(ctx, before, maxRows); err != nil {
+			if ctx.Err() == nil {
+				e.log.Warn("history retention failed", "err", err)
+			}
+		} else if res.Rows > 0 {
+			e.log.Info("history pruned", "rows", res.Rows, "anchor", res.AnchorID)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 
@@ -137,6 +169,17 @@ func runWatch(c *cli.Context, e *env) error {
 		return err
 	}
 	defer out.Close()
+
+	var maxAge time.Duration
+	if s := c.String("history-max-age"); s != "0" {
+		if maxAge, err = parseAge(s); err != nil {
+			return err
+		}
+	}
+	if c.Int64("history-max-rows") < 0 {
+		return usagef("--history-max-rows must not be negative")
+	}
+	go pruneLoop(ctx, e, db, maxAge, c.Int64("history-max-rows"))
 
 	cache, ast, err := attrib.Open(c.String("attribution"), nil)
 	if err != nil {

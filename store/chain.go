@@ -1,0 +1,300 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+)
+
+// The history is a hash chain. A row's hash is
+//
+//	sha256("tripline-history-1\x00" || previous hash (32 bytes; zeros before the first row) ||
+//	       each column of the row, in schema order, as a length-prefixed field)
+//
+// so editing a row, deleting one, inserting one or changing an id breaks the chain at that row,
+// and `tripline history --verify` names it. Its limit: whoever can write the database can also
+// recompute every hash after the rows they changed. What makes that detectable is a copy of the
+// chain head kept off the host (every ECS event carries the hash of the row it recorded, as
+// tripline.history.hash, and the export's header carries the head).
+
+const chainDomain = "tripline-history-1\x00"
+
+// chainRow is a history row as the chain sees it: every column, NULLs distinct from "".
+type chainRow struct {
+	ID                                  int64
+	TimeNS                              int64
+	RunID                               sql.NullInt64
+	Source, Path, Location, Kind, Flags string
+	Old, New                            sql.NullString
+	Rule, Severity, Verdict             string
+	Hits, Actor                         sql.NullString
+	By                                  string
+	Hash                                string
+}
+
+const chainCols = "id, time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actor, by, hash"
+
+func (r *chainRow) scan(s scanner) error {
+	return s.Scan(&r.ID, &r.TimeNS, &r.RunID, &r.Source, &r.Path, &r.Location, &r.Kind, &r.Flags, &r.Old, &r.New,
+		&r.Rule, &r.Severity, &r.Verdict, &r.Hits, &r.Actor, &r.By, &r.Hash)
+}
+
+// rowHash computes a row's hash from the previous row's (hex; "" before the first row).
+func rowHash(prev string, r *chainRow) (string, error) {
+	h := sha256.New()
+	h.Write([]byte(chainDomain))
+	var p [32]byte
+	if prev != "" {
+		b, err := hex.DecodeString(prev)
+		if err != nil || len(b) != 32 {
+			return "", fmt.Errorf("history row before %d: stored hash %q is not a sha256", r.ID, prev)
+		}
+		copy(p[:], b)
+	}
+	h.Write(p[:])
+	var n [binary.MaxVarintLen64]byte
+	field := func(present bool, s string) {
+		if !present {
+			h.Write([]byte{0})
+			return
+		}
+		h.Write([]byte{1})
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+		h.Write([]byte(s))
+	}
+	field(true, strconv.FormatInt(r.ID, 10))
+	field(true, strconv.FormatInt(r.TimeNS, 10))
+	field(r.RunID.Valid, strconv.FormatInt(r.RunID.Int64, 10))
+	for _, s := range []string{r.Source, r.Path, r.Location, r.Kind, r.Flags} {
+		field(true, s)
+	}
+	field(r.Old.Valid, r.Old.String)
+	field(r.New.Valid, r.New.String)
+	for _, s := range []string{r.Rule, r.Severity, r.Verdict} {
+		field(true, s)
+	}
+	field(r.Hits.Valid, r.Hits.String)
+	field(r.Actor.Valid, r.Actor.String)
+	field(true, r.By)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Meta keys of the chain's anchor: the id and hash of the last row pruned by retention.
+const (
+	metaAnchorID   = "history_anchor_id"
+	metaAnchorHash = "history_anchor_hash"
+)
+
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+// anchor returns where the chain starts: the last pruned row's id and hash, or 0 and "".
+func anchor(ctx context.Context, q rowQuerier) (int64, string, error) {
+	var id, hash string
+	err := q.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", metaAnchorID).Scan(&id)
+	if err == sql.ErrNoRows {
+		return 0, "", nil
+	}
+	if err != nil {
+		return 0, "", err
+	}
+	if err := q.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", metaAnchorHash).Scan(&hash); err != nil {
+		return 0, "", err
+	}
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return 0, "", fmt.Errorf("meta %s: %q is not a row id", metaAnchorID, id)
+	}
+	return n, hash, nil
+}
+
+// head returns the newest row's id and hash (or the anchor when every row was pruned).
+func head(ctx context.Context, q rowQuerier) (int64, string, error) {
+	var id int64
+	var hash string
+	err := q.QueryRowContext(ctx, "SELECT id, hash FROM history ORDER BY id DESC LIMIT 1").Scan(&id, &hash)
+	if err == sql.ErrNoRows {
+		return anchor(ctx, q)
+	}
+	return id, hash, err
+}
+
+// backfillChain hashes the rows written before schema 3, in id order.
+func backfillChain(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, "SELECT "+chainCols+" FROM history ORDER BY id")
+	if err != nil {
+		return err
+	}
+	var all []chainRow
+	for rows.Next() {
+		var r chainRow
+		if err := r.scan(rows); err != nil {
+			rows.Close()
+			return err
+		}
+		all = append(all, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	prev := ""
+	for i := range all {
+		h, err := rowHash(prev, &all[i])
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE history SET hash = ? WHERE id = ?", h, all[i].ID); err != nil {
+			return err
+		}
+		prev = h
+	}
+	return nil
+}
+
+// ChainResult is what Verify found.
+type ChainResult struct {
+	Rows     int64  `json:"rows"`      // rows checked
+	Head     string `json:"head"`      // the newest row's hash: keep it off the host
+	HeadID   int64  `json:"head_id"`   // its id
+	AnchorID int64  `json:"anchor_id"` // rows up to this id were pruned by retention
+	OK       bool   `json:"ok"`
+	BadRow   int64  `json:"bad_row,omitempty"` // the first row that breaks the chain
+	Problem  string `json:"problem,omitempty"`
+}
+
+// VerifyChain walks the whole history, in id order, from a snapshot.
+func (db *DB) VerifyChain(ctx context.Context) (ChainResult, error) {
+	var res ChainResult
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return res, db.wrap(err)
+	}
+	defer tx.Rollback()
+	aid, prev, err := anchor(ctx, tx)
+	if err != nil {
+		return res, db.wrap(err)
+	}
+	res.AnchorID, res.HeadID, res.Head = aid, aid, prev
+	rows, err := tx.QueryContext(ctx, "SELECT "+chainCols+" FROM history ORDER BY id")
+	if err != nil {
+		return res, db.wrap(err)
+	}
+	defer rows.Close()
+	prevID := aid
+	for rows.Next() {
+		var r chainRow
+		if err := r.scan(rows); err != nil {
+			return res, db.wrap(err)
+		}
+		res.Rows++
+		h, err := rowHash(prev, &r)
+		if err != nil {
+			res.BadRow, res.Problem = r.ID, err.Error()
+			return res, nil
+		}
+		if h != r.Hash {
+			res.BadRow = r.ID
+			switch {
+			case r.ID <= prevID:
+				res.Problem = fmt.Sprintf("row %d comes after row %d: rows were reordered or an id was changed", r.ID, prevID)
+			case r.ID > prevID+1:
+				res.BadRow = prevID + 1
+				missing := fmt.Sprintf("rows %d to %d are missing (deleted)", prevID+1, r.ID-1)
+				if r.ID == prevID+2 {
+					missing = fmt.Sprintf("row %d is missing (deleted)", prevID+1)
+				}
+				if prevID == 0 {
+					res.Problem = missing + ": the history starts at row " + strconv.FormatInt(r.ID, 10)
+				} else {
+					res.Problem = fmt.Sprintf("row %d does not follow row %d: %s", r.ID, prevID, missing)
+				}
+			default:
+				res.Problem = fmt.Sprintf("row %d was edited: its content no longer matches its hash (or row %d was edited together with its hash)", r.ID, prevID)
+			}
+			return res, nil
+		}
+		prev, prevID = r.Hash, r.ID
+		res.Head, res.HeadID = r.Hash, r.ID
+	}
+	if err := rows.Err(); err != nil {
+		return res, db.wrap(err)
+	}
+	res.OK = true
+	return res, nil
+}
+
+// PruneResult says what Prune removed.
+type PruneResult struct {
+	Rows     int64 // rows deleted
+	AnchorID int64 // the chain now starts after this row
+}
+
+// Prune deletes the oldest history rows: those recorded before beforeNS (0: no age limit) and
+// those beyond the newest keepRows (0: no row limit). The chain stays verifiable: the last pruned
+// row's id and hash become its anchor (meta history_anchor_id / history_anchor_hash). SQLite
+// reuses the freed pages for later rows, so a database pruned regularly stops growing without a
+// VACUUM. (Stored contents have their own bound, MaxContentBytes.)
+func (db *DB) Prune(ctx context.Context, beforeNS, keepRows int64) (PruneResult, error) {
+	var res PruneResult
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer tx.Rollback()
+	var cutoff int64
+	if beforeNS > 0 {
+		if err := tx.tx.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM history WHERE time_ns < ?", beforeNS).Scan(&cutoff); err != nil {
+			return res, db.wrap(err)
+		}
+	}
+	if keepRows > 0 {
+		var n, maxID int64
+		if err := tx.tx.QueryRowContext(ctx, "SELECT count(*), coalesce(max(id), 0) FROM history").Scan(&n, &maxID); err != nil {
+			return res, db.wrap(err)
+		}
+		if n > keepRows {
+			var id int64
+			if err := tx.tx.QueryRowContext(ctx, "SELECT id FROM history ORDER BY id DESC LIMIT 1 OFFSET ?", keepRows).Scan(&id); err != nil {
+				return res, db.wrap(err)
+			}
+			cutoff = max(cutoff, id)
+		}
+	}
+	if cutoff == 0 {
+		aid, _, err := anchor(ctx, tx.tx)
+		res.AnchorID = aid
+		return res, db.wrap(err)
+	}
+	var hash string
+	if err := tx.tx.QueryRowContext(ctx, "SELECT hash FROM history WHERE id <= ? ORDER BY id DESC LIMIT 1", cutoff).Scan(&hash); err != nil {
+		return res, db.wrap(err)
+	}
+	r, err := tx.tx.ExecContext(ctx, "DELETE FROM history WHERE id <= ?", cutoff)
+	if err != nil {
+		return res, db.wrap(err)
+	}
+	res.Rows, _ = r.RowsAffected()
+	res.AnchorID = cutoff
+	for k, v := range map[string]string{metaAnchorID: strconv.FormatInt(cutoff, 10), metaAnchorHash: hash} {
+		if err := tx.SetMeta(ctx, k, v); err != nil {
+			return res, err
+		}
+	}
+	return res, tx.Commit()
+}
+
+// Checkpoint copies the write-ahead log into the database file and truncates it, so that the
+// file's size is the database's size.
+func (db *DB) Checkpoint(ctx context.Context) error {
+	if db.w == nil {
+		return fmt.Errorf("database %s: opened read-only", db.path)
+	}
+	_, err := db.w.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	return db.wrap(err)
+}

@@ -1,0 +1,109 @@
+package store
+
+import (
+	"bytes"
+	"compress/flate"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Content versions: each distinct content of a regular file in a location, up to
+// MaxContentFile bytes, is stored once, deflate-compressed, keyed by its sha256. The store is
+// bounded by MaxContentBytes (compressed): past it the least recently seen contents that the
+// baseline does not need are dropped, and contents the baseline needs are kept (restore puts
+// them back).
+const (
+	MaxContentFile  = 1 << 20
+	MaxContentBytes = 256 << 20
+)
+
+// ErrNoContent says a content is not stored.
+var ErrNoContent = errors.New("content not stored")
+
+// HasContent reports whether sha is stored, and marks it seen at nowNS.
+func (t *Tx) HasContent(ctx context.Context, sha string, nowNS int64) (bool, error) {
+	res, err := t.tx.ExecContext(ctx, "UPDATE content SET last_ns = ? WHERE sha256 = ?", nowNS, sha)
+	if err != nil {
+		return false, t.db.wrap(err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, t.db.wrap(err)
+}
+
+// PutContent stores data under its sha256 (which must be sha) and keeps the store within
+// MaxContentBytes.
+func (t *Tx) PutContent(ctx context.Context, sha string, data []byte, nowNS int64) error {
+	if len(data) > MaxContentFile {
+		return fmt.Errorf("content %s: %d bytes, over the %d-byte cap", sha, len(data), MaxContentFile)
+	}
+	sum := sha256.Sum256(data)
+	if hex.EncodeToString(sum[:]) != sha {
+		return fmt.Errorf("content for %s does not hash to it", sha)
+	}
+	var buf bytes.Buffer
+	w, _ := flate.NewWriter(&buf, flate.BestSpeed)
+	w.Write(data)
+	w.Close()
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO content(sha256, size, data, first_ns, last_ns) VALUES(?,?,?,?,?)
+		ON CONFLICT(sha256) DO UPDATE SET last_ns = excluded.last_ns`, sha, len(data), buf.Bytes(), nowNS, nowNS); err != nil {
+		return t.db.wrap(err)
+	}
+	t.contentBytes += int64(buf.Len())
+	if !t.contentKnown || t.contentBytes > MaxContentBytes {
+		return t.pruneContent(ctx)
+	}
+	return nil
+}
+
+// pruneContent drops the least recently seen contents the baseline does not reference until the
+// store is within MaxContentBytes.
+func (t *Tx) pruneContent(ctx context.Context) error {
+	if err := t.tx.QueryRowContext(ctx, "SELECT coalesce(sum(length(data)), 0) FROM content").Scan(&t.contentBytes); err != nil {
+		return t.db.wrap(err)
+	}
+	t.contentKnown = true
+	for t.contentBytes > MaxContentBytes {
+		var sha string
+		var n int64
+		err := t.tx.QueryRowContext(ctx, `SELECT sha256, length(data) FROM content
+			WHERE sha256 NOT IN (SELECT sha256 FROM baseline WHERE sha256 != '') ORDER BY last_ns LIMIT 1`).Scan(&sha, &n)
+		if err == sql.ErrNoRows {
+			return nil // everything left is needed by the baseline
+		}
+		if err != nil {
+			return t.db.wrap(err)
+		}
+		if _, err := t.tx.ExecContext(ctx, "DELETE FROM content WHERE sha256 = ?", sha); err != nil {
+			return t.db.wrap(err)
+		}
+		t.contentBytes -= n
+	}
+	return nil
+}
+
+// Content returns a stored content.
+func (db *DB) Content(ctx context.Context, sha string) ([]byte, error) {
+	var z []byte
+	var size int64
+	err := db.r.QueryRowContext(ctx, "SELECT data, size FROM content WHERE sha256 = ?", sha).Scan(&z, &size)
+	if err == sql.ErrNoRows {
+		return nil, ErrNoContent
+	}
+	if err != nil {
+		return nil, db.wrap(err)
+	}
+	data, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(z)), MaxContentFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: stored content %s is damaged: %v", db.path, sha, err)
+	}
+	sum := sha256.Sum256(data)
+	if int64(len(data)) != size || hex.EncodeToString(sum[:]) != sha {
+		return nil, fmt.Errorf("%s: stored content %s does not match its hash (damaged or edited)", db.path, sha)
+	}
+	return data, nil
+}

@@ -1,0 +1,146 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/tripline/tripline/baseline"
+)
+
+// HistoryRow is one recorded change, decoded.
+type HistoryRow struct {
+	ID       int64           `json:"id"`
+	TimeNS   int64           `json:"time_ns"`
+	RunID    int64           `json:"run_id,omitempty"`
+	Source   string          `json:"source"` // scan, event, reconcile, accept, restore
+	Path     string          `json:"path"`
+	Location string          `json:"location"`
+	Kind     string          `json:"kind"`
+	Flags    []string        `json:"flags"`
+	Old      *baseline.Entry `json:"old,omitempty"`
+	New      *baseline.Entry `json:"new,omitempty"`
+	Rule     string          `json:"rule,omitempty"`
+	Severity string          `json:"severity"`
+	Verdict  string          `json:"verdict"`
+	Actor    json.RawMessage `json:"actor,omitempty"` // as the watcher recorded it; absent for scans
+	By       string          `json:"by"`
+	Hash     string          `json:"hash"`
+}
+
+// HistoryQuery selects history rows. Zero fields do not filter.
+type HistoryQuery struct {
+	Path        string
+	SinceNS     int64
+	UntilNS     int64
+	PID         int32
+	UID         int64 // the acting process's real or effective uid, or its login uid; -1: any
+	Exe         string
+	MinSeverity string // info, low, medium, high, critical
+	Location    string
+	Limit       int
+}
+
+var severityRank = map[string]int{"none": 0, "info": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
+
+// History returns the rows q selects, oldest first.
+func (db *DB) History(ctx context.Context, q HistoryQuery) ([]HistoryRow, error) {
+	var where []string
+	var args []any
+	if q.Path != "" {
+		where, args = append(where, "path = ?"), append(args, q.Path)
+	}
+	if q.SinceNS != 0 {
+		where, args = append(where, "time_ns >= ?"), append(args, q.SinceNS)
+	}
+	if q.UntilNS != 0 {
+		where, args = append(where, "time_ns < ?"), append(args, q.UntilNS)
+	}
+	if q.PID != 0 {
+		where, args = append(where, "json_extract(actor, '$.pid') = ?"), append(args, q.PID)
+	}
+	if q.UID >= 0 {
+		where = append(where, "(json_extract(actor, '$.process.uid') = ? OR json_extract(actor, '$.process.euid') = ? OR json_extract(actor, '$.process.loginuid') = ?)")
+		args = append(args, q.UID, q.UID, q.UID)
+	}
+	if q.Exe != "" {
+		where, args = append(where, "json_extract(actor, '$.process.exe') = ?"), append(args, q.Exe)
+	}
+	if q.Location != "" {
+		where, args = append(where, "location = ?"), append(args, q.Location)
+	}
+	if q.MinSeverity != "" {
+		r, ok := severityRank[q.MinSeverity]
+		if !ok {
+			return nil, fmt.Errorf("severity %q: want info, low, medium, high or critical", q.MinSeverity)
+		}
+		var in []string
+		for s, n := range severityRank {
+			if n >= r {
+				in = append(in, "'"+s+"'")
+			}
+		}
+		where = append(where, "severity IN ("+strings.Join(in, ",")+")")
+	}
+	sqlq := "SELECT " + chainCols + " FROM history"
+	if len(where) > 0 {
+		sqlq += " WHERE " + strings.Join(where, " AND ")
+	}
+	sqlq += " ORDER BY id"
+	if q.Limit > 0 {
+		sqlq += fmt.Sprintf(" LIMIT %d", q.Limit)
+	}
+	rows, err := db.r.QueryContext(ctx, sqlq, args...)
+	if err != nil {
+		return nil, db.wrap(err)
+	}
+	defer rows.Close()
+	var out []HistoryRow
+	for rows.Next() {
+		var c chainRow
+		if err := c.scan(rows); err != nil {
+			return nil, db.wrap(err)
+		}
+		h := HistoryRow{ID: c.ID, TimeNS: c.TimeNS, RunID: c.RunID.Int64, Source: c.Source, Path: c.Path, Location: c.Location,
+			Kind: c.Kind, Flags: []string{}, Rule: c.Rule, Severity: c.Severity, Verdict: c.Verdict, By: c.By, Hash: c.Hash}
+		if c.Flags != "" {
+			h.Flags = strings.Split(c.Flags, ",")
+		}
+		if h.Old, err = decodeStoredEntry(c.Old); err != nil {
+			return nil, fmt.Errorf("%s: history row %d: %w", db.path, c.ID, err)
+		}
+		if h.New, err = decodeStoredEntry(c.New); err != nil {
+			return nil, fmt.Errorf("%s: history row %d: %w", db.path, c.ID, err)
+		}
+		if c.Actor.Valid {
+			h.Actor = json.RawMessage(c.Actor.String)
+		}
+		out = append(out, h)
+	}
+	return out, db.wrap(rows.Err())
+}
+
+// Gaps returns the gaps that overlap [fromNS, toNS) (toNS 0: up to now), oldest first.
+func (db *DB) Gaps(ctx context.Context, fromNS, toNS int64) ([]Gap, error) {
+	q := "SELECT id, start_ns, end_ns, reason, detail, coalesce(reconcile_run, 0) FROM gaps WHERE (end_ns = 0 OR end_ns >= ?)"
+	args := []any{fromNS}
+	if toNS != 0 {
+		q += " AND start_ns < ?"
+		args = append(args, toNS)
+	}
+	rows, err := db.r.QueryContext(ctx, q+" ORDER BY start_ns", args...)
+	if err != nil {
+		return nil, db.wrap(err)
+	}
+	defer rows.Close()
+	var out []Gap
+	for rows.Next() {
+		var g Gap
+		if err := rows.Scan(&g.ID, &g.StartNS, &g.EndNS, &g.Reason, &g.Detail, &g.ReconcileRun); err != nil {
+			return nil, db.wrap(err)
+		}
+		out = append(out, g)
+	}
+	return out, db.wrap(rows.Err())
+}
