@@ -210,6 +210,12 @@ func replaceContent(dirfd int, name, p string, want *Entry, content []byte) erro
 	if err := unix.Close(fd); err != nil {
 		return &PathError{Path: p, Err: err}
 	}
+	// The baseline's modification time too, so the restored file matches it in all but its
+	// inode and change time.
+	mt := unix.NsecToTimespec(want.MtimeNS)
+	if err := unix.UtimesNanoAt(dirfd, tmp, []unix.Timespec{mt, mt}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &PathError{Path: p, Err: err}
+	}
 	if err := unix.Renameat(dirfd, tmp, dirfd, name); err != nil {
 		return &PathError{Path: p, Err: err}
 	}

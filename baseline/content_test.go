@@ -326,6 +326,9 @@ func TestRestoreContent(t *testing.T) {
 	if after.UID != want.UID || after.GID != want.GID {
 		t.Errorf("owner %d:%d, want %d:%d", after.UID, after.GID, want.UID, want.GID)
 	}
+	if after.MtimeNS != want.MtimeNS {
+		t.Errorf("mtime %d, want the baseline's %d", after.MtimeNS, want.MtimeNS)
+	}
 }
 
 func TestRestoreContentMissing(t *testing.T) {

@@ -310,7 +310,7 @@ func decodeActor(raw json.RawMessage) *actorJSON {
 
 func userName(u *baseline.Users, id int32) string {
 	if id < 0 {
-		return "?"
+		return "unset"
 	}
 	if n := u.User(uint32(id)); n != "" {
 		return fmt.Sprintf("%s (%d)", n, id)
