@@ -155,7 +155,11 @@ func runHistory(c *cli.Context, e *env) error {
 			}
 		}
 		if format == "json" {
-			return writeJSON(e.stdout, map[string]any{"path": p, "rows": rows, "gaps": nonNilGaps(gaps), "notes": nonNilStrings(notes), "diffs": diffs})
+			out := map[string]any{"path": p, "rows": rows, "gaps": nonNilGaps(gaps), "notes": nonNilStrings(notes)}
+			if c.Bool("diff") {
+				out["diffs"] = nonNilStrings(diffs)
+			}
+			return writeJSON(e.stdout, out)
 		}
 		writeTimeline(e.stdout, p, rows, gaps, notes, hostUsers)
 		for _, d := range diffs {
@@ -458,7 +462,8 @@ func suspicious(rows []store.HistoryRow) []string {
 	var out []string
 	for i := range rows {
 		r := &rows[i]
-		if r.New == nil {
+		// A restore sets the baseline's mtime back on purpose; an acceptance changes nothing.
+		if r.New == nil || r.Source == "restore" || r.Source == "accept" {
 			continue
 		}
 		if r.Old != nil && r.New.MtimeNS < r.Old.MtimeNS {
