@@ -18,6 +18,7 @@ import (
 	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/proc"
 	"github.com/tripline/tripline/scan"
+	"github.com/tripline/tripline/store"
 )
 
 // Format is an output format.
@@ -304,31 +305,33 @@ func (r *Renderer) PathErrors(errs []error) error {
 
 // SummaryJSON is the last object of a scan in --format json.
 type SummaryJSON struct {
-	Type      string         `json:"type"`
-	First     bool           `json:"baseline_recorded"`
-	Root      string         `json:"root"`
-	RunID     int64          `json:"run_id"`
-	Paths     int            `json:"paths"`
-	Hashed    int            `json:"hashed"`
-	HashBytes int64          `json:"hashed_bytes"`
-	Reused    int            `json:"reused"`
-	TooLarge  int            `json:"not_hashed_too_large"`
-	Ignored   int            `json:"ignored"`
-	Uncovered int            `json:"uncovered"`
-	Findings  int            `json:"findings"`
-	Alerts    int            `json:"alerts"`
-	BySev     map[string]int `json:"by_severity"`
-	Errors    int            `json:"errors"`
-	Seconds   float64        `json:"seconds"`
-	ExitCode  int            `json:"exit_code"`
-	Notes     []string       `json:"notes,omitempty"`
+	Type      string `json:"type"`
+	First     bool   `json:"baseline_recorded"`
+	Root      string `json:"root"`
+	RunID     int64  `json:"run_id"`
+	Paths     int    `json:"paths"`
+	Hashed    int    `json:"hashed"`
+	HashBytes int64  `json:"hashed_bytes"`
+	Reused    int    `json:"reused"`
+	TooLarge  int    `json:"not_hashed_too_large"`
+	Ignored   int    `json:"ignored"`
+	// ContentFull counts file contents not stored for history and restore: the store was full.
+	ContentFull int            `json:"contents_not_stored"`
+	Uncovered   int            `json:"uncovered"`
+	Findings    int            `json:"findings"`
+	Alerts      int            `json:"alerts"`
+	BySev       map[string]int `json:"by_severity"`
+	Errors      int            `json:"errors"`
+	Seconds     float64        `json:"seconds"`
+	ExitCode    int            `json:"exit_code"`
+	Notes       []string       `json:"notes,omitempty"`
 }
 
 // Summary returns the summary of a scan result.
 func Summary(res *scan.Result, exit int) SummaryJSON {
 	s := SummaryJSON{Type: "summary", First: res.First, Root: res.Root, RunID: res.RunID, Paths: res.Paths,
 		Hashed: res.Hashed, HashBytes: res.HashBytes, Reused: res.Reused, TooLarge: res.TooLarge,
-		Ignored: res.Ignored, Uncovered: res.Uncovered, Findings: len(res.Findings), BySev: map[string]int{},
+		Ignored: res.Ignored, ContentFull: res.ContentFull, Uncovered: res.Uncovered, Findings: len(res.Findings), BySev: map[string]int{},
 		Errors: len(res.Errors), Seconds: res.Duration.Seconds(), ExitCode: exit, Notes: res.Notes}
 	for i := range res.Findings {
 		f := &res.Findings[i]
@@ -405,6 +408,9 @@ func (r *Renderer) scanText(res *scan.Result, sum SummaryJSON) error {
 	}
 	if res.TooLarge > 0 {
 		fmt.Fprintf(w, "%d files over the hash size cap were recorded without a hash (size and mtime are compared).\n", res.TooLarge)
+	}
+	if res.ContentFull > 0 {
+		fmt.Fprintf(w, "%d file contents were not stored for history --diff and restore: the content store (%d MiB) is full of contents the baseline needs.\n", res.ContentFull, store.MaxContentBytes>>20)
 	}
 	if res.Ignored > 0 {
 		fmt.Fprintf(w, "%d names ignored by the policy (editor and package-manager temporaries).\n", res.Ignored)

@@ -99,7 +99,8 @@ func recordChange(ctx context.Context, tx *store.Tx, pol *policy.Policy, ch base
 // KeepContent stores the content of e (a hashed regular file of at most store.MaxContentFile
 // bytes) unless it is stored already, so that history can show it and restore put it back. A file
 // that changed since it was hashed is not stored: its change is an event or the next scan's
-// finding, and its new content is kept then.
+// finding, and its new content is kept then. It returns store.ErrContentFull when the store is
+// full of contents the baseline needs: callers count it and say so.
 func KeepContent(ctx context.Context, tx *store.Tx, root string, e *baseline.Entry, nowNS int64) error {
 	if e == nil || e.Type != baseline.TypeFile || e.HashState != baseline.HashOK || e.Size > store.MaxContentFile {
 		return nil

@@ -91,6 +91,9 @@ type Result struct {
 	Reused    int   // files whose hash was reused because nothing changed
 	TooLarge  int   // files over the size cap, recorded without a hash
 	Ignored   int   // names ignored by the policy
+	// ContentFull counts contents not stored because the content store is full of contents the
+	// baseline needs (store.MaxContentBytes).
+	ContentFull int
 	// Uncovered counts baseline paths that the policy no longer selects (left untouched).
 	Uncovered int
 	Findings  []policy.Finding // against the baseline, in path order
@@ -473,10 +476,10 @@ func (c *consumer) job(ctx context.Context, j *job) error {
 		if err := c.tx.PutBaseline(ctx, e, c.nowNS, c.o.By); err != nil {
 			return err
 		}
-		return KeepContent(ctx, c.tx, c.root, e, c.nowNS)
+		return c.keep(ctx, e)
 	}
 	if j.prev == nil || j.prev.SHA256 != e.SHA256 {
-		if err := KeepContent(ctx, c.tx, c.root, e, c.nowNS); err != nil {
+		if err := c.keep(ctx, e); err != nil {
 			return err
 		}
 	}
@@ -503,6 +506,16 @@ func (c *consumer) job(ctx context.Context, j *job) error {
 		return c.tx.PutState(ctx, e, true, c.nowNS)
 	}
 	return nil
+}
+
+// keep stores e's content, counting those the full store could not take.
+func (c *consumer) keep(ctx context.Context, e *baseline.Entry) error {
+	err := KeepContent(ctx, c.tx, c.root, e, c.nowNS)
+	if errors.Is(err, store.ErrContentFull) {
+		c.res.ContentFull++
+		return nil
+	}
+	return err
 }
 
 // gone handles a baseline entry that the walk did not meet.

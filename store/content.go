@@ -19,7 +19,7 @@ import (
 // them back).
 const (
 	MaxContentFile  = 1 << 20
-	MaxContentBytes = 256 << 20
+	MaxContentBytes = 64 << 20
 )
 
 // ErrNoContent says a content is not stored.
@@ -35,8 +35,13 @@ func (t *Tx) HasContent(ctx context.Context, sha string, nowNS int64) (bool, err
 	return n > 0, t.db.wrap(err)
 }
 
-// PutContent stores data under its sha256 (which must be sha) and keeps the store within
-// MaxContentBytes.
+// ErrContentFull is returned by PutContent when the store is at MaxContentBytes and holds only
+// contents the baseline needs.
+var ErrContentFull = errors.New("content store full")
+
+// PutContent stores data under its sha256 (which must be sha). Past MaxContentBytes it first
+// drops the least recently seen contents the baseline does not need (once per transaction);
+// when that is not enough it stores nothing and returns ErrContentFull.
 func (t *Tx) PutContent(ctx context.Context, sha string, data []byte, nowNS int64) error {
 	if len(data) > MaxContentFile {
 		return fmt.Errorf("content %s: %d bytes, over the %d-byte cap", sha, len(data), MaxContentFile)
@@ -45,43 +50,61 @@ func (t *Tx) PutContent(ctx context.Context, sha string, data []byte, nowNS int6
 	if hex.EncodeToString(sum[:]) != sha {
 		return fmt.Errorf("content for %s does not hash to it", sha)
 	}
+	if !t.contentKnown {
+		if err := t.tx.QueryRowContext(ctx, "SELECT coalesce(sum(length(data)), 0) FROM content").Scan(&t.contentBytes); err != nil {
+			return t.db.wrap(err)
+		}
+		t.contentKnown = true
+	}
+	if t.contentFull {
+		return ErrContentFull
+	}
 	var buf bytes.Buffer
 	w, _ := flate.NewWriter(&buf, flate.BestSpeed)
 	w.Write(data)
 	w.Close()
+	if t.contentBytes+int64(buf.Len()) > MaxContentBytes {
+		if err := t.pruneContent(ctx, MaxContentBytes-int64(buf.Len())); err != nil {
+			return err
+		}
+		if t.contentBytes+int64(buf.Len()) > MaxContentBytes {
+			// Everything left is needed by the baseline: stop trying for this transaction.
+			t.contentFull = true
+			return ErrContentFull
+		}
+	}
 	if _, err := t.tx.ExecContext(ctx, `INSERT INTO content(sha256, size, data, first_ns, last_ns) VALUES(?,?,?,?,?)
 		ON CONFLICT(sha256) DO UPDATE SET last_ns = excluded.last_ns`, sha, len(data), buf.Bytes(), nowNS, nowNS); err != nil {
 		return t.db.wrap(err)
 	}
 	t.contentBytes += int64(buf.Len())
-	if !t.contentKnown || t.contentBytes > MaxContentBytes {
-		return t.pruneContent(ctx)
-	}
 	return nil
 }
 
 // pruneContent drops the least recently seen contents the baseline does not reference until the
-// store is within MaxContentBytes.
-func (t *Tx) pruneContent(ctx context.Context) error {
-	if err := t.tx.QueryRowContext(ctx, "SELECT coalesce(sum(length(data)), 0) FROM content").Scan(&t.contentBytes); err != nil {
+// store holds at most target bytes, in one pass.
+func (t *Tx) pruneContent(ctx context.Context, target int64) error {
+	rows, err := t.tx.QueryContext(ctx, `SELECT sha256, length(data) FROM content
+		WHERE sha256 NOT IN (SELECT sha256 FROM baseline WHERE sha256 != '') ORDER BY last_ns`)
+	if err != nil {
 		return t.db.wrap(err)
 	}
-	t.contentKnown = true
-	for t.contentBytes > MaxContentBytes {
+	var drop []string
+	for rows.Next() && t.contentBytes > target {
 		var sha string
 		var n int64
-		err := t.tx.QueryRowContext(ctx, `SELECT sha256, length(data) FROM content
-			WHERE sha256 NOT IN (SELECT sha256 FROM baseline WHERE sha256 != '') ORDER BY last_ns LIMIT 1`).Scan(&sha, &n)
-		if err == sql.ErrNoRows {
-			return nil // everything left is needed by the baseline
-		}
-		if err != nil {
+		if err := rows.Scan(&sha, &n); err != nil {
+			rows.Close()
 			return t.db.wrap(err)
 		}
+		drop = append(drop, sha)
+		t.contentBytes -= n
+	}
+	rows.Close()
+	for _, sha := range drop {
 		if _, err := t.tx.ExecContext(ctx, "DELETE FROM content WHERE sha256 = ?", sha); err != nil {
 			return t.db.wrap(err)
 		}
-		t.contentBytes -= n
 	}
 	return nil
 }

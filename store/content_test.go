@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -229,7 +230,7 @@ func TestContentDamaged(t *testing.T) {
 }
 
 // The bound: past MaxContentBytes the least recently seen contents go, except those the baseline
-// references. MaxContentBytes is a constant (256 MiB); the test fills the store past it with
+// references. MaxContentBytes is a constant (64 MiB); the test fills the store past it with
 // zeroblobs written by raw SQL (stored uncompressed, counted as they are stored).
 func TestContentBoundKeepsBaseline(t *testing.T) {
 	if testing.Short() {
@@ -273,13 +274,19 @@ func TestContentBoundKeepsBaseline(t *testing.T) {
 		t.Errorf("%d bytes stored, over %d", total, MaxContentBytes)
 	}
 
-	// When everything left over the bound is needed by the baseline, it all stays, and storing
-	// does not fail; only the unreferenced content goes.
+	// When everything left over the bound is needed by the baseline, it all stays: the
+	// unreferenced content goes, and the new one is not stored (ErrContentFull, which callers
+	// count and report).
 	e2 := baseline.Entry{Path: "/etc/other", Type: baseline.TypeFile, SHA256: z, HashState: baseline.HashOK}
 	commit(t, db, func(ctx context.Context, tx *Tx) error { return tx.PutBaseline(ctx, &e2, 1, "root") })
 	execW(t, db, "INSERT INTO content VALUES(?, ?, zeroblob(?), 3, 3)", z, big, big)
 	w := []byte("another\n")
-	commit(t, db, func(ctx context.Context, tx *Tx) error { return tx.PutContent(ctx, shaOf(w), w, 20) })
+	commit(t, db, func(ctx context.Context, tx *Tx) error {
+		if err := tx.PutContent(ctx, shaOf(w), w, 20); !errors.Is(err, ErrContentFull) {
+			return fmt.Errorf("PutContent over a bound of needed contents: %v, want ErrContentFull", err)
+		}
+		return nil
+	})
 	got = has()
 	if !got[x] || !got[z] {
 		t.Errorf("contents the baseline references were dropped: x %v z %v", got[x], got[z])

@@ -204,6 +204,7 @@ type Tx struct {
 	// The content store's size as this transaction left it, once read.
 	contentKnown bool
 	contentBytes int64
+	contentFull  bool
 }
 
 // Begin starts a write transaction, waiting up to BusyTimeoutMS for another writer (SQLite's

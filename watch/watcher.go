@@ -93,6 +93,8 @@ type Watcher struct {
 	dirs   map[string]bool // host paths currently watched
 	attr   *attrib.Cache
 
+	contentFullSaid bool // the full content store was logged once
+
 	trees    map[string]baseline.Tree // the policy's view of a watched directory, by logical path
 	treesPol *policy.Policy           // the policy trees was built from
 }
@@ -666,7 +668,13 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 			return lost, err
 		}
 		if changed {
-			if err := scan.KeepContent(ctx, tx, w.root, cur, now); err != nil {
+			switch err := scan.KeepContent(ctx, tx, w.root, cur, now); {
+			case errors.Is(err, store.ErrContentFull):
+				if !w.contentFullSaid {
+					w.contentFullSaid = true
+					w.o.Log.Warn("the content store is full of contents the baseline needs: new contents are not stored (history --diff and restore cannot show them)", "path", baseline.QuotePath(p))
+				}
+			case err != nil:
 				return lost, err
 			}
 		}
