@@ -105,6 +105,9 @@ func KeepContent(ctx context.Context, tx *store.Tx, root string, e *baseline.Ent
 	if e == nil || e.Type != baseline.TypeFile || e.HashState != baseline.HashOK || e.Size > store.MaxContentFile {
 		return nil
 	}
+	if tx.ContentFull() {
+		return store.ErrContentFull
+	}
 	if ok, err := tx.HasContent(ctx, e.SHA256, nowNS); err != nil || ok {
 		return err
 	}

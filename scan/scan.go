@@ -40,6 +40,8 @@ type Options struct {
 	ChangesOnly bool
 	// Progress, when set, is called every ProgressEvery (default 200 ms) from a goroutine of its
 	// own while the scan runs, and not after Run returns.
+	// NoContent: store no file contents (see KeepContent).
+	NoContent     bool
 	Progress      func(Progress)
 	ProgressEvery time.Duration
 	Now           func() time.Time
@@ -510,6 +512,9 @@ func (c *consumer) job(ctx context.Context, j *job) error {
 
 // keep stores e's content, counting those the full store could not take.
 func (c *consumer) keep(ctx context.Context, e *baseline.Entry) error {
+	if c.o.NoContent {
+		return nil
+	}
 	err := KeepContent(ctx, c.tx, c.root, e, c.nowNS)
 	if errors.Is(err, store.ErrContentFull) {
 		c.res.ContentFull++

@@ -25,8 +25,23 @@ const (
 // ErrNoContent says a content is not stored.
 var ErrNoContent = errors.New("content not stored")
 
+// ContentFull reports that this transaction found the store full (see ErrContentFull): callers
+// need not read a file to offer its content.
+func (t *Tx) ContentFull() bool { return t.contentFull }
+
 // HasContent reports whether sha is stored, and marks it seen at nowNS.
 func (t *Tx) HasContent(ctx context.Context, sha string, nowNS int64) (bool, error) {
+	if err := t.contentSize(ctx); err != nil {
+		return false, err
+	}
+	if t.contentPut[sha] {
+		return true, nil
+	}
+	if t.contentEmpty {
+		// The store was empty when this transaction began (a first scan): only what it put is
+		// there.
+		return false, nil
+	}
 	res, err := t.tx.ExecContext(ctx, "UPDATE content SET last_ns = ? WHERE sha256 = ?", nowNS, sha)
 	if err != nil {
 		return false, t.db.wrap(err)
@@ -50,11 +65,8 @@ func (t *Tx) PutContent(ctx context.Context, sha string, data []byte, nowNS int6
 	if hex.EncodeToString(sum[:]) != sha {
 		return fmt.Errorf("content for %s does not hash to it", sha)
 	}
-	if !t.contentKnown {
-		if err := t.tx.QueryRowContext(ctx, "SELECT coalesce(sum(length(data)), 0) FROM content").Scan(&t.contentBytes); err != nil {
-			return t.db.wrap(err)
-		}
-		t.contentKnown = true
+	if err := t.contentSize(ctx); err != nil {
+		return err
 	}
 	if t.contentFull {
 		return ErrContentFull
@@ -78,6 +90,22 @@ func (t *Tx) PutContent(ctx context.Context, sha string, data []byte, nowNS int6
 		return t.db.wrap(err)
 	}
 	t.contentBytes += int64(buf.Len())
+	if t.contentPut == nil {
+		t.contentPut = map[string]bool{}
+	}
+	t.contentPut[sha] = true
+	return nil
+}
+
+// contentSize reads the store's size once per transaction.
+func (t *Tx) contentSize(ctx context.Context) error {
+	if t.contentKnown {
+		return nil
+	}
+	if err := t.tx.QueryRowContext(ctx, "SELECT coalesce(sum(length(data)), 0) FROM content").Scan(&t.contentBytes); err != nil {
+		return t.db.wrap(err)
+	}
+	t.contentKnown, t.contentEmpty = true, t.contentBytes == 0
 	return nil
 }
 

@@ -205,6 +205,8 @@ type Tx struct {
 	contentKnown bool
 	contentBytes int64
 	contentFull  bool
+	contentEmpty bool            // the store was empty when first looked at
+	contentPut   map[string]bool // contents this transaction stored
 }
 
 // Begin starts a write transaction, waiting up to BusyTimeoutMS for another writer (SQLite's

@@ -31,6 +31,7 @@ Accept changes with 'tripline baseline update' or 'tripline baseline accept PATH
 			&cli.StringFlag{Name: "fail-on", Value: "info", Usage: "lowest `SEVERITY` that sets exit bits: info, low, medium, high, critical"},
 			&cli.Int64Flag{Name: "max-hash-size", Value: baseline.DefaultMaxHashBytes, Usage: "files larger than `BYTES` are recorded without a hash (size and mtime compared)"},
 			&cli.IntFlag{Name: "workers", Usage: "hashing goroutines (`N`; default: one per CPU)"},
+			&cli.BoolFlag{Name: "no-content", Usage: "do not store file contents (up to 1 MiB each, 64 MiB in all) for 'history --diff' and 'restore'; a first scan of a very large tree is faster"},
 		},
 		Action: func(c *cli.Context) error {
 			return runScan(c, e, false)
@@ -60,7 +61,7 @@ func runScan(c *cli.Context, e *env, recreate bool) error {
 		return err
 	}
 	defer db.Close()
-	opt := scan.Options{Root: e.root, Policy: pol, DB: db, MaxHashBytes: c.Int64("max-hash-size"),
+	opt := scan.Options{Root: e.root, Policy: pol, DB: db, MaxHashBytes: c.Int64("max-hash-size"), NoContent: c.Bool("no-content"),
 		Workers: c.Int("workers"), By: whoami(), Recreate: recreate}
 	prog := &progress{w: e.stderr}
 	if e.stderrTTY {
