@@ -26,6 +26,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tripline/tripline/internal/procstat"
 )
 
 const loginUID = "1000"
@@ -192,7 +194,7 @@ wait:
 		}
 	}
 	pid := cmd.Process.Pid
-	cpu0 := procCPU(pid)
+	cpu0 := procstat.CPU(pid)
 
 	var burners []*exec.Cmd
 	if c.busy {
@@ -270,7 +272,7 @@ wait:
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	res.cpu = procCPU(pid) - cpu0
+	res.cpu = procstat.CPU(pid) - cpu0
 	cmd.Process.Signal(syscall.SIGTERM)
 	for l := range logs {
 		logLines = append(logLines, l)
@@ -341,16 +343,4 @@ func shellJoin(argv []string) string {
 		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
 	return strings.Join(q, " ")
-}
-
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }

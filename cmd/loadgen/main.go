@@ -28,6 +28,8 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 	"golang.org/x/sys/unix"
+
+	"github.com/tripline/tripline/internal/procstat"
 )
 
 func main() {
@@ -60,18 +62,6 @@ func reconciled(lines chan string, logs *[]string) bool {
 			return false
 		}
 	}
-}
-
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }
 
 func procMem(pid int, field string) int64 {
@@ -141,7 +131,7 @@ wait:
 	pid := cmd.Process.Pid
 	time.Sleep(time.Second)
 	idleRSS := procMem(pid, "VmRSS")
-	cpu0 := procCPU(pid)
+	cpu0 := procstat.CPU(pid)
 
 	// Tail the output and sample memory while the changes are made.
 	type seenAt struct {
@@ -241,7 +231,7 @@ wait:
 	<-tailDone
 	collect()
 	drained := time.Since(start)
-	cpu := procCPU(pid) - cpu0
+	cpu := procstat.CPU(pid) - cpu0
 	hwm := procMem(pid, "VmHWM")
 	cmd.Process.Signal(syscall.SIGTERM)
 	for l := range logLines {

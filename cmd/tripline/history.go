@@ -13,8 +13,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tripline/tripline/baseline"
-	"github.com/tripline/tripline/proc"
 	"github.com/tripline/tripline/store"
+	"github.com/tripline/tripline/watch"
 )
 
 // armWindow is how close a creation and an arming must be to be called out together.
@@ -59,15 +59,6 @@ reordered (exit 1 when one was).`,
 		},
 		Action: func(c *cli.Context) error { return runHistory(c, e) },
 	}
-}
-
-// actorJSON is what the watcher records of an actor (watch.Actor).
-type actorJSON struct {
-	Attribution string         `json:"attribution"`
-	Why         string         `json:"why"`
-	PID         int32          `json:"pid"`
-	Process     *proc.Process  `json:"process"`
-	Ancestors   []proc.Process `json:"ancestors"`
 }
 
 func parseWhen(s string, now time.Time) (int64, error) {
@@ -301,11 +292,11 @@ func ts(ns int64) string {
 	return time.Unix(0, ns).UTC().Format("2006-01-02T15:04:05.000Z")
 }
 
-func decodeActor(raw json.RawMessage) *actorJSON {
+func decodeActor(raw json.RawMessage) *watch.Actor {
 	if len(raw) == 0 {
 		return nil
 	}
-	var a actorJSON
+	var a watch.Actor
 	if json.Unmarshal(raw, &a) != nil {
 		return nil
 	}
@@ -323,7 +314,7 @@ func userName(u *baseline.Users, id int32) string {
 }
 
 // describeActor renders who made a change, on one or two lines.
-func describeActor(a *actorJSON, users *baseline.Users) string {
+func describeActor(a *watch.Actor, users *baseline.Users) string {
 	if a == nil {
 		return "actor unknown (found by a scan or a reconcile)"
 	}
@@ -499,7 +490,7 @@ func suspicious(rows []store.HistoryRow) []string {
 	return out
 }
 
-func sameSession(a, b *actorJSON) (bool, string) {
+func sameSession(a, b *watch.Actor) (bool, string) {
 	if a == nil || b == nil || a.Process == nil || b.Process == nil {
 		return false, ""
 	}
