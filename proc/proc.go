@@ -188,35 +188,15 @@ func Read(fsys fs.FS, pid int32) (Process, error) {
 		return Process{}, fmt.Errorf("pid %d: %w", pid, err)
 	}
 	p := Process{PID: st.PID, PPID: st.PPID, Name: st.Comm, StartTime: st.StartTime, UID: -1, EUID: -1, GID: -1, EGID: -1, LoginUID: -1, SessionID: -1}
-	if b, err := fs.ReadFile(fsys, dir+"/cmdline"); err == nil {
-		cut := len(b) > maxCmdline
-		if cut {
-			b = b[:maxCmdline]
-		}
-		p.Args = ParseCmdline(b)
-		p.ArgsTruncated = cut
+	if args, cut, err := readArgs(fsys, dir); err == nil {
+		p.Args, p.ArgsTruncated = args, cut
 	}
 	p.Kernel = len(p.Args) == 0 && st.PPID == 2 || pid == 2
 	exe, exeErr := fs.ReadLink(fsys, dir+"/exe")
 	if exeErr == nil {
 		p.Exe = exe
 	}
-	if b, err := fs.ReadFile(fsys, dir+"/status"); err == nil {
-		if u, e, err := ParseStatusIDs(b); err == nil {
-			p.UID, p.EUID = u, e
-		}
-		if g, e, err := ParseStatusGIDs(b); err == nil {
-			p.GID, p.EGID = g, e
-		}
-	}
-	p.LoginUID, p.SessionID = ReadLogin(fsys, pid)
-	if cwd, err := fs.ReadLink(fsys, dir+"/cwd"); err == nil {
-		p.Cwd = cwd
-	}
-	if b, err := fs.ReadFile(fsys, dir+"/cgroup"); err == nil {
-		p.Cgroup = ParseCgroup(b)
-		p.ContainerID = ContainerID(p.Cgroup)
-	}
+	readIDs(fsys, dir, &p)
 	// A zombie, or a process whose memory is already released on its way out, has no argv and
 	// no executable link any more.
 	// Its exe link vanishing (not refused) while it is read means the same.
@@ -247,12 +227,8 @@ func ReadAtExec(fsys fs.FS, pid int32) (Process, error) {
 func ReadImage(fsys fs.FS, pid int32) Process {
 	dir := strconv.Itoa(int(pid))
 	p := Process{PID: pid, UID: -1, EUID: -1, GID: -1, EGID: -1, LoginUID: -1, SessionID: -1}
-	if cmdline, err := fs.ReadFile(fsys, dir+"/cmdline"); err == nil {
-		if len(cmdline) > maxCmdline {
-			cmdline = cmdline[:maxCmdline]
-			p.ArgsTruncated = true
-		}
-		p.Args = ParseCmdline(cmdline)
+	if args, cut, err := readArgs(fsys, dir); err == nil {
+		p.Args, p.ArgsTruncated = args, cut
 	}
 	if exe, err := fs.ReadLink(fsys, dir+"/exe"); err == nil {
 		p.Exe = exe
@@ -278,6 +254,25 @@ func FillAtExec(fsys fs.FS, p *Process) error {
 	}
 	p.PPID, p.Name, p.StartTime = st.PPID, st.Comm, st.StartTime
 	p.Exited = st.State == 'Z' || st.State == 'X' || (p.Exe == "" && p.Args == nil)
+	readIDs(fsys, dir, p)
+	return nil
+}
+
+// readArgs reads /proc/PID/cmdline, cut at maxCmdline (cut says so).
+func readArgs(fsys fs.FS, dir string) (args []string, cut bool, err error) {
+	b, err := fs.ReadFile(fsys, dir+"/cmdline")
+	if err != nil {
+		return nil, false, err
+	}
+	if cut = len(b) > maxCmdline; cut {
+		b = b[:maxCmdline]
+	}
+	return ParseCmdline(b), cut, nil
+}
+
+// readIDs fills what Read and FillAtExec both read after the stat: real and effective ids, the
+// login uid and session, the working directory and the cgroup. What cannot be read stays unset.
+func readIDs(fsys fs.FS, dir string, p *Process) {
 	if b, err := fs.ReadFile(fsys, dir+"/status"); err == nil {
 		if u, e, err := ParseStatusIDs(b); err == nil {
 			p.UID, p.EUID = u, e
@@ -294,7 +289,6 @@ func FillAtExec(fsys fs.FS, p *Process) error {
 		p.Cgroup = ParseCgroup(b)
 		p.ContainerID = ContainerID(p.Cgroup)
 	}
-	return nil
 }
 
 // ReadLogin reads the audit login uid and session id of pid; -1 for each that is unset or
@@ -324,14 +318,10 @@ func Unchanged(fsys fs.FS, p *Process) bool {
 	if err != nil || exe != p.Exe {
 		return false
 	}
-	b, err := fs.ReadFile(fsys, dir+"/cmdline")
+	args, _, err := readArgs(fsys, dir)
 	if err != nil {
 		return false
 	}
-	if len(b) > maxCmdline {
-		b = b[:maxCmdline]
-	}
-	args := ParseCmdline(b)
 	if len(args) != len(p.Args) {
 		return false
 	}
