@@ -38,7 +38,7 @@ var compared = []struct {
 	{"mode", func(f *File) string { return f.Mode }},
 	{"owner", func(f *File) string { return uidName(f.UID, f.Owner) }},
 	{"group", func(f *File) string { return uidName(f.GID, f.Group) }},
-	{"size", func(f *File) string { return itoa64(f.Size) }},
+	{"size", func(f *File) string { return strconv.FormatInt(f.Size, 10) }},
 	{"sha256", func(f *File) string { return f.SHA256 }},
 	{"target", func(f *File) string { return f.Target }},
 	{"location", func(f *File) string { return f.Location }},
@@ -46,12 +46,10 @@ var compared = []struct {
 
 func uidName(id uint32, name string) string {
 	if name == "" {
-		return itoa64(int64(id))
+		return strconv.FormatInt(int64(id), 10)
 	}
-	return itoa64(int64(id)) + " (" + name + ")"
+	return strconv.FormatInt(int64(id), 10) + " (" + name + ")"
 }
-
-func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
 
 // key identifies a path across exports: the escaped form when the path is not UTF-8 (JSON
 // cannot hold it exactly), else the path.

@@ -110,8 +110,9 @@ func runHistory(c *cli.Context, e *env) error {
 	if q.UntilNS, err = parseWhen(c.String("until"), now); err != nil {
 		return err
 	}
+	hostUsers := baseline.LoadUsers("/")
 	if u := c.String("user"); u != "" {
-		uid, err := lookupUID(u)
+		uid, err := lookupUID(u, hostUsers)
 		if err != nil {
 			return err
 		}
@@ -120,7 +121,6 @@ func runHistory(c *cli.Context, e *env) error {
 	if q.MinSeverity != "" && !slices.Contains([]string{"info", "low", "medium", "high", "critical"}, q.MinSeverity) {
 		return usagef("--severity %q: must be info, low, medium, high or critical", q.MinSeverity)
 	}
-	hostUsers := baseline.LoadUsers("/")
 	if c.NArg() == 1 {
 		p, err := pathArg(c.Args().First())
 		if err != nil {
@@ -222,15 +222,14 @@ func pruneHistory(c *cli.Context, e *env) error {
 	return nil
 }
 
-func lookupUID(s string) (int64, error) {
+// lookupUID reads --user: a uid, or a name of this host's users (actors are processes of this
+// host, even under --root).
+func lookupUID(s string, hostUsers *baseline.Users) (int64, error) {
 	if n, err := strconv.ParseInt(s, 10, 32); err == nil && n >= 0 {
 		return n, nil
 	}
-	// Actors are processes of this host (even under --root): its users name them.
-	if u := baseline.LoadUsers("/"); u != nil {
-		if uid, ok := u.UIDOf(s); ok {
-			return int64(uid), nil
-		}
+	if uid, ok := hostUsers.UIDOf(s); ok {
+		return int64(uid), nil
 	}
 	if u, err := user.Lookup(s); err == nil {
 		n, _ := strconv.ParseInt(u.Uid, 10, 32)
