@@ -12,7 +12,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -24,10 +23,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/tripline/tripline/internal/procstat"
+	"github.com/tripline/tripline/internal/loadtest"
 )
 
 const loginUID = "1000"
@@ -157,44 +155,16 @@ func run(bin, dir, feed string, c testCase, n int) (*result, error) {
 	}
 	out := filepath.Join(dir, "events.jsonl")
 	cmd := exec.Command(bin, "--db", filepath.Join(dir, "t.db"), "--root", root, "watch", "--format", "ecs", "--output", out, "--attribution", feed)
-	stderr, err := cmd.StderrPipe()
+	d, ready, err := loadtest.Start(cmd, 60*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	logs := make(chan string, 1024)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logs <- sc.Text()
-		}
-		close(logs)
-	}()
-	var logLines []string
-	deadline := time.After(60 * time.Second)
-wait:
-	for {
-		select {
-		case l, ok := <-logs:
-			if !ok {
-				return nil, fmt.Errorf("daemon exited:\n%s", strings.Join(logLines, "\n"))
-			}
-			logLines = append(logLines, l)
-			if strings.Contains(l, "msg=ready") {
-				if !strings.Contains(l, "attribution="+feed) {
-					return nil, fmt.Errorf("ready line: %s", l)
-				}
-				break wait
-			}
-		case <-deadline:
-			return nil, fmt.Errorf("not ready")
-		}
+	defer d.Kill()
+	if !strings.Contains(ready, "attribution="+feed) {
+		return nil, fmt.Errorf("ready line: %s", ready)
 	}
 	pid := cmd.Process.Pid
-	cpu0 := procstat.CPU(pid)
+	cpu0 := loadtest.CPU(pid)
 
 	var burners []*exec.Cmd
 	if c.busy {
@@ -272,13 +242,9 @@ wait:
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	res.cpu = procstat.CPU(pid) - cpu0
-	cmd.Process.Signal(syscall.SIGTERM)
-	for l := range logs {
-		logLines = append(logLines, l)
-	}
-	cmd.Wait()
-	for _, l := range logLines {
+	res.cpu = loadtest.CPU(pid) - cpu0
+	d.Stop()
+	for _, l := range d.Log {
 		if strings.Contains(l, "msg=stopped") {
 			if v := logField(l, "feed_drops"); v != "" {
 				res.drops, _ = strconv.Atoi(v)

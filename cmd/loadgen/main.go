@@ -9,7 +9,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
@@ -23,13 +22,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
 	"golang.org/x/sys/unix"
 
-	"github.com/tripline/tripline/internal/procstat"
+	"github.com/tripline/tripline/internal/loadtest"
 )
 
 func main() {
@@ -95,43 +93,15 @@ func run(bin, dir string, n, rate int, backend string) error {
 	out := filepath.Join(dir, "events.jsonl")
 	db := filepath.Join(dir, "tripline.db")
 	cmd := exec.Command(bin, "--db", db, "--root", root, "watch", "--format", "json", "--output", out, "--backend", backend)
-	stderr, err := cmd.StderrPipe()
+	d, _, err := loadtest.Start(cmd, 120*time.Second)
 	if err != nil {
 		return err
 	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	logLines := make(chan string, 1024)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logLines <- sc.Text()
-		}
-		close(logLines)
-	}()
-	var logs []string
-	ready := time.After(120 * time.Second)
-wait:
-	for {
-		select {
-		case l, ok := <-logLines:
-			if !ok {
-				return fmt.Errorf("daemon exited before ready:\n%s", strings.Join(logs, "\n"))
-			}
-			logs = append(logs, l)
-			if strings.Contains(l, "msg=ready") {
-				break wait
-			}
-		case <-ready:
-			return fmt.Errorf("daemon not ready in 120 s")
-		}
-	}
+	defer d.Kill()
 	pid := cmd.Process.Pid
 	time.Sleep(time.Second)
 	idleRSS := procMem(pid, "VmRSS")
-	cpu0 := procstat.CPU(pid)
+	cpu0 := loadtest.CPU(pid)
 
 	// Tail the output and sample memory while the changes are made.
 	type seenAt struct {
@@ -223,7 +193,7 @@ wait:
 		if len(seen) < n {
 			time.Sleep(5 * time.Millisecond)
 		}
-		if reconciled(logLines, &logs) {
+		if reconciled(d.Lines, &d.Log) {
 			break // a reconcile records the rest without one event line each
 		}
 	}
@@ -231,13 +201,9 @@ wait:
 	<-tailDone
 	collect()
 	drained := time.Since(start)
-	cpu := procstat.CPU(pid) - cpu0
+	cpu := loadtest.CPU(pid) - cpu0
 	hwm := procMem(pid, "VmHWM")
-	cmd.Process.Signal(syscall.SIGTERM)
-	for l := range logLines {
-		logs = append(logs, l)
-	}
-	cmd.Wait()
+	d.Stop()
 
 	// Latency is measured to when this process read the line (5 ms polling): an upper bound of
 	// change -> emitted.
@@ -255,7 +221,7 @@ wait:
 		return lat[int(q*float64(len(lat)-1))]
 	}
 	overflow, reconciles := 0, 0
-	for _, l := range logs {
+	for _, l := range d.Log {
 		if strings.Contains(l, "overflowed") {
 			overflow++
 		}
