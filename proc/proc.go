@@ -212,15 +212,9 @@ func Read(fsys fs.FS, pid int32) (Process, error) {
 	return p, nil
 }
 
-// ReadAtExec reads a process that has just exec'd, racing its exit: the parts that vanish first
-// when it exits (its argv and executable, released with its memory) are read first, then its
-// stat and ids, then the rest. It fails only when nothing could be read; a process that exited
-// part-way keeps what was read, with Exited set.
-func ReadAtExec(fsys fs.FS, pid int32) (Process, error) {
-	p := ReadImage(fsys, pid)
-	err := FillAtExec(fsys, &p)
-	return p, err
-}
+// A process that has just exec'd is read in two steps, racing its exit: ReadImage reads what
+// vanishes first (its argv and executable, released with its memory), then FillAtExec its stat,
+// ids and the rest. A process that exited in between keeps what was read, with Exited set.
 
 // ReadImage reads what vanishes first when a process exits: its argv and executable. Fields it
 // does not read are -1 or empty; FillAtExec completes the read.
