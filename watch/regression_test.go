@@ -39,15 +39,17 @@ func (s *syncBuffer) String() string {
 }
 
 // harness runs a Watcher in-process on a fixture root and collects what it emits. While gate is
-// set, Emit blocks (after signalling in), which holds the loop so that changes pile up.
+// set, the Emit for gateOn blocks (after signalling in), which holds the loop so that changes
+// pile up.
 type harness struct {
-	root string
-	w    *Watcher
-	log  *syncBuffer
-	mu   sync.Mutex
-	got  []Change
-	gate chan struct{}
-	in   chan struct{}
+	root   string
+	w      *Watcher
+	log    *syncBuffer
+	mu     sync.Mutex
+	got    []Change
+	gate   chan struct{}
+	gateOn string // the logical path whose emit blocks on gate
+	in     chan struct{}
 }
 
 func startHarness(t *testing.T, backend string, pol *policy.Policy, dirs ...string) *harness {
@@ -72,6 +74,9 @@ func startHarness(t *testing.T, backend string, pol *policy.Policy, dirs ...stri
 			h.mu.Lock()
 			h.got = append(h.got, c)
 			g := h.gate
+			if c.Finding.Change.Path != h.gateOn {
+				g = nil
+			}
 			h.mu.Unlock()
 			if g != nil {
 				h.in <- struct{}{}
@@ -116,7 +121,9 @@ func (h *harness) hold(t *testing.T, rel string) chan struct{} {
 	t.Helper()
 	gate := make(chan struct{})
 	h.mu.Lock()
-	h.gate = gate
+	// Only the emit for rel blocks: an emit still under way for an earlier change must not
+	// stand in for it (the loop would then go on to handle what the test does next).
+	h.gate, h.gateOn = gate, "/"+rel
 	h.mu.Unlock()
 	h.write(t, rel, 0o644)
 	select {
