@@ -40,6 +40,7 @@ type kernelFeed struct {
 
 	syncMu  sync.Mutex
 	flushed chan struct{}
+	release func() // gives back tracefs
 }
 
 // taskOffsets reads the offsets the programs need in struct task_struct and struct cred from the
@@ -112,18 +113,36 @@ func memberOffset(s btf.Type, name string) (uint32, bool) {
 }
 
 // openKernel loads and attaches the kernel feed's programs. notes says what it did to the host
-// (mounting tracefs) or could not do (no BTF).
+// (mounting tracefs, for as long as the feed runs) or could not do (no BTF).
 func openKernel(c *Cache) (f *kernelFeed, notes []string, err error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, nil, fmt.Errorf("raising RLIMIT_MEMLOCK: %w", err)
 	}
-	mounted, err := ensureTracefs()
-	if err != nil {
-		return nil, nil, err
+	// Another process that mounted tracefs may unmount it while this one reads it: then mount
+	// it again and start over, once.
+	for attempt := 0; ; attempt++ {
+		release, mounted, err := acquireTracefs()
+		if err != nil {
+			return nil, notes, err
+		}
+		if mounted {
+			notes = append(notes, "mounted tracefs at "+TracefsPath+" while the feed runs (it was not mounted)")
+		}
+		f, more, err := attachKernel(c)
+		notes = append(notes, more...)
+		if err == nil {
+			f.release = release
+			return f, notes, nil
+		}
+		release()
+		if attempt > 0 || tracefsPresent() {
+			return nil, notes, err
+		}
 	}
-	if mounted {
-		notes = append(notes, "mounted tracefs at "+TracefsPath+" (it was not mounted)")
-	}
+}
+
+// attachKernel reads the tracepoint formats, loads the programs and attaches them.
+func attachKernel(c *Cache) (f *kernelFeed, notes []string, err error) {
 	spec, err := loadExec()
 	if err != nil {
 		return nil, notes, err
@@ -278,5 +297,10 @@ func (f *kernelFeed) Close() error {
 		<-f.done
 		f.rd = nil
 	}
-	return f.objs.Close()
+	err := f.objs.Close()
+	if f.release != nil {
+		f.release()
+		f.release = nil
+	}
+	return err
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,26 +16,63 @@ import (
 // TracefsPath is where tracefs is looked for, and mounted when it is not.
 const TracefsPath = "/sys/kernel/tracing"
 
-// ensureTracefs makes tracefs available at TracefsPath. mounted reports that this call mounted
-// it (the caller says so: the host gains a mount); tracefs stays mounted, as perf and bpftrace
-// leave it.
-func ensureTracefs() (mounted bool, err error) {
+// tracefs mounted by this process is shared by its kernel feeds and unmounted when the last one
+// closes: tripline leaves no mount behind.
+var tracefsMu sync.Mutex
+var (
+	tracefsRefs    int  // kernel feeds using a tracefs this process mounted
+	tracefsMounted bool // this process mounted it
+)
+
+// tracefsPresent reports whether tracefs is mounted where the feed looks for it.
+func tracefsPresent() bool {
 	var st unix.Statfs_t
 	if err := unix.Statfs(TracefsPath, &st); err == nil && st.Type == unix.TRACEFS_MAGIC {
-		return false, nil
+		return true
 	}
 	if err := unix.Statfs("/sys/kernel/debug/tracing", &st); err == nil && (st.Type == unix.TRACEFS_MAGIC || st.Type == unix.DEBUGFS_MAGIC) {
 		if _, err := os.Stat("/sys/kernel/debug/tracing/events"); err == nil {
-			return false, nil
+			return true
 		}
 	}
-	if err := unix.Mount("tracefs", TracefsPath, "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return false, fmt.Errorf("tracefs is not mounted and mounting it at %s failed: %w", TracefsPath, err)
-	}
-	return true, nil
+	return false
 }
 
-// tracefsDir returns the directory holding events/, as ensureTracefs left it.
+// acquireTracefs makes tracefs available at TracefsPath, mounting it when it is absent. mounted
+// reports that this call mounted it (the caller says so). release gives it back: the last
+// release of a tracefs this process mounted unmounts it.
+func acquireTracefs() (release func(), mounted bool, err error) {
+	tracefsMu.Lock()
+	defer tracefsMu.Unlock()
+	if tracefsMounted && tracefsPresent() {
+		tracefsRefs++
+		return releaseTracefs, false, nil
+	}
+	tracefsMounted, tracefsRefs = false, 0
+	if tracefsPresent() {
+		return func() {}, false, nil // someone else's: left alone
+	}
+	if err := unix.Mount("tracefs", TracefsPath, "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return nil, false, fmt.Errorf("tracefs is not mounted and mounting it at %s failed: %w", TracefsPath, err)
+	}
+	tracefsMounted, tracefsRefs = true, 1
+	return releaseTracefs, true, nil
+}
+
+func releaseTracefs() {
+	tracefsMu.Lock()
+	defer tracefsMu.Unlock()
+	if !tracefsMounted {
+		return
+	}
+	if tracefsRefs--; tracefsRefs <= 0 {
+		// Lazily: a reader elsewhere keeps what it opened.
+		unix.Unmount(TracefsPath, unix.MNT_DETACH)
+		tracefsMounted, tracefsRefs = false, 0
+	}
+}
+
+// tracefsDir returns the directory holding events/, as acquireTracefs left it.
 func tracefsDir() string {
 	var st unix.Statfs_t
 	if err := unix.Statfs(TracefsPath, &st); err == nil && st.Type == unix.TRACEFS_MAGIC {

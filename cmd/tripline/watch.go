@@ -46,7 +46,7 @@ knows (tripline.attribution in ECS):
   heuristic    inotify has no pid: a recent process whose arguments name the path
   none         nothing is known (a reconcile, or inotify without a feed)
 --attribution chooses the feed of the exec cache: auto tries kernel (eBPF on tracepoints; it
-mounts tracefs at /sys/kernel/tracing when it is not mounted), then connector (netlink process
+mounts tracefs at /sys/kernel/tracing while it runs when it is not mounted), then connector (netlink process
 connector), then proc (/proc alone, with fanotify pidfds). The ready line says which runs and why.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Value: "-", Usage: "append events to `FILE` (- for stdout); reopened on SIGHUP", EnvVars: []string{"TRIPLINE_OUTPUT"}},
