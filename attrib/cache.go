@@ -99,6 +99,7 @@ type Cache struct {
 	live    int // entries in procs
 	stats   Stats
 	feed    Feed
+	clock   func() uint64 // the boot clock (Now); unit tests give the cache a clock of their own
 }
 
 // NewCache returns an empty cache reading /proc from procFS (os.DirFS("/proc") on a host).
@@ -107,7 +108,7 @@ func NewCache(procFS fs.FS) *Cache {
 		procFS = os.DirFS("/proc")
 	}
 	return &Cache{procFS: procFS, MaxBytes: DefaultMaxBytes, Grace: DefaultGrace,
-		procs: map[int32][]*entry{}, pending: map[int32]*record{}}
+		procs: map[int32][]*entry{}, pending: map[int32]*record{}, clock: Now}
 }
 
 // Now returns CLOCK_BOOTTIME in nanoseconds, the clock of kernel records and of event stamps.
@@ -208,7 +209,7 @@ func (c *Cache) remove(e *entry) {
 
 // evict applies the grace period and the memory bound. c.mu is held.
 func (c *Cache) evict() {
-	if now := Now(); now > 0 {
+	if now := c.clock(); now > 0 {
 		grace := uint64(c.Grace)
 		n := 0
 		for n < len(c.exitQ) && c.exitQ[n].exitNS+grace < now {

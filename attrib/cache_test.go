@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -88,6 +89,29 @@ func (s *swapFS) Lstat(name string) (fs.FileInfo, error)     { return s.get().Ls
 func (s *swapFS) ReadFile(name string) ([]byte, error)       { return s.get().ReadFile(name) }
 func (s *swapFS) ReadDir(name string) ([]fs.DirEntry, error) { return s.get().ReadDir(name) }
 
+// fakeClock is the boot clock of the cache's unit tests: it starts at ten days whatever the
+// machine's uptime (a real CLOCK_BOOTTIME minus an hour wraps on a machine booted minutes ago), and
+// it moves only when a test advances it, so no test sleeps for the grace period.
+type fakeClock struct{ ns atomic.Uint64 }
+
+func (k *fakeClock) now() uint64             { return k.ns.Load() }
+func (k *fakeClock) advance(d time.Duration) { k.ns.Add(uint64(d)) }
+
+// newCacheClock is NewCache on a fakeClock of its own.
+func newCacheClock(fsys fs.FS) (*Cache, *fakeClock) {
+	k := &fakeClock{}
+	k.ns.Store(uint64(240 * time.Hour))
+	c := NewCache(fsys)
+	c.clock = k.now
+	return c, k
+}
+
+// newCache is newCacheClock for the tests that never move the clock.
+func newCache(fsys fs.FS) *Cache {
+	c, _ := newCacheClock(fsys)
+	return c
+}
+
 // Records as the kernel feed makes them. ids: uid 1000, euid 0 (a setuid or sudo'd child).
 func forkRec(parent, child int32, ns uint64) *record {
 	return &record{Kind: kindFork, PID: parent, TID: parent, Other: child, UID: 1000, GID: 1000, EUID: 1000, EGID: 1000,
@@ -140,8 +164,8 @@ func checkInvariants(t *testing.T, c *Cache) {
 // A parent exec'd with loginuid; it forks a child, which calls execve and succeeds: the child is
 // named by the kernel's record of the call.
 func TestForkEnterExecResolvesKernel(t *testing.T) {
-	c := NewCache(fstest.MapFS{})
-	base := Now()
+	c := newCache(fstest.MapFS{})
+	base := c.clock()
 	parent := execRec(100, 1, base, "bash")
 	parent.Flags |= flagLoginUID
 	parent.LoginUID, parent.SessionID = 1000, 7
@@ -200,8 +224,8 @@ func TestForkEnterExecResolvesKernel(t *testing.T) {
 // A thread other than the leader calls execve: the enter record is keyed by that thread, the
 // exec record names the process and the old tid.
 func TestExecFromThread(t *testing.T) {
-	c := NewCache(fstest.MapFS{})
-	base := Now()
+	c := newCache(fstest.MapFS{})
+	base := c.clock()
 	c.apply(enterRec(301, 0, "/usr/bin/env", "env", "X=1"))
 	r := execRec(300, 1, base, "env")
 	r.TID = 301
@@ -221,8 +245,8 @@ func TestExecWithoutEnter(t *testing.T) {
 	fsys := procFS(
 		fixProc{pid: 300, ppid: 1, comm: "touch", start: 50, exe: "/usr/bin/touch", cwd: "/etc", args: []string{"touch", "x"}},
 	)
-	c := NewCache(fsys)
-	base := Now()
+	c := newCache(fsys)
+	base := c.clock()
 	c.apply(execRec(300, 1, base, "touch"))
 	res := c.Resolve(300, 0, -1)
 	if res.Attribution != ExecCache || res.Process == nil {
@@ -245,8 +269,8 @@ func TestExecWithoutEnter(t *testing.T) {
 
 // A forked child that never execs runs its parent's image.
 func TestForkedChildRunsParentImage(t *testing.T) {
-	c := NewCache(fstest.MapFS{})
-	base := Now()
+	c := newCache(fstest.MapFS{})
+	base := c.clock()
 	c.apply(enterRec(100, 0, "/usr/sbin/sshd", "sshd", "-D"))
 	c.apply(execRec(100, 1, base, "sshd"))
 	c.apply(forkRec(100, 201, base+1))
@@ -268,7 +292,7 @@ func TestForkedChildRunsParentImage(t *testing.T) {
 	// A fork whose parent the cache never saw: /proc is asked, and if it no longer has the
 	// child, only its name and parent are known.
 	fsys := procFS(fixProc{pid: 401, ppid: 400, comm: "worker", start: 9, exe: "/usr/bin/worker", args: []string{"worker"}})
-	c = NewCache(fsys)
+	c = newCache(fsys)
 	c.apply(forkRec(400, 401, base))
 	c.apply(forkRec(400, 402, base))
 	if res := c.Resolve(401, 0, -1); res.Attribution != Live || res.Process.Exe != "/usr/bin/worker" {
@@ -279,7 +303,7 @@ func TestForkedChildRunsParentImage(t *testing.T) {
 	}
 
 	// The connector's fork carries no ids: the child has its parent's.
-	c = NewCache(fstest.MapFS{})
+	c = newCache(fstest.MapFS{})
 	c.apply(enterRec(100, 0, "/usr/bin/sudo", "sudo", "x"))
 	c.apply(execRec(100, 1, base, "sudo"))
 	c.apply(&record{Kind: kindFork, PID: 100, Other: 101, BootNS: base + 1, UID: noUID, GID: noUID})
@@ -290,21 +314,21 @@ func TestForkedChildRunsParentImage(t *testing.T) {
 
 // An exited process is kept for Grace after its exit, then dropped.
 func TestExitGraceExpiry(t *testing.T) {
-	c := NewCache(fstest.MapFS{})
+	c, clk := newCacheClock(fstest.MapFS{})
 	c.Grace = 50 * time.Millisecond
-	base := Now()
+	base := c.clock()
 	c.apply(enterRec(100, 0, "/bin/bash", "bash"))
 	c.apply(execRec(100, 1, base, "bash"))
 	c.apply(forkRec(100, 500, base+1))
-	c.apply(exitRec(500, Now()))
+	c.apply(exitRec(500, c.clock()))
 	if res := c.Resolve(500, 0, -1); res.Attribution != Kernel || res.Process.Exe != "/bin/bash" {
 		t.Fatalf("within the grace period: %+v", res)
 	}
 	if s := c.Stats(); s.Exits != 1 || s.Entries != 2 {
 		t.Errorf("stats %+v", s)
 	}
-	time.Sleep(2 * c.Grace)
-	c.apply(exitRec(12345, Now())) // any record runs the expiry
+	clk.advance(2 * c.Grace)
+	c.apply(exitRec(12345, c.clock())) // any record runs the expiry
 	checkInvariants(t, c)
 	c.mu.Lock()
 	_, still := c.procs[500]
@@ -320,7 +344,7 @@ func TestExitGraceExpiry(t *testing.T) {
 	}
 	// An exit already older than the grace period is dropped as it is applied.
 	c.apply(forkRec(100, 501, base+2))
-	c.apply(exitRec(501, Now()-uint64(time.Second)))
+	c.apply(exitRec(501, c.clock()-uint64(time.Second)))
 	if res := c.Resolve(501, 0, -1); res.Attribution != PIDOnly {
 		t.Errorf("expired on arrival: %+v", res)
 	}
@@ -334,17 +358,17 @@ func TestExitGraceExpiry(t *testing.T) {
 // and stays in the cache (and in Bytes) until the memory bound evicts it. Resolve of the pid
 // after expiry then answers with the parent's image (attribution kernel) instead of pid-only.
 func TestExitGraceExpiryAfterExec(t *testing.T) {
-	c := NewCache(fstest.MapFS{})
+	c, clk := newCacheClock(fstest.MapFS{})
 	c.Grace = 20 * time.Millisecond
-	base := Now()
+	base := c.clock()
 	c.apply(enterRec(100, 0, "/bin/bash", "bash"))
 	c.apply(execRec(100, 1, base, "bash"))
 	c.apply(forkRec(100, 600, base+1))
 	c.apply(enterRec(600, 0, "/usr/bin/chmod", "chmod", "+x", "/tmp/f"))
 	c.apply(execRec(600, 100, base+2, "chmod"))
-	c.apply(exitRec(600, Now()))
-	time.Sleep(3 * c.Grace)
-	c.apply(exitRec(12345, Now()))
+	c.apply(exitRec(600, c.clock()))
+	clk.advance(3 * c.Grace)
+	c.apply(exitRec(12345, c.clock()))
 	checkInvariants(t, c)
 	c.mu.Lock()
 	gens := len(c.procs[600])
@@ -359,8 +383,8 @@ func TestExitGraceExpiryAfterExec(t *testing.T) {
 
 // Two processes with the same pid: Resolve names the one that ran at the event's time.
 func TestPIDReuse(t *testing.T) {
-	c := NewCache(fstest.MapFS{})
-	base := Now()
+	c := newCache(fstest.MapFS{})
+	base := c.clock()
 	c.apply(enterRec(100, 0, "/bin/bash", "bash"))
 	c.apply(execRec(100, 1, base, "bash"))
 	c.apply(forkRec(100, 700, base+1000))
@@ -406,8 +430,8 @@ func TestPIDReuse(t *testing.T) {
 
 // loginuid and session id are inherited: a record without them takes the parent's.
 func TestLoginUIDInherited(t *testing.T) {
-	c := NewCache(fstest.MapFS{})
-	base := Now()
+	c := newCache(fstest.MapFS{})
+	base := c.clock()
 	r := execRec(100, 1, base, "sshd")
 	r.Flags |= flagLoginUID
 	r.LoginUID, r.SessionID = 1001, 42
@@ -439,9 +463,9 @@ func TestLoginUIDInherited(t *testing.T) {
 
 // The cache stays within MaxBytes by evicting the oldest entries.
 func TestMemoryBound(t *testing.T) {
-	c := NewCache(fstest.MapFS{})
+	c := newCache(fstest.MapFS{})
 	c.MaxBytes = 20000
-	base := Now()
+	base := c.clock()
 	long := strings.Repeat("a", 100)
 	for i := int32(0); i < 2000; i++ {
 		c.apply(enterRec(1000+i, 0, "/usr/bin/x", "x", long, strconv.Itoa(int(i))))
@@ -472,16 +496,17 @@ func TestMemoryBound(t *testing.T) {
 // snapshot, a daemon) pins every entry appended after it: c.order then grows by one entry per
 // fork/exec forever, keeping each removed entry's Process (and its arguments) reachable.
 func TestOrderReleasesRemovedEntries(t *testing.T) {
-	c := NewCache(fstest.MapFS{})
+	c, clk := newCacheClock(fstest.MapFS{})
 	c.Grace = 0
-	base := Now()
+	base := c.clock()
+	clk.advance(time.Second) // every exit below is already a second old
 	c.apply(enterRec(1, 0, "/sbin/init", "init"))
 	c.apply(execRec(1, 0, base, "systemd")) // lives forever
 	const n = 5000
 	for i := int32(0); i < n; i++ {
 		pid := 10 + i%1000
 		c.apply(forkRec(1, pid, base+uint64(i)))
-		c.apply(exitRec(pid, base)) // exited long before Now(): expires at once
+		c.apply(exitRec(pid, base)) // exited a second ago: expires at once
 	}
 	checkInvariants(t, c)
 	s := c.Stats()
@@ -499,7 +524,7 @@ func TestOrderReleasesRemovedEntries(t *testing.T) {
 
 // Pending exec-enter records are bounded by maxPending.
 func TestPendingBound(t *testing.T) {
-	c := NewCache(fstest.MapFS{})
+	c := newCache(fstest.MapFS{})
 	for i := int32(0); i < maxPending; i++ {
 		c.apply(enterRec(10000+i, 0, "/nonexistent", "x")) // failed execs: no exec record follows
 	}
@@ -510,12 +535,12 @@ func TestPendingBound(t *testing.T) {
 	if len(c.pending) > maxPending || c.pending[99] == nil {
 		t.Fatalf("%d pending, newest kept: %v", len(c.pending), c.pending[99] != nil)
 	}
-	c.apply(execRec(99, 1, Now(), "true"))
+	c.apply(execRec(99, 1, c.clock(), "true"))
 	if res := c.Resolve(99, 0, -1); res.Attribution != Kernel || res.Process.Exe != "/usr/bin/true" {
 		t.Errorf("exec after the bound: %+v", res)
 	}
 	// The same tid retrying (a shell searching PATH) takes one slot.
-	c = NewCache(fstest.MapFS{})
+	c = newCache(fstest.MapFS{})
 	for _, d := range []string{"/usr/local/bin/", "/usr/bin/", "/bin/"} {
 		c.apply(enterRec(5, 0, d+"ls", "ls"))
 	}
@@ -523,7 +548,7 @@ func TestPendingBound(t *testing.T) {
 		t.Errorf("pending %+v", c.pending)
 	}
 	// An exit forgets the process's pending record.
-	c.apply(exitRec(5, Now()))
+	c.apply(exitRec(5, c.clock()))
 	if len(c.pending) != 0 {
 		t.Errorf("pending after exit %+v", c.pending)
 	}
@@ -543,8 +568,8 @@ func hostFixture() fstest.MapFS {
 }
 
 func TestResolveFromProc(t *testing.T) {
-	c := NewCache(hostFixture())
-	res := c.Resolve(200, Now(), -1)
+	c := newCache(hostFixture())
+	res := c.Resolve(200, c.clock(), -1)
 	if res.Attribution != Live || res.Process == nil {
 		t.Fatalf("resolution %+v", res)
 	}
@@ -576,7 +601,7 @@ func TestResolveFromProc(t *testing.T) {
 		t.Errorf("kernel thread: %+v", res)
 	}
 	// Snapshot learns what is not known yet.
-	if n := NewCache(hostFixture()).Snapshot(); n != 5 {
+	if n := newCache(hostFixture()).Snapshot(); n != 5 {
 		t.Errorf("snapshot: %d", n)
 	}
 	checkInvariants(t, c)
@@ -586,7 +611,7 @@ func TestResolveFromProc(t *testing.T) {
 // and for procTTL at most.
 func TestProcOnlyStaleness(t *testing.T) {
 	sw := &swapFS{m: hostFixture()}
-	c := NewCache(sw)
+	c := newCache(sw)
 	if res := c.Resolve(200, 0, -1); res.Attribution != Live || res.Process.Args[0] != "chmod" {
 		t.Fatalf("first read %+v", res)
 	}
@@ -647,8 +672,8 @@ func TestGuess(t *testing.T) {
 		fixProc{pid: 610, ppid: 1, comm: "touch", start: 5, exe: "/usr/bin/touch", cwd: "/etc", args: []string{"touch", "cron.d/job"}},
 		fixProc{pid: 611, ppid: 1, comm: "touch", start: 5, exe: "/usr/bin/touch", cwd: "/", args: []string{"touch", "rootfile"}},
 	)
-	c := NewCache(fsys)
-	now := Now()
+	c := newCache(fsys)
+	now := c.clock()
 	ms := uint64(time.Millisecond)
 	c.apply(enterRec(1, 0, "/sbin/init", "init"))
 	c.apply(execRec(1, 0, now-uint64(time.Hour), "init"))
@@ -696,9 +721,9 @@ func TestGuess(t *testing.T) {
 		}
 	}
 	// Entries from /proc (startNS 0) are never guessed.
-	c2 := NewCache(procFS(fixProc{pid: 7, ppid: 1, comm: "vi", start: 5, exe: "/usr/bin/vi", args: []string{"vi", "/etc/passwd"}}))
+	c2 := newCache(procFS(fixProc{pid: 7, ppid: 1, comm: "vi", start: 5, exe: "/usr/bin/vi", args: []string{"vi", "/etc/passwd"}}))
 	c2.Snapshot()
-	if g := c2.Guess("/etc/passwd", Now()); g != nil {
+	if g := c2.Guess("/etc/passwd", c2.clock()); g != nil {
 		t.Errorf("snapshot entry guessed: %+v", g)
 	}
 }
@@ -715,8 +740,8 @@ func TestGuessRelativeForms(t *testing.T) {
 		fixProc{pid: 622, ppid: 1, comm: "cp", start: 5, exe: "/usr/bin/cp", cwd: "/tmp", args: []string{"cp", "-t", "/etc/sudoers.d", "rule"}},
 		fixProc{pid: 623, ppid: 1, comm: "cp", start: 5, exe: "/usr/bin/cp", cwd: "/tmp", args: []string{"cp", "svc", "/etc/init.d/"}},
 	)
-	c := NewCache(fsys)
-	now := Now()
+	c := newCache(fsys)
+	now := c.clock()
 	for _, pid := range []int32{620, 621, 622, 623} {
 		c.apply(execRec(pid, 1, now-uint64(time.Millisecond), "x"))
 	}
@@ -741,9 +766,9 @@ func TestGuessRelativeForms(t *testing.T) {
 func TestRelativeExecUsesProcFS(t *testing.T) {
 	const pid = 4194000 // above any pid on this host, almost certainly
 	fsys := procFS(fixProc{pid: pid, ppid: 1, comm: "true", start: 5, exe: "/usr/bin/true", cwd: "/usr/bin", args: []string{"./true"}})
-	c := NewCache(fsys)
+	c := newCache(fsys)
 	c.apply(enterRec(pid, 0, "./true", "./true"))
-	c.apply(execRec(pid, 1, Now(), "true"))
+	c.apply(execRec(pid, 1, c.clock(), "true"))
 	res := c.Resolve(pid, 0, -1)
 	if res.Process == nil || res.Process.Exe != "/usr/bin/true" {
 		t.Errorf("resolution %s %+v, want exe /usr/bin/true from the cache's /proc", res.Attribution, res.Process)
@@ -752,9 +777,9 @@ func TestRelativeExecUsesProcFS(t *testing.T) {
 
 // Nothing in the cache races under concurrent use.
 func TestConcurrentUse(t *testing.T) {
-	c := NewCache(hostFixture())
+	c := newCache(hostFixture())
 	c.MaxBytes = 50000
-	base := Now()
+	base := c.clock()
 	var wg sync.WaitGroup
 	for g := int32(0); g < 4; g++ {
 		wg.Add(1)
@@ -767,8 +792,8 @@ func TestConcurrentUse(t *testing.T) {
 				c.apply(execRec(pid, 100, base+uint64(i)+1, "x"))
 				c.Resolve(pid, 0, -1)
 				c.Resolve(200, 0, -1)
-				c.Guess("/etc/x", Now())
-				c.apply(exitRec(pid, Now()))
+				c.Guess("/etc/x", c.clock())
+				c.apply(exitRec(pid, c.clock()))
 				c.Stats()
 			}
 		}()

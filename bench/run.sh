@@ -34,7 +34,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${2:-$repo/bench/out}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-gentree=${GENTREE:-/work/shared/bench/gentree.py}
+gentree=${GENTREE:-$repo/bench/gentree.py}
 trees=${TRIPLINE_BENCH_TREES:-/tmp/tripline-bench}
 tree=$trees/$profile
 marker=$trees/$profile.json     # gentree's summary, written once the tree is complete

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/tripline/tripline/internal/testenv"
 )
 
 func TestSignVerify(t *testing.T) {
@@ -56,7 +58,7 @@ func TestSignVerify(t *testing.T) {
 // A key made by OpenSSL signs exports tripline verifies, and the other way round.
 func TestOpenSSLKeys(t *testing.T) {
 	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl is not installed")
+		testenv.SkipOrFail(t, "openssl is not installed")
 	}
 	dir := t.TempDir()
 	priv, pub := filepath.Join(dir, "o.key"), filepath.Join(dir, "o.pub")

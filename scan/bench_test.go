@@ -28,7 +28,7 @@ locations:
 `
 
 // The benchmark tree is made once per process by gentree.py (TRIPLINE_GENTREE, default
-// /work/shared/bench/gentree.py): 2,000 entries, 1% of ~1 MiB files, no 50 MiB blobs. TestMain
+// bench/gentree.py in this repository): 2,000 entries, 1% of ~1 MiB files, no 50 MiB blobs. TestMain
 // removes it.
 var bench struct {
 	once  sync.Once
@@ -63,7 +63,7 @@ func benchTree(b *testing.B) string {
 	bench.once.Do(func() {
 		gen := os.Getenv("TRIPLINE_GENTREE")
 		if gen == "" {
-			gen = "/work/shared/bench/gentree.py"
+			gen = "../bench/gentree.py"
 		}
 		py, err := exec.LookPath("python3")
 		if err != nil {
