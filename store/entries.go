@@ -162,11 +162,12 @@ type Counts struct {
 	Baseline, State, History, Runs int64
 }
 
-// Count returns the row counts of the main tables.
+// Count returns the row counts of the main tables. History counts changes and acceptances, not
+// the seals of the baseline (approvals.go).
 func (db *DB) Count(ctx context.Context) (Counts, error) {
 	var c Counts
 	err := db.r.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM baseline), (SELECT count(*) FROM state),
-		(SELECT count(*) FROM history), (SELECT count(*) FROM runs)`).Scan(&c.Baseline, &c.State, &c.History, &c.Runs)
+		(SELECT count(*) FROM history WHERE source != '`+SourceApproval+`'), (SELECT count(*) FROM runs)`).Scan(&c.Baseline, &c.State, &c.History, &c.Runs)
 	return c, db.wrap(err)
 }
 
@@ -207,6 +208,10 @@ type Tx struct {
 	contentFull  bool
 	contentEmpty bool            // the store was empty when first looked at
 	contentPut   map[string]bool // contents this transaction stored
+	// The baseline changed: Commit seals it (approvals.go), as approved by whom and when.
+	baselineChanged bool
+	approvedBy      string
+	approvedNS      int64
 }
 
 // Begin starts a write transaction, waiting up to BusyTimeoutMS for another writer (SQLite's
@@ -304,6 +309,10 @@ func (t *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 // Commit commits the transaction. The context of the statements does not apply: a commit is
 // never half done because a signal arrived.
 func (t *Tx) Commit() error {
+	if err := t.sealChanged(context.WithoutCancel(context.Background())); err != nil {
+		t.Rollback()
+		return err
+	}
 	for _, st := range t.stmts {
 		st.Close()
 	}
@@ -328,16 +337,19 @@ func (t *Tx) SetMeta(ctx context.Context, key, value string) error {
 // PutBaseline approves an entry (insert or replace).
 func (t *Tx) PutBaseline(ctx context.Context, e *baseline.Entry, approvedNS int64, by string) error {
 	args := append(entryArgs(e), approvedNS, by)
+	t.baselineChanged, t.approvedBy, t.approvedNS = true, by, approvedNS
 	return t.exec(ctx, sqlPutBaseline, args...)
 }
 
 // DeleteBaseline removes a path from the baseline.
 func (t *Tx) DeleteBaseline(ctx context.Context, path string) error {
+	t.baselineChanged = true
 	return t.exec(ctx, "DELETE FROM baseline WHERE path = ?", path)
 }
 
 // ClearBaseline removes every baseline and state row (before re-creating the baseline).
 func (t *Tx) ClearBaseline(ctx context.Context) error {
+	t.baselineChanged = true
 	if err := t.exec(ctx, "DELETE FROM baseline"); err != nil {
 		return err
 	}

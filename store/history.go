@@ -83,6 +83,8 @@ func (db *DB) History(ctx context.Context, q HistoryQuery) ([]HistoryRow, error)
 		}
 		where = append(where, "severity IN ("+strings.Join(in, ",")+")")
 	}
+	// Seal rows are the chain's, not changes of a path: VerifyChain and VerifyBaseline read them.
+	where = append(where, "source != '"+SourceApproval+"'")
 	sqlq := "SELECT " + chainCols + " FROM history"
 	if len(where) > 0 {
 		sqlq += " WHERE " + strings.Join(where, " AND ")

@@ -243,6 +243,10 @@ func (db *DB) wrapSQLite(err error) error {
 			return fmt.Errorf("database %s: cannot open (%v)", db.path, err)
 		}
 	}
+	if strings.HasPrefix(err.Error(), "sql: Scan error on column") {
+		// Every table is STRICT: a value of another type than its column's can only be damage.
+		return fmt.Errorf("database %s: corrupt (%v); move it aside and run `tripline scan` to record a new baseline", db.path, err)
+	}
 	return fmt.Errorf("database %s: %w", db.path, err)
 }
 
@@ -308,7 +312,8 @@ func (db *DB) setWAL(ctx context.Context, h *sql.DB) (string, error) {
 
 // goSteps complete a migration with work SQL cannot do, in its transaction.
 var goSteps = map[string]func(context.Context, *sql.Tx) error{
-	"003_chain.sql": backfillChain,
+	"003_chain.sql":     backfillChain,
+	"004_approvals.sql": sealAtUpgrade,
 }
 
 func (db *DB) migrate(ctx context.Context) error {
