@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/mattn/go-sqlite3"
+	"golang.org/x/sys/unix"
 )
 
 //go:embed migrations/*.sql
@@ -115,8 +116,17 @@ func open(ctx context.Context, path string) (*DB, error) {
 		}
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+		return nil, fmt.Errorf("database %s: read-only here (%v): tripline records every scan and change; choose a writable file with --db", path, errors.Unwrap(err))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	// SQLite's write-ahead log lives beside the file: a writable file in a read-only directory
+	// would otherwise fail with "unable to open database file: no such file or directory".
+	if err := unix.Access(filepath.Dir(path), unix.W_OK|unix.X_OK); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("database %s: its directory is read-only here (%v): SQLite keeps %s-wal and %s-shm beside the database; make the directory writable or choose another --db", path, err, filepath.Base(path), filepath.Base(path))
 	}
 	st, err := f.Stat()
 	f.Close()
