@@ -387,7 +387,7 @@ func (r *Renderer) scanText(res *scan.Result, sum SummaryJSON) error {
 	if res.Inventory != nil {
 		fmt.Fprintf(w, "Baseline recorded for %s: %d paths (%d files hashed, %s read) in %.2fs.\n\n",
 			res.Root, res.Paths, res.Hashed, Bytes(res.HashBytes), res.Duration.Seconds())
-		if err := r.inventoryText(res.Inventory); err != nil {
+		if err := r.inventoryText(res.Inventory, len(res.Errors)); err != nil {
 			return err
 		}
 	} else if len(res.Findings) == 0 {
@@ -427,7 +427,7 @@ func (r *Renderer) scanText(res *scan.Result, sum SummaryJSON) error {
 	return nil
 }
 
-func (r *Renderer) inventoryText(inv *scan.Inventory) error {
+func (r *Renderer) inventoryText(inv *scan.Inventory, unread int) error {
 	tw := tabwriter.NewWriter(r.W, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "LOCATION\tCATEGORY\tUSE\tPATHS\tFILES\tEXECUTABLE")
 	absent := 0
@@ -446,6 +446,11 @@ func (r *Renderer) inventoryText(inv *scan.Inventory) error {
 	}
 	fmt.Fprintln(r.W)
 	if len(inv.Notable) == 0 {
+		if unread > 0 {
+			// Not "nothing stands out": what could not be read is not known to be fine.
+			fmt.Fprintln(r.W, "Nothing stands out in what could be read.")
+			return nil
+		}
 		fmt.Fprintln(r.W, "Nothing stands out in the inventory.")
 		return nil
 	}
