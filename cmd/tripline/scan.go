@@ -61,6 +61,11 @@ func runScan(c *cli.Context, e *env, recreate bool) error {
 		return err
 	}
 	defer db.Close()
+	if !recreate {
+		if err := trustBaseline(ctx, db); err != nil {
+			return err
+		}
+	}
 	opt := scan.Options{Root: e.root, Policy: pol, DB: db, MaxHashBytes: c.Int64("max-hash-size"), NoContent: c.Bool("no-content"),
 		Workers: c.Int("workers"), By: whoami(), Recreate: recreate}
 	prog := &progress{w: e.stderr}

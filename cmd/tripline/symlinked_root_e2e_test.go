@@ -2,9 +2,12 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tripline/tripline/internal/testenv"
 )
 
 // An image whose /etc is a symlink (to a directory outside the tree) used to scan 0 paths, exit 0
@@ -39,5 +42,35 @@ func TestScanSymlinkedLocationDirectory(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, "systemd-units") {
 		t.Errorf("the unit under /usr/lib was not scanned:\n%s", r.stdout)
+	}
+}
+
+// Editing the baseline with sqlite3 used to approve a setuid file silently: scan exited 0. It now
+// refuses with one line naming the row (exit 17), and baseline create is the way out.
+func TestScanRefusesEditedBaseline(t *testing.T) {
+	if _, err := exec.LookPath("sqlite3"); err != nil {
+		testenv.SkipOrFail(t, "the sqlite3 shell is not installed")
+	}
+	fx := newFixture(t)
+	if r := tl(t, fx, "scan"); r.code != 0 {
+		t.Fatalf("first scan: %d %s", r.code, r.stderr)
+	}
+	os.Chmod(fx.path("etc/init.d/alpha"), 0o4755)
+	if out, err := exec.Command("sqlite3", fx.db, "UPDATE baseline SET mode = 2541 WHERE path = '/etc/init.d/alpha'").CombinedOutput(); err != nil {
+		t.Fatalf("sqlite3: %v %s", err, out)
+	}
+	r := tl(t, fx, "scan")
+	if r.code != exitError || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 ||
+		!strings.Contains(r.stderr, "1 row(s) edited or added outside tripline (/etc/init.d/alpha)") || !strings.Contains(r.stderr, "refusing to compare") {
+		t.Errorf("scan against the edited baseline: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout, "Nothing stands out") || strings.Contains(r.stdout, "findings") {
+		t.Errorf("it compared anyway:\n%s", r.stdout)
+	}
+	if r := tl(t, fx, "baseline", "create"); r.code&^exitUnreadable != 0 {
+		t.Fatalf("baseline create: %d %s", r.code, r.stderr)
+	}
+	if r := tl(t, fx, "scan"); r.code != 0 {
+		t.Errorf("after baseline create: %d %s", r.code, r.stderr)
 	}
 }
