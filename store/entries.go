@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/policy"
+	"github.com/tripline/tripline/proc"
 )
 
 const entryCols = "path, location, type, mode, uid, gid, size, inode, dev, nlink, mtime_ns, ctime_ns, btime_ns, target, sha256, hash_state"
@@ -170,21 +172,35 @@ func (db *DB) Count(ctx context.Context) (Counts, error) {
 	return c, db.wrap(err)
 }
 
+// Source names who observed a change recorded in the history.
+type Source string
+
+// Sources. The values are stable: they are the history's source column and "source" in every
+// JSON output.
+const (
+	SourceScan      Source = "scan"      // a scan compared the host with the last observation
+	SourceBaseline  Source = "baseline"  // the first scan, which records the baseline (a run's kind)
+	SourceEvent     Source = "event"     // the watcher, after a kernel event
+	SourceReconcile Source = "reconcile" // the watcher's scan after a gap
+	SourceAccept    Source = "accept"    // baseline accept or update
+	SourceRestore   Source = "restore"   // tripline restore
+)
+
 // Record is one row of the history.
 type Record struct {
 	TimeNS   int64
 	RunID    int64
-	Source   string // scan, event, reconcile, accept, baseline
+	Source   Source
 	Path     string
 	Location string
-	Kind     string // created, deleted, modified, accepted
+	Kind     baseline.Kind // created, deleted, modified, accepted, restored
 	Flags    []string
 	Old, New *baseline.Entry
 	Rule     string
 	Severity string
-	Verdict  string
-	Hits     any // JSON-encoded as given
-	Actor    any // JSON-encoded as given; nil when nobody is known
+	Verdict  policy.Verdict
+	Hits     any         // JSON-encoded as given
+	Actor    *proc.Actor // nil when nobody is known
 	By       string
 	// Set by AddHistory: the row's id and its hash in the chain.
 	ID   int64
@@ -320,11 +336,6 @@ func (t *Tx) Rollback() {
 	t.cancel()
 }
 
-// SetMeta sets a value of the meta table.
-func (t *Tx) SetMeta(ctx context.Context, key, value string) error {
-	return t.exec(ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value)
-}
-
 // PutBaseline approves an entry (insert or replace).
 func (t *Tx) PutBaseline(ctx context.Context, e *baseline.Entry, approvedNS int64, by string) error {
 	args := append(entryArgs(e), approvedNS, by)
@@ -360,8 +371,8 @@ func (t *Tx) DeleteState(ctx context.Context, path string) error {
 }
 
 // StartRun records the start of a run and returns its id.
-func (t *Tx) StartRun(ctx context.Context, kind, root, by string, startedNS int64) (int64, error) {
-	res, err := t.tx.ExecContext(ctx, "INSERT INTO runs(kind, started_ns, root, by) VALUES(?, ?, ?, ?)", kind, startedNS, root, by)
+func (t *Tx) StartRun(ctx context.Context, kind Source, root, by string, startedNS int64) (int64, error) {
+	res, err := t.tx.ExecContext(ctx, "INSERT INTO runs(kind, started_ns, root, by) VALUES(?, ?, ?, ?)", string(kind), startedNS, root, by)
 	if err != nil {
 		return 0, t.db.wrap(err)
 	}
@@ -402,9 +413,11 @@ func (t *Tx) AddHistory(ctx context.Context, r *Record) error {
 	if err != nil {
 		return err
 	}
-	actor, err := jsonOrNull(r.Actor)
-	if err != nil {
-		return err
+	var actor any
+	if r.Actor != nil {
+		if actor, err = jsonOrNull(r.Actor); err != nil {
+			return err
+		}
 	}
 	if !t.headKnown {
 		if t.headID, t.headHash, err = head(ctx, t.tx); err != nil {
@@ -412,9 +425,9 @@ func (t *Tx) AddHistory(ctx context.Context, r *Record) error {
 		}
 		t.headKnown = true
 	}
-	row := chainRow{ID: t.headID + 1, TimeNS: r.TimeNS, Source: r.Source, Path: r.Path, Location: r.Location, Kind: r.Kind,
+	row := chainRow{ID: t.headID + 1, TimeNS: r.TimeNS, Source: string(r.Source), Path: r.Path, Location: r.Location, Kind: string(r.Kind),
 		Flags: strings.Join(r.Flags, ","), Old: nullString(old), New: nullString(cur), Rule: r.Rule, Severity: r.Severity,
-		Verdict: r.Verdict, Hits: nullString(hits), Actor: nullString(actor), By: r.By}
+		Verdict: string(r.Verdict), Hits: nullString(hits), Actor: nullString(actor), By: r.By}
 	var run any
 	if r.RunID != 0 {
 		run = r.RunID
@@ -423,8 +436,8 @@ func (t *Tx) AddHistory(ctx context.Context, r *Record) error {
 	if row.Hash, err = rowHash(t.headHash, &row); err != nil {
 		return fmt.Errorf("database %s: corrupt history (%v); 'tripline history --verify' says more", t.db.path, err)
 	}
-	if err := t.exec(ctx, sqlAddHistory, row.ID, r.TimeNS, run, r.Source, r.Path, r.Location, r.Kind, row.Flags, old, cur,
-		r.Rule, r.Severity, r.Verdict, hits, actor, r.By, row.Hash); err != nil {
+	if err := t.exec(ctx, sqlAddHistory, row.ID, r.TimeNS, run, row.Source, r.Path, r.Location, row.Kind, row.Flags, old, cur,
+		r.Rule, r.Severity, row.Verdict, hits, actor, r.By, row.Hash); err != nil {
 		return err
 	}
 	t.headID, t.headHash = row.ID, row.Hash
@@ -487,7 +500,7 @@ func (db *DB) Accept(ctx context.Context, paths []string, by string, nowNS int64
 			todo = append(todo, s)
 		}
 	}
-	run, err := tx.StartRun(ctx, "accept", "", by, nowNS)
+	run, err := tx.StartRun(ctx, SourceAccept, "", by, nowNS)
 	if err != nil {
 		return res, err
 	}
@@ -497,8 +510,8 @@ func (db *DB) Accept(ctx context.Context, paths []string, by string, nowNS int64
 		if err != nil {
 			return res, err
 		}
-		rec := &Record{TimeNS: nowNS, RunID: run, Source: "accept", Path: s.Path, Location: s.Location,
-			Kind: "accepted", Old: old, Rule: "", Severity: "none", Verdict: "accepted", By: by}
+		rec := &Record{TimeNS: nowNS, RunID: run, Source: SourceAccept, Path: s.Path, Location: s.Location,
+			Kind: baseline.Accepted, Old: old, Rule: "", Severity: policy.SevNone.String(), Verdict: policy.VerdictAccepted, By: by}
 		if s.Present {
 			if err := tx.PutBaseline(ctx, &s.Entry, nowNS, by); err != nil {
 				return res, err

@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/proc"
 )
 
 // HistoryRow is one recorded change, decoded.
@@ -24,7 +26,7 @@ type HistoryRow struct {
 	Rule     string          `json:"rule,omitempty"`
 	Severity string          `json:"severity"`
 	Verdict  string          `json:"verdict"`
-	Actor    json.RawMessage `json:"actor,omitempty"` // as the watcher recorded it; absent for scans
+	Actor    *proc.Actor     `json:"actor,omitempty"` // nil for scans
 	By       string          `json:"by"`
 	Hash     string          `json:"hash"`
 }
@@ -113,9 +115,7 @@ func (db *DB) History(ctx context.Context, q HistoryQuery) ([]HistoryRow, error)
 		if h.New, err = decodeStoredEntry(c.New); err != nil {
 			return nil, fmt.Errorf("%s: history row %d: %w", db.path, c.ID, err)
 		}
-		if c.Actor.Valid {
-			h.Actor = json.RawMessage(c.Actor.String)
-		}
+		h.Actor = decodeActor(c.Actor)
 		out = append(out, h)
 	}
 	return out, db.wrap(rows.Err())
@@ -143,4 +143,18 @@ func (db *DB) Gaps(ctx context.Context, fromNS, toNS int64) ([]Gap, error) {
 		out = append(out, g)
 	}
 	return out, db.wrap(rows.Err())
+}
+
+// decodeActor decodes the actor column of a history row; NULL and "" (rows of old versions) are
+// nobody. A value that does not decode (written by hand: the chain check says so) is shown as an
+// unknown actor that says why, so the rest of the history can still be read.
+func decodeActor(s sql.NullString) *proc.Actor {
+	if !s.Valid || s.String == "" {
+		return nil
+	}
+	var a proc.Actor
+	if err := json.Unmarshal([]byte(s.String), &a); err != nil {
+		return &proc.Actor{Attribution: proc.AttrNone, Why: "the recorded actor does not decode: " + err.Error()}
+	}
+	return &a
 }
