@@ -18,7 +18,6 @@ import (
 	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/proc"
 	"github.com/tripline/tripline/scan"
-	"github.com/tripline/tripline/store"
 )
 
 // Format is an output format.
@@ -397,7 +396,7 @@ func (r *Renderer) scanText(res *scan.Result, sum SummaryJSON) error {
 		fmt.Fprintf(w, "%d files over the hash size cap were recorded without a hash (size and mtime are compared).\n", res.TooLarge)
 	}
 	if res.ContentFull > 0 {
-		fmt.Fprintf(w, "%d file contents were not stored for history --diff and restore: the content store (%d MiB) is full of contents the baseline needs.\n", res.ContentFull, store.MaxContentBytes>>20)
+		fmt.Fprintf(w, "%d file contents were not stored for history --diff and restore: the content store (%d MiB) is full of contents the baseline needs.\n", res.ContentFull, res.ContentStoreBytes>>20)
 	}
 	if res.Ignored > 0 {
 		fmt.Fprintf(w, "%d names ignored by the policy (editor and package-manager temporaries).\n", res.Ignored)

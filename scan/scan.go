@@ -96,6 +96,8 @@ type Result struct {
 	// ContentFull counts contents not stored because the content store is full of contents the
 	// baseline needs (store.MaxContentBytes).
 	ContentFull int
+	// ContentStoreBytes is the bound of the content store that was full (store.MaxContentBytes).
+	ContentStoreBytes int64
 	// Uncovered counts baseline paths that the policy no longer selects (left untouched).
 	Uncovered int
 	Findings  []policy.Finding // against the baseline, in path order
@@ -563,6 +565,7 @@ func (r *run) keep(ctx context.Context, e *baseline.Entry) error {
 	err := journal.KeepContent(ctx, r.tx, r.root, e, r.nowNS)
 	if errors.Is(err, store.ErrContentFull) {
 		r.res.ContentFull++
+		r.res.ContentStoreBytes = store.MaxContentBytes
 		return nil
 	}
 	return err

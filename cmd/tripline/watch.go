@@ -194,7 +194,16 @@ func runWatch(c *cli.Context, e *env) error {
 	if c.Int64("history-max-rows") < 0 {
 		return usagef("--history-max-rows must not be negative")
 	}
-	go pruneLoop(ctx, e, db, maxAge, c.Int64("history-max-rows"))
+	// The goroutines beside the watcher (retention, SIGHUP) are stopped and waited for before
+	// the output and the database they use are closed.
+	bgCtx, stopBG := context.WithCancel(ctx)
+	var bg sync.WaitGroup
+	defer func() { stopBG(); bg.Wait() }()
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		pruneLoop(bgCtx, e, db, maxAge, c.Int64("history-max-rows"))
+	}()
 
 	cache, ast, err := attrib.Open(c.String("attribution"), nil)
 	if err != nil {
@@ -249,8 +258,15 @@ func runWatch(c *cli.Context, e *env) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	bg.Add(1)
 	go func() {
-		for range hup {
+		defer bg.Done()
+		for {
+			select {
+			case <-bgCtx.Done():
+				return
+			case <-hup:
+			}
 			if err := out.Reopen(); err != nil {
 				e.log.Error("reopen output", "err", err)
 			}
@@ -263,6 +279,7 @@ func runWatch(c *cli.Context, e *env) error {
 		}
 	}()
 	err = w.Run(ctx)
+	stopBG() // no reload or prune after the watcher stopped
 	watch.SdNotify("STOPPING=1")
 	if err != nil {
 		return err
