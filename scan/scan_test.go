@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/journal"
 	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/store"
 )
@@ -187,7 +188,7 @@ func TestChangesReportedUntilAcceptedAndRecordedOnce(t *testing.T) {
 	if got := rulesByPath(res)["/etc/cron.daily/a"]; got != "setuid-set" || res.Recorded != 1 {
 		t.Errorf("after u+s: rule %q, recorded %d", got, res.Recorded)
 	}
-	if _, err := e.db.Accept(context.Background(), nil, "test", 1); err != nil {
+	if _, err := journal.Accept(context.Background(), e.db, nil, "test", 1); err != nil {
 		t.Fatal(err)
 	}
 	res = e.scan()

@@ -8,8 +8,112 @@ import (
 	"strings"
 
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/proc"
 )
+
+// Source names who observed a change recorded in the history.
+type Source string
+
+// Sources. The values are stable: they are the history's source column and "source" in every
+// JSON output.
+const (
+	SourceScan      Source = "scan"      // a scan compared the host with the last observation
+	SourceBaseline  Source = "baseline"  // the first scan, which records the baseline (a run's kind)
+	SourceEvent     Source = "event"     // the watcher, after a kernel event
+	SourceReconcile Source = "reconcile" // the watcher's scan after a gap
+	SourceAccept    Source = "accept"    // baseline accept or update
+	SourceRestore   Source = "restore"   // tripline restore
+)
+
+// Record is one row of the history.
+type Record struct {
+	TimeNS   int64
+	RunID    int64
+	Source   Source
+	Path     string
+	Location string
+	Kind     baseline.Kind // created, deleted, modified, accepted, restored
+	Flags    []string
+	Old, New *baseline.Entry
+	Rule     string
+	Severity string
+	Verdict  policy.Verdict
+	Hits     any         // JSON-encoded as given
+	Actor    *proc.Actor // nil when nobody is known
+	By       string
+	// Set by AddHistory: the row's id and its hash in the chain.
+	ID   int64
+	Hash string
+}
+
+func jsonOrNull(v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if e, ok := v.(*baseline.Entry); ok && e == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+// AddHistory appends a record.
+func (t *Tx) AddHistory(ctx context.Context, r *Record) error {
+	old, err := jsonOrNull(r.Old)
+	if err != nil {
+		return err
+	}
+	cur, err := jsonOrNull(r.New)
+	if err != nil {
+		return err
+	}
+	hits, err := jsonOrNull(r.Hits)
+	if err != nil {
+		return err
+	}
+	var actor any
+	if r.Actor != nil {
+		if actor, err = jsonOrNull(r.Actor); err != nil {
+			return err
+		}
+	}
+	if !t.headKnown {
+		if t.headID, t.headHash, err = head(ctx, t.tx); err != nil {
+			return t.db.wrap(err)
+		}
+		t.headKnown = true
+	}
+	row := chainRow{ID: t.headID + 1, TimeNS: r.TimeNS, Source: string(r.Source), Path: r.Path, Location: r.Location, Kind: string(r.Kind),
+		Flags: strings.Join(r.Flags, ","), Old: nullString(old), New: nullString(cur), Rule: r.Rule, Severity: r.Severity,
+		Verdict: string(r.Verdict), Hits: nullString(hits), Actor: nullString(actor), By: r.By}
+	var run any
+	if r.RunID != 0 {
+		run = r.RunID
+		row.RunID = sql.NullInt64{Int64: r.RunID, Valid: true}
+	}
+	if row.Hash, err = rowHash(t.headHash, &row); err != nil {
+		return fmt.Errorf("database %s: corrupt history (%v); 'tripline history --verify' says more", t.db.path, err)
+	}
+	if err := t.exec(ctx, sqlAddHistory, row.ID, r.TimeNS, run, row.Source, r.Path, r.Location, row.Kind, row.Flags, old, cur,
+		r.Rule, r.Severity, row.Verdict, hits, actor, r.By, row.Hash); err != nil {
+		return err
+	}
+	t.headID, t.headHash = row.ID, row.Hash
+	r.ID, r.Hash = row.ID, row.Hash
+	return nil
+}
+
+// nullString turns what jsonOrNull returns (nil or a string) into a chain column.
+func nullString(v any) sql.NullString {
+	if s, ok := v.(string); ok {
+		return sql.NullString{String: s, Valid: true}
+	}
+	return sql.NullString{}
+}
 
 // HistoryRow is one recorded change, decoded.
 type HistoryRow struct {
@@ -117,30 +221,6 @@ func (db *DB) History(ctx context.Context, q HistoryQuery) ([]HistoryRow, error)
 		}
 		h.Actor = decodeActor(c.Actor)
 		out = append(out, h)
-	}
-	return out, db.wrap(rows.Err())
-}
-
-// Gaps returns the gaps that overlap [fromNS, toNS) (toNS 0: up to now), oldest first.
-func (db *DB) Gaps(ctx context.Context, fromNS, toNS int64) ([]Gap, error) {
-	q := "SELECT id, start_ns, end_ns, reason, detail, coalesce(reconcile_run, 0) FROM gaps WHERE (end_ns = 0 OR end_ns >= ?)"
-	args := []any{fromNS}
-	if toNS != 0 {
-		q += " AND start_ns < ?"
-		args = append(args, toNS)
-	}
-	rows, err := db.r.QueryContext(ctx, q+" ORDER BY start_ns", args...)
-	if err != nil {
-		return nil, db.wrap(err)
-	}
-	defer rows.Close()
-	var out []Gap
-	for rows.Next() {
-		var g Gap
-		if err := rows.Scan(&g.ID, &g.StartNS, &g.EndNS, &g.Reason, &g.Detail, &g.ReconcileRun); err != nil {
-			return nil, db.wrap(err)
-		}
-		out = append(out, g)
 	}
 	return out, db.wrap(rows.Err())
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/journal"
 	"github.com/tripline/tripline/report"
 )
 
@@ -82,7 +83,7 @@ func accept(c *cli.Context, e *env, paths []string) error {
 	} else if !ok {
 		return fmt.Errorf("no baseline in %s yet: run 'tripline scan' first", db.Path())
 	}
-	res, err := db.Accept(c.Context, paths, whoami(), time.Now().UnixNano())
+	res, err := journal.Accept(c.Context, db, paths, whoami(), time.Now().UnixNano())
 	if err != nil {
 		return err
 	}
