@@ -122,7 +122,7 @@ func acceptRows(t *testing.T, path string) []acceptRow {
 	}
 	for _, r := range rows {
 		out = append(out, acceptRow{path: r.Path, runID: r.RunID, old: r.Old, new: r.New,
-			by: r.By, source: r.Source, kind: r.Kind, timeNS: r.TimeNS})
+			by: r.By, source: string(r.Source), kind: string(r.Kind), timeNS: r.TimeNS})
 		if r.Verdict != "accepted" || r.Severity != "none" || r.Actor != nil {
 			t.Errorf("history row of %s: verdict %q, severity %q, actor %+v", r.Path, r.Verdict, r.Severity, r.Actor)
 		}

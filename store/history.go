@@ -120,16 +120,16 @@ type HistoryRow struct {
 	ID       int64           `json:"id"`
 	TimeNS   int64           `json:"time_ns"`
 	RunID    int64           `json:"run_id,omitempty"`
-	Source   string          `json:"source"` // scan, event, reconcile, accept, restore
+	Source   Source          `json:"source"`
 	Path     string          `json:"path"`
 	Location string          `json:"location"`
-	Kind     string          `json:"kind"`
+	Kind     baseline.Kind   `json:"kind"`
 	Flags    []string        `json:"flags"`
 	Old      *baseline.Entry `json:"old,omitempty"`
 	New      *baseline.Entry `json:"new,omitempty"`
 	Rule     string          `json:"rule,omitempty"`
 	Severity string          `json:"severity"`
-	Verdict  string          `json:"verdict"`
+	Verdict  policy.Verdict  `json:"verdict"`
 	Actor    *proc.Actor     `json:"actor,omitempty"` // nil for scans
 	By       string          `json:"by"`
 	Hash     string          `json:"hash"`
@@ -208,8 +208,8 @@ func (db *DB) History(ctx context.Context, q HistoryQuery) ([]HistoryRow, error)
 		if err := c.scan(rows); err != nil {
 			return nil, db.wrap(err)
 		}
-		h := HistoryRow{ID: c.ID, TimeNS: c.TimeNS, RunID: c.RunID.Int64, Source: c.Source, Path: c.Path, Location: c.Location,
-			Kind: c.Kind, Flags: []string{}, Rule: c.Rule, Severity: c.Severity, Verdict: c.Verdict, By: c.By, Hash: c.Hash}
+		h := HistoryRow{ID: c.ID, TimeNS: c.TimeNS, RunID: c.RunID.Int64, Source: Source(c.Source), Path: c.Path, Location: c.Location,
+			Kind: baseline.Kind(c.Kind), Flags: []string{}, Rule: c.Rule, Severity: c.Severity, Verdict: policy.Verdict(c.Verdict), By: c.By, Hash: c.Hash}
 		if c.Flags != "" {
 			h.Flags = strings.Split(c.Flags, ",")
 		}

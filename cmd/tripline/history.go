@@ -354,7 +354,7 @@ func whatChanged(r *store.HistoryRow) string {
 	case n == nil && o != nil:
 		return fmt.Sprintf("deleted (was %s %s)", o.Type, baseline.ModeString(o.Mode))
 	case n == nil:
-		return r.Kind
+		return string(r.Kind)
 	}
 	var parts []string
 	if o.Mode != n.Mode {
@@ -382,7 +382,7 @@ func whatChanged(r *store.HistoryRow) string {
 		parts = append(parts, fmt.Sprintf("ctime %s -> %s", ts(o.CtimeNS), ts(n.CtimeNS)))
 	}
 	if len(parts) == 0 {
-		return r.Kind
+		return string(r.Kind)
 	}
 	return strings.Join(parts, "; ")
 }
