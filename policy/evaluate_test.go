@@ -282,6 +282,13 @@ func TestEvaluate(t *testing.T) {
 			verdict: policy.VerdictTrusted, why: "trusted writer /usr/bin/dpkg",
 		},
 		{
+			name: "an actor known by its pid only is nobody to the policy",
+			old:  file("/etc/cron.daily/x", 0o644), cur: file("/etc/cron.daily/x", 0o755),
+			actor: &proc.Actor{Attribution: proc.AttrPIDOnly, PID: 42, Ancestors: []proc.Process{{Exe: "/usr/bin/dpkg"}}},
+			loc:   "cron-periodic", rules: []string{"exec-bit-set"}, severity: policy.SevHigh,
+			verdict: policy.VerdictAlert,
+		},
+		{
 			name: "trusted executable by glob",
 			cur:  file("/etc/init.d/x", 0o755), actor: known(proc.Process{Exe: "/usr/lib/apt/methods/http"}),
 			loc: "sysv-init", rules: []string{"executable-created"}, severity: policy.SevHigh,
