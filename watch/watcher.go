@@ -185,6 +185,9 @@ func (w *Watcher) logical(host string) string {
 // Run watches until ctx is done, then drains what was read, commits and returns nil. It returns
 // an error when the backend cannot be opened, fails its self-check, or the database fails.
 func (w *Watcher) Run(ctx context.Context) error {
+	if w.o.Reconcile == nil {
+		return errors.New("watch: Options.Reconcile is not set")
+	}
 	if w.attr == nil {
 		w.attr = attrib.NewCache(nil)
 	}
