@@ -79,9 +79,8 @@ const (
 	rootDomain = "tripline-baseline-root-1\x00"
 	shortLeaf  = 8
 
-	// SourceApproval and KindSealed mark a seal row in the history.
-	SourceApproval = "approval"
-	KindSealed     = "sealed"
+	// KindSealed is the kind of a seal row (source SourceApproval).
+	KindSealed = "sealed"
 )
 
 // baselineCols are the baseline table's columns, in schema order: what a leaf covers.
@@ -172,7 +171,7 @@ func sealTx(ctx context.Context, tx *sql.Tx, headID int64, headHash, by string, 
 	if err != nil {
 		return 0, "", err
 	}
-	row := chainRow{ID: headID + 1, TimeNS: nowNS, Source: SourceApproval, Kind: KindSealed,
+	row := chainRow{ID: headID + 1, TimeNS: nowNS, Source: string(SourceApproval), Kind: KindSealed,
 		New: sql.NullString{String: string(body), Valid: true}, Severity: "none", Verdict: "none", By: by}
 	if row.Hash, err = rowHash(headHash, &row); err != nil {
 		return 0, "", err

@@ -123,9 +123,7 @@ func TestSealFollowsAccept(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := verifyBaseline(t, db)
-	if _, err := db.Accept(ctx, nil, "alice", 10); err != nil {
-		t.Fatal(err)
-	}
+	accepted(t, db, "/etc/init.d/s01", "alice", 10)
 	after := verifyBaseline(t, db)
 	if !before.OK || !after.OK || after.SealID <= before.SealID {
 		t.Errorf("before %+v, after %+v", before, after)
@@ -233,7 +231,7 @@ func TestUpgradeSealsTheBaseline(t *testing.T) {
 		t.Errorf("upgraded: %+v", c)
 	}
 	rows := historyRowsAll(t, path)
-	if len(rows) != 1 || rows[0].source != SourceApproval || !strings.Contains(rows[0].by, "schema 4") {
+	if len(rows) != 1 || rows[0].source != string(SourceApproval) || !strings.Contains(rows[0].by, "schema 4") {
 		t.Errorf("seal rows %+v", rows)
 	}
 	if _, err := os.Stat(path); err != nil {

@@ -381,16 +381,3 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	return nil
 }
-
-// Meta returns a value of the meta table.
-func (db *DB) Meta(ctx context.Context, key string) (string, bool, error) {
-	var v string
-	err := db.r.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", key).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, db.wrap(err)
-	}
-	return v, true, nil
-}

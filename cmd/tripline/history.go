@@ -13,8 +13,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/proc"
 	"github.com/tripline/tripline/store"
-	"github.com/tripline/tripline/watch"
 )
 
 // armWindow is how close a creation and an arming must be to be called out together.
@@ -291,17 +291,6 @@ func ts(ns int64) string {
 	return time.Unix(0, ns).UTC().Format("2006-01-02T15:04:05.000Z")
 }
 
-func decodeActor(raw json.RawMessage) *watch.Actor {
-	if len(raw) == 0 {
-		return nil
-	}
-	var a watch.Actor
-	if json.Unmarshal(raw, &a) != nil {
-		return nil
-	}
-	return &a
-}
-
 func userName(u *baseline.Users, id int32) string {
 	if id < 0 {
 		return "unset"
@@ -313,12 +302,12 @@ func userName(u *baseline.Users, id int32) string {
 }
 
 // describeActor renders who made a change, on one or two lines.
-func describeActor(a *watch.Actor, users *baseline.Users) string {
+func describeActor(a *proc.Actor, users *baseline.Users) string {
 	if a == nil {
 		return "actor unknown (found by a scan or a reconcile)"
 	}
 	if a.Process == nil {
-		s := "attribution " + a.Attribution
+		s := "attribution " + string(a.Attribution)
 		if a.PID != 0 {
 			s = fmt.Sprintf("pid %d, %s", a.PID, s)
 		}
@@ -341,7 +330,7 @@ func describeActor(a *watch.Actor, users *baseline.Users) string {
 	if p.SessionID >= 0 {
 		s += fmt.Sprintf(", session %d", p.SessionID)
 	}
-	s += "; attribution " + a.Attribution
+	s += "; attribution " + string(a.Attribution)
 	return s
 }
 
@@ -365,7 +354,7 @@ func whatChanged(r *store.HistoryRow) string {
 	case n == nil && o != nil:
 		return fmt.Sprintf("deleted (was %s %s)", o.Type, baseline.ModeString(o.Mode))
 	case n == nil:
-		return r.Kind
+		return string(r.Kind)
 	}
 	var parts []string
 	if o.Mode != n.Mode {
@@ -393,7 +382,7 @@ func whatChanged(r *store.HistoryRow) string {
 		parts = append(parts, fmt.Sprintf("ctime %s -> %s", ts(o.CtimeNS), ts(n.CtimeNS)))
 	}
 	if len(parts) == 0 {
-		return r.Kind
+		return string(r.Kind)
 	}
 	return strings.Join(parts, "; ")
 }
@@ -426,7 +415,7 @@ func writeTimeline(w io.Writer, p string, rows []store.HistoryRow, gaps []store.
 		fmt.Fprintf(w, "\n#%d %s  %-9s %s\n", r.ID, ts(r.TimeNS), r.Source, whatChanged(r))
 		fmt.Fprintf(w, "      %s\n", finding(r))
 		if r.Source != "accept" && r.Source != "restore" {
-			fmt.Fprintf(w, "      %s\n", describeActor(decodeActor(r.Actor), users))
+			fmt.Fprintf(w, "      %s\n", describeActor(r.Actor, users))
 		}
 	}
 	if len(gaps) > 0 {
@@ -469,7 +458,7 @@ func suspicious(rows []store.HistoryRow) []string {
 		if c.Kind != "created" {
 			continue
 		}
-		ca := decodeActor(c.Actor)
+		ca := c.Actor
 		for j := i + 1; j < len(rows); j++ {
 			a := &rows[j]
 			if time.Duration(a.TimeNS-c.TimeNS) > armWindow {
@@ -478,7 +467,7 @@ func suspicious(rows []store.HistoryRow) []string {
 			if !slices.Contains(a.Flags, "exec-added") {
 				continue
 			}
-			aa := decodeActor(a.Actor)
+			aa := a.Actor
 			if same, how := sameSession(ca, aa); same {
 				out = append(out, fmt.Sprintf("created (#%d) and armed with an exec bit (#%d) %s apart, %s",
 					c.ID, a.ID, time.Duration(a.TimeNS-c.TimeNS).Round(time.Second), how))
@@ -489,7 +478,7 @@ func suspicious(rows []store.HistoryRow) []string {
 	return out
 }
 
-func sameSession(a, b *watch.Actor) (bool, string) {
+func sameSession(a, b *proc.Actor) (bool, string) {
 	if a == nil || b == nil || a.Process == nil || b.Process == nil {
 		return false, ""
 	}
@@ -517,7 +506,7 @@ func writeGrouped(w io.Writer, rows []store.HistoryRow, users *baseline.Users) {
 	groups := map[string]*group{}
 	for i := range rows {
 		r := &rows[i]
-		a := decodeActor(r.Actor)
+		a := r.Actor
 		key, title := "none", "no actor (scans, reconciles, acceptances)"
 		if a != nil && a.PID != 0 {
 			key = strconv.Itoa(int(a.PID))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/internal/testenv"
+	"github.com/tripline/tripline/proc"
 	"github.com/tripline/tripline/store"
 )
 
@@ -193,11 +194,11 @@ func TestSuspiciousTimes(t *testing.T) {
 		!strings.Contains(notes[1], "#1") || !strings.Contains(notes[1], "before the file's birth") {
 		t.Errorf("notes %q: want the event's mtime set backwards and before birth, and nothing for the restore", notes)
 	}
-	created := `{"attribution":"kernel","pid":1,"process":{"pid":1,"loginuid":1000,"sessionid":7}}`
-	armed := `{"attribution":"kernel","pid":2,"process":{"pid":2,"loginuid":1000,"sessionid":7}}`
+	created := &proc.Actor{Attribution: proc.AttrKernel, PID: 1, Process: &proc.Process{PID: 1, LoginUID: 1000, SessionID: 7}}
+	armed := &proc.Actor{Attribution: proc.AttrKernel, PID: 2, Process: &proc.Process{PID: 2, LoginUID: 1000, SessionID: 7}}
 	rows = []store.HistoryRow{
-		{ID: 1, Source: "event", Kind: "created", New: old, TimeNS: 0, Actor: json.RawMessage(created)},
-		{ID: 2, Source: "event", Kind: "modified", Flags: []string{"exec-added"}, Old: old, New: old, TimeNS: int64(61e9), Actor: json.RawMessage(armed)},
+		{ID: 1, Source: "event", Kind: "created", New: old, TimeNS: 0, Actor: created},
+		{ID: 2, Source: "event", Kind: "modified", Flags: []string{"exec-added"}, Old: old, New: old, TimeNS: int64(61e9), Actor: armed},
 	}
 	if notes := suspicious(rows); len(notes) != 1 || !strings.Contains(notes[0], "1m1s apart") || !strings.Contains(notes[0], "session 7") {
 		t.Errorf("created and armed: %q", notes)

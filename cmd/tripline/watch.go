@@ -17,7 +17,9 @@ import (
 
 	"github.com/tripline/tripline/attrib"
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/report"
+	"github.com/tripline/tripline/scan"
 	"github.com/tripline/tripline/store"
 	"github.com/tripline/tripline/watch"
 )
@@ -139,6 +141,19 @@ func (o *output) Close() error {
 	return nil
 }
 
+// reconciler is the watcher's full comparison: a scan of every location against its last
+// observation, recording the changes under source reconcile.
+func reconciler(e *env, db *store.DB, maxHashBytes int64) watch.Reconciler {
+	return func(ctx context.Context, pol *policy.Policy) (*watch.Reconciled, error) {
+		res, err := scan.Run(ctx, scan.Options{Root: e.root, Policy: pol, DB: db, By: whoami(),
+			Source: store.SourceReconcile, MaxHashBytes: maxHashBytes, ChangesOnly: true})
+		if err != nil {
+			return nil, err
+		}
+		return &watch.Reconciled{RunID: res.RunID, First: res.First, Paths: res.Paths, Changes: res.Changes, Errors: res.Errors}, nil
+	}
+}
+
 func runWatch(c *cli.Context, e *env) error {
 	format, err := report.ParseFormat(c.String("format"), report.ECS, report.JSON, report.Text)
 	if err != nil {
@@ -179,7 +194,16 @@ func runWatch(c *cli.Context, e *env) error {
 	if c.Int64("history-max-rows") < 0 {
 		return usagef("--history-max-rows must not be negative")
 	}
-	go pruneLoop(ctx, e, db, maxAge, c.Int64("history-max-rows"))
+	// The goroutines beside the watcher (retention, SIGHUP) are stopped and waited for before
+	// the output and the database they use are closed.
+	bgCtx, stopBG := context.WithCancel(ctx)
+	var bg sync.WaitGroup
+	defer func() { stopBG(); bg.Wait() }()
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		pruneLoop(bgCtx, e, db, maxAge, c.Int64("history-max-rows"))
+	}()
 
 	cache, ast, err := attrib.Open(c.String("attribution"), nil)
 	if err != nil {
@@ -198,21 +222,14 @@ func runWatch(c *cli.Context, e *env) error {
 	emit := func(ch watch.Change) error {
 		var buf bytes.Buffer
 		r := &report.Renderer{W: &buf, Format: format, Host: host, Users: users, HostUsers: hostUsers, Root: root}
-		a := &report.Actor{PID: ch.PID, Attribution: ch.Attribution, Why: ch.Why, Process: ch.Actor, Ancestors: ch.Ancestors}
-		if len(ch.Ancestors) > 0 {
-			a.Parent = &ch.Ancestors[0]
-		}
-		if ch.Source == "reconcile" {
-			a.Why = "found by reconciliation: the change happened while no event could be read"
-		}
-		if err := r.FindingBy(&ch.Finding, ch.Source, a); err != nil {
+		if err := r.FindingBy(&ch.Finding, string(ch.Source), ch.Actor); err != nil {
 			return err
 		}
 		return out.write(buf.Bytes())
 	}
 	w = watch.New(watch.Options{Root: e.root, Policy: pol, DB: db, Backend: c.String("backend"),
 		ReconcileEvery: c.Duration("reconcile-every"), MaxHashBytes: c.Int64("max-hash-size"), By: whoami(),
-		Log: e.log, Emit: emit, Attribution: cache,
+		Log: e.log, Emit: emit, Attribution: cache, Reconcile: reconciler(e, db, c.Int64("max-hash-size")),
 		Ready: func(s watch.Status) {
 			args := []any{"backend", s.Backend, "pids", s.Caps.PIDs, "pidfds", s.Caps.PIDFDs, "pidfd_support", s.Caps.PIDFDSupport,
 				"locations", s.Locations, "directories", s.Directories, "db", db.Path(), "root", root}
@@ -241,8 +258,15 @@ func runWatch(c *cli.Context, e *env) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	bg.Add(1)
 	go func() {
-		for range hup {
+		defer bg.Done()
+		for {
+			select {
+			case <-bgCtx.Done():
+				return
+			case <-hup:
+			}
 			if err := out.Reopen(); err != nil {
 				e.log.Error("reopen output", "err", err)
 			}
@@ -255,6 +279,7 @@ func runWatch(c *cli.Context, e *env) error {
 		}
 	}()
 	err = w.Run(ctx)
+	stopBG() // no reload or prune after the watcher stopped
 	watch.SdNotify("STOPPING=1")
 	if err != nil {
 		return err
