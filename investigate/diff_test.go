@@ -1,19 +1,16 @@
-package main
+package investigate
 
 import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/tripline/tripline/baseline"
-	"github.com/tripline/tripline/store"
 )
 
 // The expected texts are what GNU diffutils 3.8 `diff -u a b` prints for the same inputs, without
-// its two file header lines (unifiedDiff prints none: contentDiffs writes its own).
+// its two file header lines (UnifiedDiff prints none: contentDiffs writes its own).
 func checkUnified(t *testing.T, name, a, b, want string) {
 	t.Helper()
-	got := unifiedDiff([]byte(a), []byte(b))
+	got := UnifiedDiff([]byte(a), []byte(b))
 	if got == want {
 		return
 	}
@@ -31,7 +28,7 @@ func checkUnified(t *testing.T, name, a, b, want string) {
 			break
 		}
 	}
-	t.Errorf("%s: unifiedDiff =\n%s\nwant (GNU diff -u):\n%s", name, got, want)
+	t.Errorf("%s: UnifiedDiff =\n%s\nwant (GNU diff -u):\n%s", name, got, want)
 }
 
 func TestUnifiedDiffGNU(t *testing.T) {
@@ -54,8 +51,10 @@ func TestUnifiedDiffGNU(t *testing.T) {
 		{"everything deleted", "a\nb\n", "", "@@ -1,2 +0,0 @@\n-a\n-b"},
 		{"everything added", "", "a\nb\n", "@@ -0,0 +1,2 @@\n+a\n+b"},
 		{"a blank line deleted", "a\n\n\nb\n", "a\n\nb\n", "@@ -1,4 +1,3 @@\n a\n \n-\n b"},
-		{"CRLF to LF", "a\r\nb\r\n", "a\nb\n", "@@ -1,2 +1,2 @@\n-a\r\n-b\r\n+a\n+b"},
-		// GNU adds "\ No newline at end of file" after the last line of each side; unifiedDiff
+		// GNU prints the carriage returns raw, and the lines look the same on a terminal;
+		// UnifiedDiff quotes a line that holds one (baseline.QuoteLine), so the difference shows.
+		{"CRLF to LF", "a\r\nb\r\n", "a\nb\n", "@@ -1,2 +1,2 @@\n-\"a\\r\"\n-\"b\\r\"\n+a\n+b"},
+		// GNU adds "\ No newline at end of file" after the last line of each side; UnifiedDiff
 		// compares lines and leaves the marker out (documented: the final newline is ignored).
 		{"no final newline", "x\ny\nz", "x\ny\nw", "@@ -1,3 +1,3 @@\n x\n y\n-z\n+w"},
 		{"one line changed in the middle", "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n", "1\n2\n3\n4\nFIVE\n6\n7\n8\n9\n10\n",
@@ -65,17 +64,17 @@ func TestUnifiedDiffGNU(t *testing.T) {
 		{"last line removed", "a\nb\n", "a\n", "@@ -1,2 +1 @@\n a\n-b"},
 	}
 	for _, c := range cases {
-		if got := unifiedDiff([]byte(c.a), []byte(c.b)); got != c.want {
-			t.Errorf("%s: unifiedDiff (in GNU form) =\n%s\nwant (GNU diff -u):\n%s", c.name, got, c.want)
+		if got := UnifiedDiff([]byte(c.a), []byte(c.b)); got != c.want {
+			t.Errorf("%s: UnifiedDiff (in GNU form) =\n%s\nwant (GNU diff -u):\n%s", c.name, got, c.want)
 		}
 	}
 }
 
-// Regression test (found in review, fixed): within a changed block unifiedDiff prints the added lines before the removed ones
-// (cmd/tripline/versions.go, unifiedDiff: the walk over the LCS table takes a '+' whenever
+// Regression test (found in review, fixed): within a changed block UnifiedDiff prints the added lines before the removed ones
+// (then cmd/tripline/versions.go, unifiedDiff: the walk over the LCS table takes a '+' whenever
 // lcs[i][j+1] >= lcs[i+1][j], i.e. on ties too). GNU diff, git and patch readers expect the old
 // lines first: for "1..10" with line 5 changed to FIVE, diff -u prints "-5" then "+FIVE";
-// unifiedDiff prints "+FIVE" then "-5".
+// UnifiedDiff prints "+FIVE" then "-5".
 func TestUnifiedDiffChangeOrder(t *testing.T) {
 	checkUnified(t, "one line changed in the middle", "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n", "1\n2\n3\n4\nFIVE\n6\n7\n8\n9\n10\n",
 		"@@ -2,7 +2,7 @@\n 2\n 3\n 4\n-5\n+FIVE\n 6\n 7\n 8")
@@ -84,7 +83,7 @@ func TestUnifiedDiffChangeOrder(t *testing.T) {
 }
 
 // Regression test (found in review, fixed): a range of one line is printed "N,1" where GNU diff -u prints just "N"
-// (cmd/tripline/versions.go, unifiedDiff, the "@@ -%d,%d +%d,%d @@" header). Both forms are
+// (then cmd/tripline/versions.go, unifiedDiff, the "@@ -%d,%d +%d,%d @@" header). Both forms are
 // accepted by patch; the output is not what diff -u prints.
 func TestUnifiedDiffOneLineRange(t *testing.T) {
 	checkUnified(t, "added to empty", "", "x\n", "@@ -0,0 +1 @@\n+x")
@@ -93,7 +92,7 @@ func TestUnifiedDiffOneLineRange(t *testing.T) {
 }
 
 // Regression test (found in review, fixed): splitLines treats a file holding one empty line ("\n") as a file with no lines
-// (cmd/tripline/versions.go, splitLines: TrimSuffix then `s == ""` returns nil). Diffing "\n"
+// (then cmd/tripline/versions.go, splitLines: TrimSuffix then `s == ""` returns nil). Diffing "\n"
 // against "\nx\n" prints "@@ -0,0 +1,2 @@ / + / +x" (the blank line shown as added, wrong line
 // numbers); GNU diff -u prints "@@ -1 +1,2 @@ / (blank context) / +x". And "\n" against "" says
 // the lines are the same, though a line was removed.
@@ -113,23 +112,23 @@ func TestUnifiedDiffSame(t *testing.T) {
 		{"a\nb", "a\nb\n"}, // only the final newline differs
 		{"a\nb\n", "a\nb"},
 	} {
-		if got := unifiedDiff([]byte(c[0]), []byte(c[1])); got != same {
-			t.Errorf("unifiedDiff(%q, %q) = %q, want %q", c[0], c[1], got, same)
+		if got := UnifiedDiff([]byte(c[0]), []byte(c[1])); got != same {
+			t.Errorf("UnifiedDiff(%q, %q) = %q, want %q", c[0], c[1], got, same)
 		}
 	}
 }
 
 func TestUnifiedDiffTooLong(t *testing.T) {
 	long := strings.Repeat("x\n", 4001)
-	got := unifiedDiff([]byte(long), []byte("x\n"))
+	got := UnifiedDiff([]byte(long), []byte("x\n"))
 	if !strings.HasPrefix(got, "(too long to diff here: 4001 and 1 lines") {
-		t.Errorf("unifiedDiff of 4001 lines = %q", got)
+		t.Errorf("UnifiedDiff of 4001 lines = %q", got)
 	}
 	// 4000 lines a side is diffed.
 	a := strings.Repeat("x\n", 4000)
 	b := strings.Repeat("x\n", 3999) + "y\n"
-	if got := unifiedDiff([]byte(a), []byte(b)); got != "@@ -3997,4 +3997,4 @@\n x\n x\n x\n-x\n+y" {
-		t.Errorf("unifiedDiff of 4000 lines = %q", got)
+	if got := UnifiedDiff([]byte(a), []byte(b)); got != "@@ -3997,4 +3997,4 @@\n x\n x\n x\n-x\n+y" {
+		t.Errorf("UnifiedDiff of 4000 lines = %q", got)
 	}
 }
 
@@ -144,81 +143,6 @@ func TestUnifiedSplitLines(t *testing.T) {
 	} {
 		if got := splitLines([]byte(in)); !reflect.DeepEqual(got, want) {
 			t.Errorf("splitLines(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func fileEntry(sha string, size int64) *baseline.Entry {
-	return &baseline.Entry{Path: "/etc/crontab", Type: baseline.TypeFile, SHA256: sha, Size: size, HashState: baseline.HashOK}
-}
-
-func TestVersionsOf(t *testing.T) {
-	a, b, c := strings.Repeat("a", 64), strings.Repeat("b", 64), strings.Repeat("c", 64)
-	link := &baseline.Entry{Path: "/etc/crontab", Type: baseline.TypeSymlink, Target: "/tmp/x", HashState: baseline.HashNotRegular}
-	unhashed := &baseline.Entry{Path: "/etc/crontab", Type: baseline.TypeFile, Size: 1 << 30, HashState: baseline.HashTooLarge}
-	cases := []struct {
-		name string
-		rows []store.HistoryRow
-		want []contentVersion
-	}{
-		{"none", nil, nil},
-		{"baseline then a change", []store.HistoryRow{
-			{ID: 5, TimeNS: 50, Old: fileEntry(a, 1), New: fileEntry(b, 2)},
-		}, []contentVersion{
-			{N: 1, SHA256: a, Size: 1, RowID: 0, TimeNS: 0},
-			{N: 2, SHA256: b, Size: 2, RowID: 5, TimeNS: 50},
-		}},
-		{"created: no version before", []store.HistoryRow{
-			{ID: 1, TimeNS: 10, Kind: "created", New: fileEntry(a, 1)},
-			{ID: 2, TimeNS: 20, Old: fileEntry(a, 1), New: fileEntry(b, 2)},
-		}, []contentVersion{
-			{N: 1, SHA256: a, Size: 1, RowID: 1, TimeNS: 10},
-			{N: 2, SHA256: b, Size: 2, RowID: 2, TimeNS: 20},
-		}},
-		{"repeated sha collapses", []store.HistoryRow{
-			{ID: 1, TimeNS: 10, Old: fileEntry(a, 1), New: fileEntry(a, 1)}, // a mode change, say
-			{ID: 2, TimeNS: 20, Old: fileEntry(a, 1), New: fileEntry(b, 2)},
-			{ID: 3, TimeNS: 30, Old: fileEntry(b, 2), New: fileEntry(b, 2)},
-			{ID: 4, TimeNS: 40, Kind: "accepted", Old: fileEntry(a, 1), New: fileEntry(b, 2)},
-		}, []contentVersion{
-			{N: 1, SHA256: a, Size: 1},
-			{N: 2, SHA256: b, Size: 2, RowID: 2, TimeNS: 20},
-		}},
-		{"back to an earlier content is a new version", []store.HistoryRow{
-			{ID: 1, TimeNS: 10, Old: fileEntry(a, 1), New: fileEntry(b, 2)},
-			{ID: 2, TimeNS: 20, Old: fileEntry(b, 2), New: fileEntry(a, 1)},
-		}, []contentVersion{
-			{N: 1, SHA256: a, Size: 1},
-			{N: 2, SHA256: b, Size: 2, RowID: 1, TimeNS: 10},
-			{N: 3, SHA256: a, Size: 1, RowID: 2, TimeNS: 20},
-		}},
-		{"non-file entries and deletions skipped", []store.HistoryRow{
-			{ID: 1, TimeNS: 10, Old: fileEntry(a, 1), New: link},
-			{ID: 2, TimeNS: 20, Kind: "deleted", Old: link},
-			{ID: 3, TimeNS: 30, Kind: "created", New: unhashed},
-			{ID: 4, TimeNS: 40, Old: unhashed, New: fileEntry(a, 1)}, // a again, after the gaps: collapses
-			{ID: 5, TimeNS: 50, Old: fileEntry(a, 1), New: fileEntry(c, 3)},
-		}, []contentVersion{
-			{N: 1, SHA256: a, Size: 1},
-			{N: 2, SHA256: c, Size: 3, RowID: 5, TimeNS: 50},
-		}},
-		{"first row's old not a file", []store.HistoryRow{
-			{ID: 7, TimeNS: 70, Old: link, New: fileEntry(c, 3)},
-		}, []contentVersion{
-			{N: 1, SHA256: c, Size: 3, RowID: 7, TimeNS: 70},
-		}},
-		{"only the first row's old counts", []store.HistoryRow{
-			{ID: 1, TimeNS: 10, Kind: "deleted", Old: fileEntry(a, 1)},
-			{ID: 2, TimeNS: 20, Kind: "created", New: fileEntry(b, 2)},
-			{ID: 3, TimeNS: 30, Old: fileEntry(c, 3), New: fileEntry(b, 2)},
-		}, []contentVersion{
-			{N: 1, SHA256: a, Size: 1},
-			{N: 2, SHA256: b, Size: 2, RowID: 2, TimeNS: 20},
-		}},
-	}
-	for _, c := range cases {
-		if got := versionsOf(c.rows); !reflect.DeepEqual(got, c.want) {
-			t.Errorf("%s: versionsOf = %+v, want %+v", c.name, got, c.want)
 		}
 	}
 }
