@@ -182,3 +182,20 @@ func TestDiffs(t *testing.T) {
 		t.Errorf("one version: %q", got)
 	}
 }
+
+func TestWriteChain(t *testing.T) {
+	for _, c := range []struct {
+		res  store.ChainResult
+		want string
+	}{
+		{store.ChainResult{OK: true, Rows: 5, HeadID: 9, AnchorID: 4, Head: "h9"},
+			"history chain intact: 5 rows verified (rows up to 4 were pruned by retention); head is row 9, h9\nKeep the head off this host"},
+		{store.ChainResult{Rows: 3, HeadID: 2, Head: "h2", BadRow: 3, Problem: "edited"},
+			"history chain BROKEN at row 3: edited\n2 rows before it verified; the last good row is 2, h2\n"},
+	} {
+		var out bytes.Buffer
+		if err := WriteChain(&out, c.res); err != nil || !strings.HasPrefix(out.String(), c.want) {
+			t.Errorf("WriteChain(%+v) = %q, %v; want %q...", c.res, out.String(), err, c.want)
+		}
+	}
+}

@@ -232,19 +232,12 @@ func verifyHistory(c *cli.Context, e *env, db *store.DB, format string) error {
 		return err
 	}
 	if format == "json" {
-		if err := writeJSON(e.stdout, res); err != nil {
-			return err
-		}
-	} else if res.OK {
-		fmt.Fprintf(e.stdout, "history chain intact: %d rows verified", res.Rows)
-		if res.AnchorID > 0 {
-			fmt.Fprintf(e.stdout, " (rows up to %d were pruned by retention)", res.AnchorID)
-		}
-		fmt.Fprintf(e.stdout, "; head is row %d, %s\n", res.HeadID, res.Head)
-		fmt.Fprintln(e.stdout, "Keep the head off this host (it is in every ECS event as tripline.history.hash): a root attacker can rewrite the whole chain, and only a copy elsewhere shows it.")
+		err = writeJSON(e.stdout, res)
 	} else {
-		fmt.Fprintf(e.stdout, "history chain BROKEN at row %d: %s\n", res.BadRow, res.Problem)
-		fmt.Fprintf(e.stdout, "%d rows before it verified; the last good row is %d, %s\n", res.Rows-1, res.HeadID, res.Head)
+		err = investigate.WriteChain(e.stdout, res)
+	}
+	if err != nil {
+		return err
 	}
 	if !res.OK {
 		return exitStatus(exitAdded) // 1
