@@ -8,11 +8,16 @@ import (
 
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/proc"
+	"github.com/tripline/tripline/store"
 )
 
-// DecodeActor reads the actor a history row recorded (nil when none was, or when it cannot be
+// ActorOf returns who made a row's change (nil when nobody is known). It is the one place that
+// reads the actor a row holds.
+func ActorOf(r *store.HistoryRow) *proc.Actor { return decodeActor(r.Actor) }
+
+// decodeActor reads the actor a history row recorded (nil when none was, or when it cannot be
 // read: a row is still shown without its actor).
-func DecodeActor(raw json.RawMessage) *proc.Actor {
+func decodeActor(raw json.RawMessage) *proc.Actor {
 	if len(raw) == 0 {
 		return nil
 	}

@@ -42,7 +42,7 @@ func (tl *Timeline) WriteText(w io.Writer, users *baseline.Users) error {
 	bw := &errWriter{w: w}
 	bw.printf("%s: %d recorded changes, oldest first\n", baseline.QuotePath(tl.Path), len(rows))
 	if len(rows) > 0 {
-		bw.printf("first seen %s (%s)", when(rows[0].TimeNS), baseline.QuoteLine(rows[0].Source))
+		bw.printf("first seen %s (%s)", when(rows[0].TimeNS), baseline.QuoteLine(string(rows[0].Source)))
 		for _, r := range rows {
 			if r.New != nil && r.New.BtimeNS != 0 {
 				bw.printf("; born %s", when(r.New.BtimeNS))
@@ -53,10 +53,10 @@ func (tl *Timeline) WriteText(w io.Writer, users *baseline.Users) error {
 	}
 	for i := range rows {
 		r := &rows[i]
-		bw.printf("\n#%d %s  %-9s %s\n", r.ID, when(r.TimeNS), baseline.QuoteLine(r.Source), What(r))
+		bw.printf("\n#%d %s  %-9s %s\n", r.ID, when(r.TimeNS), baseline.QuoteLine(string(r.Source)), What(r))
 		bw.printf("      %s\n", Finding(r))
 		if r.Source != "accept" && r.Source != "restore" {
-			bw.printf("      %s\n", DescribeActor(DecodeActor(r.Actor), users))
+			bw.printf("      %s\n", DescribeActor(ActorOf(r), users))
 		}
 	}
 	if len(tl.Gaps) > 0 {
@@ -98,7 +98,7 @@ func WriteGrouped(w io.Writer, rows []store.HistoryRow, users *baseline.Users) e
 		}
 		bw.printf("\n%s\n", title)
 		for _, r := range g.Rows {
-			bw.printf("  #%d %s %-9s %s: %s [%s]\n", r.ID, when(r.TimeNS), baseline.QuoteLine(r.Source), baseline.QuotePath(r.Path), What(r), Finding(r))
+			bw.printf("  #%d %s %-9s %s: %s [%s]\n", r.ID, when(r.TimeNS), baseline.QuoteLine(string(r.Source)), baseline.QuotePath(r.Path), What(r), Finding(r))
 		}
 	}
 	return bw.err
@@ -117,7 +117,7 @@ func Group(rows []store.HistoryRow) []ActorGroup {
 	index := map[string]int{}
 	for i := range rows {
 		r := &rows[i]
-		a := DecodeActor(r.Actor)
+		a := ActorOf(r)
 		key := "none"
 		if a != nil && a.PID != 0 {
 			key = fmt.Sprint(a.PID)

@@ -34,7 +34,7 @@ func Suspicious(rows []store.HistoryRow) []string {
 		if c.Kind != "created" {
 			continue
 		}
-		creator := DecodeActor(c.Actor)
+		creator := ActorOf(c)
 		for j := i + 1; j < len(rows); j++ {
 			a := &rows[j]
 			apart := time.Duration(a.TimeNS - c.TimeNS)
@@ -44,7 +44,7 @@ func Suspicious(rows []store.HistoryRow) []string {
 			if !slices.Contains(a.Flags, "exec-added") {
 				continue
 			}
-			if same, how := SameSession(creator, DecodeActor(a.Actor)); same {
+			if same, how := SameSession(creator, ActorOf(a)); same {
 				out = append(out, fmt.Sprintf("created (#%d) and armed with an exec bit (#%d) %s apart, %s",
 					c.ID, a.ID, apart.Round(time.Second), how))
 			}

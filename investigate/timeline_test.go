@@ -21,11 +21,18 @@ const (
 	t2 = int64(1_796_226_150_000_000_001)
 )
 
-func kernelActor(pid int32, exe string, args ...string) json.RawMessage {
-	a := proc.Actor{Attribution: proc.AttrKernel, PID: pid, Process: &proc.Process{PID: pid, Exe: exe, Args: args, UID: 0, EUID: 0, LoginUID: 1000, SessionID: 3},
-		Ancestors: []proc.Process{{PID: 1, Exe: "/usr/lib/systemd/systemd", Args: []string{"/sbin/init"}}}}
-	b, _ := json.Marshal(a)
+// recorded is an actor as a history row holds it.
+func recorded(a *proc.Actor) json.RawMessage {
+	b, err := json.Marshal(a)
+	if err != nil {
+		panic(err)
+	}
 	return b
+}
+
+func kernelActor(pid int32, exe string, args ...string) json.RawMessage {
+	return recorded(&proc.Actor{Attribution: proc.AttrKernel, PID: pid, Process: &proc.Process{PID: pid, Exe: exe, Args: args, UID: 0, EUID: 0, LoginUID: 1000, SessionID: 3},
+		Ancestors: []proc.Process{{PID: 1, Exe: "/usr/lib/systemd/systemd", Args: []string{"/sbin/init"}}}})
 }
 
 func TestTimelineText(t *testing.T) {
@@ -76,7 +83,7 @@ func TestGroup(t *testing.T) {
 		{ID: 2},
 		{ID: 3, Actor: kernelActor(11, "/usr/bin/chmod")},
 		{ID: 4, Actor: kernelActor(10, "/usr/bin/mv")},
-		{ID: 5, Actor: json.RawMessage(`{"attribution":"none"}`)},
+		{ID: 5, Actor: recorded(proc.Nobody())},
 		{ID: 6, Actor: kernelActor(10, "/usr/bin/python3")}, // the pid was reused
 	}
 	var got []string

@@ -45,7 +45,7 @@ func flagsOf(names []string) baseline.Flags {
 func What(r *store.HistoryRow) string {
 	c := Change(r)
 	if c.Old == nil && c.New == nil {
-		return baseline.QuoteLine(r.Kind)
+		return baseline.QuoteLine(string(r.Kind))
 	}
 	what, detail := report.What(&policy.Finding{Change: c})
 	var s string
