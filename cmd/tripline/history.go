@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os/user"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -58,24 +57,6 @@ reordered (exit 1 when one was).`,
 	}
 }
 
-func parseWhen(s string, now time.Time) (int64, error) {
-	if s == "" {
-		return 0, nil
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		if d < 0 {
-			return 0, usagef("%q: a duration back from now must be positive", s)
-		}
-		return now.Add(-d).UnixNano(), nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
-			return t.UnixNano(), nil
-		}
-	}
-	return 0, usagef("%q is neither a duration (2h, 30m) nor a time (2006-01-02, 2006-01-02T15:04:05Z)", s)
-}
-
 func runHistory(c *cli.Context, e *env) error {
 	format := c.String("format")
 	if format != "text" && format != "json" {
@@ -98,44 +79,31 @@ func runHistory(c *cli.Context, e *env) error {
 		}
 		return verifyHistory(c, e, db, format)
 	}
-	now := time.Now()
-	q := store.HistoryQuery{UID: -1, Exe: c.String("exe"), MinSeverity: c.String("severity"), Location: c.String("location"),
-		PID: int32(c.Int("pid")), Limit: c.Int("limit")}
-	if q.SinceNS, err = parseWhen(c.String("since"), now); err != nil {
-		return err
-	}
-	if q.UntilNS, err = parseWhen(c.String("until"), now); err != nil {
-		return err
+	f := investigate.Filter{Since: c.String("since"), Until: c.String("until"), PID: c.Int("pid"), User: c.String("user"),
+		Exe: c.String("exe"), Severity: c.String("severity"), Location: c.String("location"), Limit: c.Int("limit")}
+	if c.NArg() == 1 {
+		if f.Path, err = pathArg(c.Args().First()); err != nil {
+			return err
+		}
 	}
 	hostUsers := baseline.LoadUsers("/")
-	if u := c.String("user"); u != "" {
-		uid, err := lookupUID(u, hostUsers)
-		if err != nil {
-			return err
-		}
-		q.UID = uid
+	q, err := f.Query(time.Now(), func(name string) (int64, bool) { return lookupUID(name, hostUsers) })
+	if err != nil {
+		return usageError{err}
 	}
-	if q.MinSeverity != "" && !slices.Contains([]string{"info", "low", "medium", "high", "critical"}, q.MinSeverity) {
-		return usagef("--severity %q: must be info, low, medium, high or critical", q.MinSeverity)
-	}
-	if c.NArg() == 1 {
-		p, err := pathArg(c.Args().First())
-		if err != nil {
-			return err
-		}
-		q.Path = p
+	if q.Path != "" {
 		rows, err := db.History(c.Context, q)
 		if err != nil {
 			return err
 		}
 		if len(rows) == 0 {
-			return fmt.Errorf("no history for %s in %s (is it in a watched location? 'tripline policy locations' lists them)", baseline.QuotePath(p), db.Path())
+			return fmt.Errorf("no history for %s in %s (is it in a watched location? 'tripline policy locations' lists them)", baseline.QuotePath(q.Path), db.Path())
 		}
 		gaps, err := db.Gaps(c.Context, rows[0].TimeNS, 0)
 		if err != nil {
 			return err
 		}
-		tl := investigate.NewTimeline(p, rows, gaps)
+		tl := investigate.NewTimeline(q.Path, rows, gaps)
 		if c.Bool("diff") {
 			tl.Diffs = investigate.Diffs(c.Context, db, rows)
 		}
@@ -204,20 +172,17 @@ func pruneHistory(c *cli.Context, e *env) error {
 	return nil
 }
 
-// lookupUID reads --user: a uid, or a name of this host's users (actors are processes of this
-// host, even under --root).
-func lookupUID(s string, hostUsers *baseline.Users) (int64, error) {
-	if n, err := strconv.ParseInt(s, 10, 32); err == nil && n >= 0 {
-		return n, nil
+// lookupUID resolves a user name of this host (actors are processes of this host, even under
+// --root): from its passwd, then through the system's user database.
+func lookupUID(name string, hostUsers *baseline.Users) (int64, bool) {
+	if uid, ok := hostUsers.UIDOf(name); ok {
+		return int64(uid), true
 	}
-	if uid, ok := hostUsers.UIDOf(s); ok {
-		return int64(uid), nil
+	if u, err := user.Lookup(name); err == nil {
+		n, err := strconv.ParseInt(u.Uid, 10, 32)
+		return n, err == nil
 	}
-	if u, err := user.Lookup(s); err == nil {
-		n, _ := strconv.ParseInt(u.Uid, 10, 32)
-		return n, nil
-	}
-	return 0, usagef("--user %q: no such user on this host (give a uid)", s)
+	return 0, false
 }
 
 func writeJSON(w io.Writer, v any) error {
