@@ -116,7 +116,7 @@ func ts(ns int64) string {
 	if ns == 0 {
 		return ""
 	}
-	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
+	return baseline.FormatTime(ns)
 }
 
 func escapedPath(p string) string {

@@ -137,7 +137,7 @@ func Bytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
 }
 
-func ts(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
+func ts(ns int64) string { return baseline.FormatTime(ns) }
 
 // FindingJSON is the "finding" object of --format json.
 type FindingJSON struct {
