@@ -87,7 +87,7 @@ func versionLine() string {
 	gov := runtime.Version()
 	v := versionString()
 	if v == "devel" {
-		v = "devel (this build has no version stamp: build from a git clone, or set -ldflags \"-X main.version=...\")"
+		v = "devel (no version stamp: build in a git clone with -buildvcs=true, or with -ldflags \"-X main.version=...\")"
 	}
 	return fmt.Sprintf("tripline %s (database schema %d, %s)", v, store.SchemaVersion(), gov)
 }
