@@ -185,18 +185,26 @@ func TestDiffs(t *testing.T) {
 }
 
 func TestWriteChain(t *testing.T) {
+	sealed := store.BaselineCheck{OK: true, Paths: 7, SealID: 3}
 	for _, c := range []struct {
 		res  store.ChainResult
+		base store.BaselineCheck
 		want string
 	}{
-		{store.ChainResult{OK: true, Rows: 5, HeadID: 9, AnchorID: 4, Head: "h9"},
+		{store.ChainResult{OK: true, Rows: 5, HeadID: 9, AnchorID: 4, Head: "h9"}, sealed,
 			"history chain intact: 5 rows verified (rows up to 4 were pruned by retention); head is row 9, h9\nKeep the head off this host"},
-		{store.ChainResult{Rows: 3, HeadID: 2, Head: "h2", BadRow: 3, Problem: "edited"},
-			"history chain BROKEN at row 3: edited\n2 rows before it verified; the last good row is 2, h2\n"},
+		{store.ChainResult{Rows: 3, HeadID: 2, Head: "h2", BadRow: 3, Problem: "edited"}, sealed,
+			"history chain BROKEN at row 3: edited\n2 rows before it verified; the last good row is 2, h2\nbaseline intact: its 7 rows are what history row 3 sealed\n"},
+		{store.ChainResult{OK: true, Rows: 5, HeadID: 9, Head: "h9", Kept: "h7", KeptID: 7}, store.BaselineCheck{OK: true},
+			"history chain intact: 5 rows verified; head is row 9, h9\nthe head kept earlier is row 7 of it: nothing after it was cut off\nbaseline empty: nothing to check\n"},
+		{store.ChainResult{Rows: 5, HeadID: 9, Head: "h9", Kept: "h12", Problem: "the head kept earlier (h12) is not in this history"}, sealed,
+			"history chain intact in itself (5 rows), but the head kept earlier (h12) is not in this history\n"},
+		{store.ChainResult{OK: true, Rows: 5, HeadID: 9, Head: "h9"}, store.BaselineCheck{SealID: 3, Problem: "the baseline is not what history row 3 sealed: 1 row(s) edited (/etc/x\x1b[K)"},
+			"history chain intact: 5 rows verified; head is row 9, h9\nKeep the head off this host (it is in every ECS event as tripline.history.hash), and check it with --head: a root attacker can rewrite or cut back the whole chain, and only a copy elsewhere shows it.\nbaseline EDITED outside tripline: \"the baseline is not what history row 3 sealed: 1 row(s) edited (/etc/x\\x1b[K)\"\n"},
 	} {
 		var out bytes.Buffer
-		if err := WriteChain(&out, c.res); err != nil || !strings.HasPrefix(out.String(), c.want) {
-			t.Errorf("WriteChain(%+v) = %q, %v; want %q...", c.res, out.String(), err, c.want)
+		if err := WriteChain(&out, c.res, c.base); err != nil || !strings.HasPrefix(out.String(), c.want) {
+			t.Errorf("WriteChain(%+v, %+v) =\n%q, %v; want\n%q...", c.res, c.base, out.String(), err, c.want)
 		}
 	}
 }

@@ -20,7 +20,7 @@ func historyCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "history",
 		Usage:     "a file's timeline, every change in a window, by a process or a user; verify the chain",
-		UsageText: "tripline history [PATH] [--since D|TIME] [--until TIME] [--pid N] [--user NAME] [--exe PATH]\n                 [--severity LEVEL] [--location ID] [--format text|json] [--diff] [--verify]",
+		UsageText: "tripline history [PATH] [--since D|TIME] [--until TIME] [--pid N] [--user NAME] [--exe PATH]\n                 [--severity LEVEL] [--location ID] [--format text|json] [--diff] [--verify [--head HASH]]",
 		Description: `With a PATH: the file's timeline, oldest first, even when it no longer exists: when it was
 first seen, its birth time, every change (when, how it was seen: scan, event, reconcile,
 accept, restore; what changed; who did it: pid, executable, arguments, parent, user, login
@@ -36,7 +36,10 @@ so "what else did this process, this user, this session touch" is one command:
   tripline history --user alice --severity high
 
 --verify checks the history's hash chain and names the first row that was edited, deleted or
-reordered (exit 1 when one was).`,
+reordered, and checks the baseline against the newest seal in the chain, naming the rows edited
+outside tripline. --head HASH also checks that the history still holds a head kept off this host
+earlier (an event's tripline.history.hash, an export's chain head): a history cut back or rolled
+back to before it does not. Exit 1 when anything is wrong.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "since", Usage: "changes since `WHEN`: a duration back from now (2h, 30m) or a time (2006-01-02, RFC 3339)"},
 			&cli.StringFlag{Name: "until", Usage: "changes before `WHEN` (same forms as --since)"},
@@ -47,7 +50,8 @@ reordered (exit 1 when one was).`,
 			&cli.StringFlag{Name: "location", Usage: "changes in location `ID`"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text or json"},
 			&cli.BoolFlag{Name: "diff", Usage: "with PATH: show the differences between its stored content versions"},
-			&cli.BoolFlag{Name: "verify", Usage: "check the history's hash chain"},
+			&cli.BoolFlag{Name: "verify", Usage: "check the history's hash chain and the baseline's seal"},
+			&cli.StringFlag{Name: "head", Usage: "with --verify: the history must still hold the row whose hash is `HASH` (a head kept off the host)"},
 			&cli.IntFlag{Name: "limit", Usage: "at most `N` rows (0: all)"},
 			&cli.BoolFlag{Name: "prune", Usage: "delete the oldest rows per --older-than and --keep-rows, keeping the chain verifiable"},
 			&cli.StringFlag{Name: "older-than", Usage: "with --prune: rows older than `AGE` (400d, 720h)"},
@@ -169,6 +173,10 @@ func pruneHistory(c *cli.Context, e *env) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "pruned %d history rows; the chain now starts after row %d\n", res.Rows, res.AnchorID)
+	if res.KeptSeal != "" {
+		fmt.Fprintf(e.stderr, "tripline: kept the baseline's newest seal and the rows after it, because %s\n", oneLine(res.KeptSeal))
+		return exitStatus(exitAdded) // 1, as --verify
+	}
 	return nil
 }
 
@@ -192,19 +200,26 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 func verifyHistory(c *cli.Context, e *env, db *store.DB, format string) error {
-	res, err := db.VerifyChain(c.Context)
+	res, err := db.VerifyChainHead(c.Context, c.String("head"))
+	if err != nil {
+		return err
+	}
+	base, err := db.VerifyBaseline(c.Context)
 	if err != nil {
 		return err
 	}
 	if format == "json" {
-		err = writeJSON(e.stdout, res)
+		err = writeJSON(e.stdout, struct {
+			store.ChainResult
+			Baseline store.BaselineCheck `json:"baseline"`
+		}{res, base})
 	} else {
-		err = investigate.WriteChain(e.stdout, res)
+		err = investigate.WriteChain(e.stdout, res, base)
 	}
 	if err != nil {
 		return err
 	}
-	if !res.OK {
+	if !res.OK || !base.OK {
 		return exitStatus(exitAdded) // 1
 	}
 	return nil

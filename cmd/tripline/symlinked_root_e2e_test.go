@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,10 +69,51 @@ func TestScanRefusesEditedBaseline(t *testing.T) {
 	if strings.Contains(r.stdout, "Nothing stands out") || strings.Contains(r.stdout, "findings") {
 		t.Errorf("it compared anyway:\n%s", r.stdout)
 	}
+	// history --verify names it too, and exits 1.
+	if r := tl(t, fx, "history", "--verify"); r.code != 1 || !strings.Contains(r.stdout, "baseline EDITED outside tripline") || !strings.Contains(r.stdout, "/etc/init.d/alpha") {
+		t.Errorf("history --verify after the edit: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	if r := tl(t, fx, "baseline", "create"); r.code&^exitUnreadable != 0 {
 		t.Fatalf("baseline create: %d %s", r.code, r.stderr)
 	}
 	if r := tl(t, fx, "scan"); r.code != 0 {
 		t.Errorf("after baseline create: %d %s", r.code, r.stderr)
+	}
+}
+
+// Cutting rows off the end of the history is invisible to the chain alone (the documented limit),
+// and found against a head kept off the host, given with --verify --head.
+func TestHistoryVerifyKeptHead(t *testing.T) {
+	if _, err := exec.LookPath("sqlite3"); err != nil {
+		testenv.SkipOrFail(t, "the sqlite3 shell is not installed")
+	}
+	fx := newFixture(t)
+	tl(t, fx, "scan")
+	os.Chmod(fx.path("etc/cron.daily/backup"), 0o755)
+	tl(t, fx, "scan")
+	var v struct {
+		OK     bool   `json:"ok"`
+		Head   string `json:"head"`
+		HeadID int64  `json:"head_id"`
+	}
+	r := tl(t, fx, "history", "--verify", "--format", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || !v.OK || v.Head == "" {
+		t.Fatalf("verify: %v %+v\n%s", err, v, r.stdout)
+	}
+	kept := v.Head // what the SIEM holds
+	os.Chmod(fx.path("etc/init.d/alpha"), 0o755)
+	tl(t, fx, "scan")
+	if r := tl(t, fx, "history", "--verify", "--head", kept); r.code != 0 || !strings.Contains(r.stdout, "the head kept earlier is row") {
+		t.Fatalf("intact history against the kept head: %d\n%s", r.code, r.stdout)
+	}
+	if out, err := exec.Command("sqlite3", fx.db, fmt.Sprintf("DELETE FROM history WHERE id >= %d", v.HeadID)).CombinedOutput(); err != nil {
+		t.Fatalf("sqlite3: %v %s", err, out)
+	}
+	if r := tl(t, fx, "history", "--verify"); r.code != 0 {
+		t.Errorf("the chain alone should not see a cut tail (if it now does, update the docs): %d\n%s", r.code, r.stdout)
+	}
+	r = tl(t, fx, "history", "--verify", "--head", kept)
+	if r.code != 1 || !strings.Contains(r.stdout, "is not in this history") {
+		t.Errorf("cut history against the kept head: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
