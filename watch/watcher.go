@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -57,7 +56,14 @@ type Status struct {
 	Fallback    string // why the preferred backend was not used; "" when it was
 	Locations   int
 	Directories int
-	Errors      int // directories that could not be watched (each logged)
+	Coverage    Counts // Directories by how each is watched
+	Errors      int    // directories that could not be watched at all (each logged)
+	// Unwatched lists the logical directories not watched live (polled), each also logged and
+	// covered by an open gap.
+	Unwatched []string
+	// Mounts says how mount-table changes are seen ("mountinfo" or "fanotify+mountinfo"), and
+	// why not when they are not ("" then).
+	Mounts string
 }
 
 // Options configure a Watcher.
@@ -77,6 +83,16 @@ type Options struct {
 	// Attribution is the exec cache that names the actors of events; nil: /proc alone, read
 	// when an event is handled (with pidfds from fanotify to prove each read).
 	Attribution *attrib.Cache
+	// Coverage puts logical directories on a coverage below the backend's ("inotify" or
+	// "poll"), as if the backend could not watch them: for tests of the fallbacks, and for
+	// directories known to be on a filesystem that reports changes badly.
+	Coverage map[string]Coverage
+	// PollEvery is how often directories no kernel backend can watch are rescanned
+	// (DefaultPollEvery when 0).
+	PollEvery time.Duration
+	// MountInfo is the mount table watched for mounts over locations; "" for
+	// /proc/self/mountinfo. Tests point it elsewhere only to provoke errors.
+	MountInfo string
 }
 
 // Watcher is the daemon's loop. Create it with New; Run does the work.
@@ -90,13 +106,12 @@ type Watcher struct {
 	mu     sync.Mutex
 	pol    *policy.Policy
 	reload chan struct{}
-	dirs   map[string]bool // host paths currently watched
+	dirs   *dirSet // the directories watched, each with its backend
 	attr   *attrib.Cache
 
 	contentFullSaid bool // the full content store was logged once
 
-	trees    map[string]baseline.Tree // the policy's view of a watched directory, by logical path
-	treesPol *policy.Policy           // the policy trees was built from
+	matcher *policy.Matcher // the policy's per-directory match cache, for the current policy
 }
 
 // New returns a Watcher. It starts nothing.
@@ -110,7 +125,7 @@ func New(o Options) *Watcher {
 	if o.Backend == "" {
 		o.Backend = "auto"
 	}
-	return &Watcher{o: o, root: scan.NormRoot(o.Root), pol: o.Policy, reload: make(chan struct{}, 1), dirs: map[string]bool{}, attr: o.Attribution}
+	return &Watcher{o: o, root: scan.NormRoot(o.Root), pol: o.Policy, reload: make(chan struct{}, 1), attr: o.Attribution}
 }
 
 // Reload replaces the policy; the loop re-marks the directories and reconciles. Safe to call from
@@ -192,12 +207,21 @@ func (w *Watcher) Run(ctx context.Context) error {
 		return err
 	}
 	w.backend, w.caps = b, b.Caps()
-	defer b.Close()
 	events := make(chan Event, 65536)
-	readCtx, stopRead := context.WithCancel(context.Background())
-	readErr := make(chan error, 1)
-	go func() { readErr <- b.Run(readCtx, events) }()
-	defer func() { stopRead(); b.Close(); <-readErr }()
+	rd := newReaders(events)
+	defer rd.stop()
+	rd.start(b)
+	force := map[string]Coverage{}
+	for d, c := range w.o.Coverage {
+		force[w.host(path.Clean(d))] = c
+	}
+	w.dirs = newDirSet(b, w.o.PollEvery, force, rd.start, w.o.Log, w.logical)
+	mounts, mountsHow := w.openMounts()
+	defer func() {
+		if mounts != nil {
+			mounts.close()
+		}
+	}()
 
 	if err := w.selfCheck(ctx, events); err != nil {
 		return err
@@ -206,12 +230,20 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if err := w.openGap(context.WithoutCancel(ctx), now, "daemon-start", "changes made while tripline watch was not running"); err != nil {
 		return err
 	}
-	w.status = Status{Backend: b.Name(), Caps: w.caps, Fallback: fallback, Locations: len(w.policy().Locations)}
+	w.status = Status{Backend: b.Name(), Caps: w.caps, Fallback: fallback, Locations: len(w.policy().Locations), Mounts: mountsHow}
 	w.remark()
+	if mounts != nil {
+		// The table the mounts are compared with is the one the reconcile below sees.
+		if err := mounts.start(); err != nil {
+			w.o.Log.Warn("mounts over locations are not seen until a reconcile", "err", err)
+			w.status.Mounts = ""
+			mounts.close()
+			mounts = nil
+		}
+	}
 	if err := w.reconcile(ctx, "start"); err != nil {
 		return err
 	}
-	w.status.Directories = len(w.dirs)
 	if ctx.Err() != nil {
 		return w.drain(events) // stopped during the start-up reconcile: never say ready
 	}
@@ -223,19 +255,16 @@ func (w *Watcher) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			// Stop the reader first, so that nothing it read after the drain began is left in
-			// the channel.
-			stopRead()
-			b.Close()
-			err := <-readErr
-			readErr <- err // for the deferred wait
+			// Stop the readers first, so that nothing they read after the drain began is left
+			// in the channel.
+			rd.stop()
 			return w.drain(events)
-		case err := <-readErr:
-			readErr <- err // for the deferred wait
-			if err == nil {
-				err = errors.New("the event reader stopped")
+		case err := <-rd.errs:
+			return err
+		case ch := <-mountsC(mounts):
+			if err := w.mounted(ctx, ch); err != nil {
+				return err
 			}
-			return fmt.Errorf("%s: %w", b.Name(), err)
 		case e := <-events:
 			if err := w.batch(ctx, e, events); err != nil {
 				return err
@@ -366,31 +395,13 @@ func (w *Watcher) nearestExisting(pattern string) string {
 
 // remark brings the watched set in line with the policy and the filesystem.
 func (w *Watcher) remark() {
-	want := w.wantedDirs()
-	errs := 0
-	var dirs []string
-	for d := range want {
-		dirs = append(dirs, d)
+	w.status.Errors = w.dirs.sync(w.wantedDirs())
+	w.status.Directories = w.dirs.len()
+	w.status.Coverage = w.dirs.counts()
+	w.status.Unwatched = w.status.Unwatched[:0]
+	for _, d := range w.dirs.unlive() {
+		w.status.Unwatched = append(w.status.Unwatched, w.logical(d))
 	}
-	sort.Strings(dirs)
-	for _, d := range dirs {
-		// Added again even when already watched: the path may name a new directory now (removed
-		// and re-created, or moved away and replaced), whose inode has no mark yet.
-		if err := w.backend.Add(d); err != nil {
-			errs++
-			w.o.Log.Warn("cannot watch directory", "path", baseline.QuotePath(w.logical(d)), "backend", w.backend.Name(), "err", err)
-			continue
-		}
-		w.dirs[d] = true
-	}
-	for d := range w.dirs {
-		if !want[d] {
-			w.backend.Remove(d)
-			delete(w.dirs, d)
-		}
-	}
-	w.status.Errors = errs
-	w.status.Directories = len(w.dirs)
 }
 
 func (w *Watcher) openGap(ctx context.Context, startNS int64, reason, detail string) error {
@@ -444,6 +455,13 @@ func (w *Watcher) reconcile(ctx context.Context, why string) error {
 			return err
 		}
 	}
+	for _, d := range w.dirs.unlive() {
+		// A polled directory is seen only at each rescan: what is undone in between is not.
+		detail := fmt.Sprintf("%s is not watched live, only rescanned every %v: %s", baseline.QuotePath(w.logical(d)), w.dirs.poll.every, w.dirs.why[d])
+		if err := w.openGap(context.WithoutCancel(ctx), time.Now().UnixNano(), "polled", detail); err != nil {
+			return err
+		}
+	}
 	w.o.Log.Info("reconciled", "why", why, "paths", res.Paths, "changes", len(res.Changes), "baseline_recorded", res.First, "dur", time.Since(start).Round(time.Millisecond))
 	return nil
 }
@@ -459,37 +477,13 @@ func (w *Watcher) emit(c Change) error {
 	return w.o.Emit(c)
 }
 
-// match returns the location that owns logical path p. Events name a child of a watched
-// directory, so the policy's cursor for that directory is kept and stepped by the child's name
-// only, instead of matching the whole path from the root for every event.
+// match returns the location that owns logical path p, through the policy's per-directory
+// match cache (events name a child of a watched directory).
 func (w *Watcher) match(pol *policy.Policy, p string) *policy.Location {
-	dir, name := path.Split(p)
-	dir = path.Clean(dir)
-	if name == "" || p == "/" {
-		return pol.Match(p)
+	if w.matcher == nil || w.matcher.Policy() != pol {
+		w.matcher = pol.Matcher()
 	}
-	if w.treesPol != pol || len(w.trees) > 65536 {
-		w.trees, w.treesPol = map[string]baseline.Tree{}, pol
-	}
-	t, ok := w.trees[dir]
-	if !ok {
-		t = pol.Tree()
-		for _, seg := range strings.Split(strings.Trim(dir, "/"), "/") {
-			if seg == "" || t == nil {
-				continue
-			}
-			_, t = t.Child(seg)
-		}
-		w.trees[dir] = t
-	}
-	if t == nil {
-		return nil
-	}
-	sel, _ := t.Child(name)
-	if sel.Location == "" {
-		return nil
-	}
-	return pol.Location(sel.Location)
+	return w.matcher.Match(p)
 }
 
 // actor resolves who made the change of a pending path: through the exec cache when the backend
@@ -505,8 +499,8 @@ func (w *Watcher) actor(pe *pending) (*policy.Actor, any, Change) {
 		res = w.attr.Guess(w.host(pe.logical), pe.at)
 	}
 	if res == nil {
-		if !w.caps.PIDs {
-			c.Why = w.backend.Name() + " reports no pid"
+		if pe.backend != "fanotify" {
+			c.Why = pe.backend + " reports no pid"
 		}
 		return nil, nil, c
 	}
@@ -528,6 +522,7 @@ const maxBatch = 4096
 // pending is one path to observe, with the actor of the last event about it.
 type pending struct {
 	logical string
+	backend string // what watches its directory: fanotify, inotify or poll
 	pid     int32
 	pidfd   int    // -1 when none
 	at      uint64 // when that event was read (attrib.Now)
@@ -568,7 +563,14 @@ func (w *Watcher) batch(stop context.Context, first Event, events chan Event) er
 			p.at = e.At
 			return
 		}
-		byPath[logical] = &pending{logical: logical, pid: e.PID, pidfd: e.PIDFD, at: e.At}
+		by := w.dirs.backend(e.Dir)
+		if by == "" { // no longer watched: say what reported it
+			by = w.backend.Name()
+			if e.PID == 0 && by == "fanotify" {
+				by = "inotify"
+			}
+		}
+		byPath[logical] = &pending{logical: logical, backend: by, pid: e.PID, pidfd: e.PIDFD, at: e.At}
 		order = append(order, logical)
 	}
 	defer func() {
@@ -692,4 +694,82 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 		}
 	}
 	return lost, nil
+}
+
+// openMounts opens the mount table; nil, and a warning, when it cannot be watched.
+func (w *Watcher) openMounts() (*mountTable, string) {
+	t, err := openMountTable(w.o.MountInfo)
+	if err != nil {
+		w.o.Log.Warn("mounts over locations are not seen until a reconcile", "err", err)
+		return nil, ""
+	}
+	return t, "mountinfo"
+}
+
+// mounted handles changes of the mount table: each mount, unmount or move that changes what is
+// visible in a location is an alert (mount-over), with the process whose arguments name the
+// mount point when the exec cache has one; then the directories are marked again (what is
+// visible now is what must be watched) and everything is reconciled, so what the mount shows is
+// judged as changes too.
+func (w *Watcher) mounted(ctx context.Context, chs []mountChange) error {
+	pol := w.policy()
+	w.attr.Sync()
+	var out []Change
+	var points []string
+	for _, ch := range chs {
+		for _, p := range []string{ch.m.point, ch.was} {
+			if p == "" || !w.inRoot(p) {
+				continue
+			}
+			logical := w.logical(p)
+			loc := pol.MountCovers(logical)
+			if loc == nil {
+				continue
+			}
+			e, err := baseline.Stat(w.root, logical, w.o.MaxHashBytes)
+			if err != nil && e.Path == "" {
+				e = baseline.Entry{Path: logical, Type: baseline.TypeDir, Location: loc.ID}
+			}
+			e.Location = loc.ID
+			reason := ch.what() + " over " + baseline.QuotePath(logical)
+			if ch.op == "moved" && p == ch.was {
+				reason = ch.what() + " away from " + baseline.QuotePath(logical)
+			}
+			c := Change{Source: "event", Attribution: attrib.None,
+				Why: "the mount table names no process, and no recent process's arguments name the mount point"}
+			var pa *policy.Actor
+			if w.attr.Feed() != "proc" {
+				if res := w.attr.Guess(p, ch.at); res != nil {
+					c.PID, c.Attribution, c.Actor, c.Ancestors = res.PID, res.Attribution, res.Process, res.Ancestors
+					c.Why = "the mount table names no process: this recent process's arguments name the mount point"
+					pa = &policy.Actor{Exe: res.Process.Exe, Args: res.Process.Args}
+					for _, an := range res.Ancestors {
+						pa.Ancestors = append(pa.Ancestors, policy.Ancestor{Exe: an.Exe, Args: an.Args})
+					}
+				}
+			}
+			c.Finding = pol.MountOver(baseline.Change{Path: logical, Kind: baseline.Modified, New: &e}, loc, reason, pa)
+			out = append(out, c)
+			points = append(points, baseline.QuotePath(logical))
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	for _, c := range out {
+		w.o.Log.Warn("mount over a location", "path", baseline.QuotePath(c.Finding.Change.Path), "rule", policy.RuleMountOver, "why", c.Finding.Hits[0].Reason)
+		if err := w.emit(c); err != nil {
+			return err
+		}
+	}
+	w.remark()
+	if err := w.openGap(context.WithoutCancel(ctx), time.Now().UnixNano(), "mount", "the mount table changed at "+strings.Join(points, ", ")); err != nil {
+		return err
+	}
+	return w.reconcile(ctx, "mount")
+}
+
+// inRoot reports whether host path p is the root or below it.
+func (w *Watcher) inRoot(p string) bool {
+	return w.root == "/" || p == w.root || strings.HasPrefix(p, w.root+"/")
 }
