@@ -304,14 +304,31 @@ func (w *Watcher) drain(events chan Event) error {
 // selfCheck makes a change in a private temporary directory and waits for the backend to report
 // it, so a daemon that says "ready" is known to receive events.
 func (w *Watcher) selfCheck(ctx context.Context, events chan Event) error {
-	dir, err := os.MkdirTemp("", "tripline-canary-")
-	if err != nil {
-		return fmt.Errorf("self-check: %w", err)
+	// In $TMPDIR; where the backend cannot mark that filesystem (the directories there would go
+	// to a fallback), in /run or /dev/shm.
+	var dir string
+	var errs []error
+	for _, parent := range []string{os.TempDir(), "/run", "/dev/shm"} {
+		d, err := os.MkdirTemp(parent, "tripline-canary-")
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := w.backend.Add(d); err != nil {
+			os.RemoveAll(d)
+			errs = append(errs, err)
+			if errors.Is(err, ErrNotSupported) {
+				continue
+			}
+			break
+		}
+		dir = d
+		break
+	}
+	if dir == "" {
+		return fmt.Errorf("self-check: %w", errors.Join(errs...))
 	}
 	defer os.RemoveAll(dir)
-	if err := w.backend.Add(dir); err != nil {
-		return fmt.Errorf("self-check: %w", err)
-	}
 	defer w.backend.Remove(dir)
 	if err := os.WriteFile(filepath.Join(dir, "canary"), []byte("x"), 0o600); err != nil {
 		return fmt.Errorf("self-check: %w", err)

@@ -436,6 +436,9 @@ func newWatchFixture(t *testing.T) (*fixture, string) {
 		}
 	}
 	writeTar(t, filepath.Join(src, "payload.tar"), "tar-payload", payload, 0o755)
+	if settleFixture != nil {
+		settleFixture(t)
+	}
 	return fx, src
 }
 
@@ -727,15 +730,18 @@ func fsName(t *testing.T, dir string) string {
 
 // TestWatchChanges makes each of the changes with a real process while the daemon runs
 // and checks the rule, path, previous and new mode and acting pid of what it reported; chmod -x,
-// touch, chown to the same owner and touch -h of a symlink arm nothing. It runs once on the
-// filesystem of $TMPDIR and once on a fresh tmpfs in a private mount namespace.
+// touch, chown to the same owner and touch -h of a symlink arm nothing. It runs on the
+// filesystem of $TMPDIR, and on a fresh tmpfs, ext4 (a loop-mounted image) and overlayfs (the
+// fixture in the lower layer, so every change copies up), each in a private mount namespace.
 func TestWatchChanges(t *testing.T) {
 	testenv.RequireRoot(t) // fanotify
 	t.Run("tmpdir", func(t *testing.T) {
 		t.Logf("on %s", fsName(t, os.TempDir()))
 		runWatchCases(t)
 	})
-	t.Run("tmpfs", func(t *testing.T) { inPrivateTmpfs(t, runWatchCases) })
+	for _, fs := range []string{"tmpfs", "ext4", "overlayfs"} {
+		t.Run(fs, func(t *testing.T) { inPrivateFS(t, fs, runWatchCases) })
+	}
 }
 
 // runPattern is a -test.run pattern that selects exactly the test (or subtest) named name.
@@ -751,6 +757,19 @@ func runPattern(name string) string {
 // $TMPDIR on a fresh tmpfs, so every t.TempDir of fn (the fixture, the database, the output)
 // and the daemon's self-check directory live there and vanish with the namespace.
 func inPrivateTmpfs(t *testing.T, fn func(*testing.T)) {
+	t.Helper()
+	inPrivateFS(t, "tmpfs", fn)
+}
+
+// settleFixture, set by inPrivateFS for overlayfs, is called by newWatchFixture once the
+// fixture is written: it moves what was written into the overlay's lower layer.
+var settleFixture func(t *testing.T)
+
+// inPrivateFS is inPrivateTmpfs with $TMPDIR on a filesystem of the kind fs: tmpfs; ext4, on
+// an image made by the test (truncate, mkfs.ext4, mount -o loop) in that tmpfs; or overlayfs,
+// with its layers in that tmpfs and the fixture moved into the lower layer before the daemon
+// starts (so the daemon sees files of the lower layer, and every change copies one up).
+func inPrivateFS(t *testing.T, fs string, fn func(*testing.T)) {
 	t.Helper()
 	if os.Getenv(watchChildEnv) == "1" {
 		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
@@ -770,14 +789,26 @@ func inPrivateTmpfs(t *testing.T, fn func(*testing.T)) {
 			}
 			os.Remove(dir)
 		})
-		if name := fsName(t, dir); name != "tmpfs" {
-			t.Fatalf("%s is on %s after mounting a tmpfs", dir, name)
+		tmp := dir
+		switch fs {
+		case "tmpfs":
+		case "ext4":
+			tmp = mountExt4(t, dir)
+		case "overlayfs":
+			tmp = mountOverlay(t, dir)
+		default:
+			t.Fatalf("no filesystem %q", fs)
 		}
-		t.Setenv("TMPDIR", dir)
+		want := map[string]string{"tmpfs": "tmpfs", "ext4": "ext4", "overlayfs": "overlayfs"}[fs]
+		if name := fsName(t, tmp); name != want {
+			t.Fatalf("%s is on %s after mounting %s", tmp, name, want)
+		}
+		t.Logf("on %s at %s", fs, tmp)
+		t.Setenv("TMPDIR", tmp)
 		fn(t)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run="+runPattern(t.Name()), "-test.v", "-test.count=1")
 	cmd.Env = append(os.Environ(), watchChildEnv+"=1")
@@ -792,6 +823,77 @@ func inPrivateTmpfs(t *testing.T, fn func(*testing.T)) {
 	if testing.Verbose() {
 		t.Logf("namespace child:\n%s", out)
 	}
+}
+
+// mountExt4 makes a 128 MiB ext4 image in dir, loop-mounts it and returns the mount point. The
+// cleanup unmounts it, which frees the loop device (mount -o loop sets autoclear).
+func mountExt4(t *testing.T, dir string) string {
+	t.Helper()
+	for _, tool := range []string{"mkfs.ext4", "mount", "umount"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testenv.SkipOrFail(t, tool+" is not installed (e2fsprogs, util-linux)")
+		}
+	}
+	img, mnt := filepath.Join(dir, "ext4.img"), filepath.Join(dir, "ext4")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sh(t, "truncate", "-s", "128M", img)
+	sh(t, "mkfs.ext4", "-q", "-F", img)
+	sh(t, "mount", "-o", "loop", img, mnt)
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v\n%s", mnt, err, out)
+		}
+	})
+	return mnt
+}
+
+// mountOverlay mounts an overlay with its layers in dir and returns the merged directory. It
+// sets settleFixture to move the fixture into the lower layer.
+func mountOverlay(t *testing.T, dir string) string {
+	t.Helper()
+	lower, upper, work, merged := filepath.Join(dir, "lower"), filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "merged")
+	for _, d := range []string{lower, upper, work, merged} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work
+	mount := func() {
+		if err := unix.Mount("tripline-overlay", merged, "overlay", 0, opts); err != nil {
+			testenv.SkipOrFail(t, "mount overlay: "+err.Error())
+		}
+	}
+	mount()
+	mounted := true
+	t.Cleanup(func() {
+		settleFixture = nil
+		if mounted {
+			if err := unix.Unmount(merged, unix.MNT_DETACH); err != nil {
+				t.Errorf("unmount %s: %v", merged, err)
+			}
+		}
+	})
+	settleFixture = func(t *testing.T) {
+		settleFixture = nil
+		if err := unix.Unmount(merged, 0); err != nil {
+			t.Fatalf("unmount %s to move the fixture down: %v", merged, err)
+		}
+		mounted = false
+		ents, err := os.ReadDir(upper)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if err := os.Rename(filepath.Join(upper, e.Name()), filepath.Join(lower, e.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mount()
+		mounted = true
+	}
+	return merged
 }
 
 // TestWatchRestart stops the daemon, changes files, starts it again: every change is reported
