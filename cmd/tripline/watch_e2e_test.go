@@ -1374,3 +1374,219 @@ func TestWatchPreviousIsLastObservation(t *testing.T) {
 		t.Errorf("second change %v: tripline.previous.approved is true, but 0755 was never approved (the baseline is 0644)", second)
 	}
 }
+
+// TestWatchCoverage runs one daemon with /etc/cron.daily forced onto inotify and
+// /etc/cron.hourly onto polling, as if fanotify (and, for cron.hourly, inotify) could not watch
+// them, the rest on fanotify: chmod +x alerts in each, with the pid where the backend has one;
+// the ready line counts the directories by coverage and names the polled one, which is also a
+// warning and an open gap.
+func TestWatchCoverage(t *testing.T) {
+	testenv.RequireRoot(t)
+	fx, _ := newWatchFixture(t)
+	fx.write(t, "etc/cron.hourly/job", "#!/bin/sh\nid\n", 0o644)
+	out := filepath.Join(t.TempDir(), "events.ecs")
+	d := startWatch(t, fx, out, "--coverage", "/etc/cron.daily=inotify", "--coverage", "/etc/cron.hourly=poll")
+	ready := d.waitLog(t, "msg=ready")
+	for _, want := range []string{"backend=fanotify", " inotify_dirs=1 ", " polled_dirs=1 ", " polled=/etc/cron.hourly "} {
+		if !strings.Contains(ready, want) {
+			t.Errorf("ready line lacks %q: %s", want, ready)
+		}
+	}
+	if m := regexp.MustCompile(` fanotify_dirs=(\d+) `).FindStringSubmatch(ready); m == nil || m[1] == "0" {
+		t.Errorf("ready line: no fanotify_dirs > 0: %s", ready)
+	}
+	if line := d.waitLog(t, "directory not watched live"); !strings.Contains(line, "path=/etc/cron.hourly") || !strings.Contains(line, "level=WARN") {
+		t.Errorf("warning for the polled directory: %s", line)
+	}
+	if line := d.waitLog(t, "directory watched by inotify"); !strings.Contains(line, "path=/etc/cron.daily") {
+		t.Errorf("warning for the inotify directory: %s", line)
+	}
+
+	for _, c := range []struct {
+		rel, backend string
+	}{
+		{"etc/init.d/alpha", "fanotify"},
+		{"etc/cron.daily/backup", "inotify"},
+		{"etc/cron.hourly/job", "poll"},
+	} {
+		target := fx.path(c.rel)
+		pid := act(t, "chmod", "+x", target)
+		e := d.waitEvent(t, "/"+c.rel, nil)
+		t.Logf("%s (%s): %v why=%q", c.rel, c.backend, e, e.Tripline.AttributionWhy)
+		if e.Rule.ID != "exec-bit-set" || e.Event.Kind != "alert" || e.Tripline.Source != "event" {
+			t.Errorf("%s (%s): %v, want an exec-bit-set alert from an event", c.rel, c.backend, e)
+		}
+		switch c.backend {
+		case "fanotify":
+			if e.Tripline.Attribution != "kernel" || e.pid() != pid {
+				t.Errorf("%s on fanotify: %v, want attribution kernel, pid %d", c.rel, e, pid)
+			}
+		default:
+			// No pid from the backend: the exec cache may still offer the chmod whose arguments
+			// name the path (heuristic); otherwise nothing is claimed.
+			switch e.Tripline.Attribution {
+			case "heuristic":
+				if e.pid() != pid || !slices.Equal(e.Process.Args, []string{"chmod", "+x", target}) {
+					t.Errorf("%s on %s: heuristic %v, want the chmod (pid %d)", c.rel, c.backend, e, pid)
+				}
+			case "none":
+				if e.Process != nil || !strings.Contains(e.Tripline.AttributionWhy, c.backend) {
+					t.Errorf("%s on %s: %v why %q: want no process and a why naming %s", c.rel, c.backend, e, e.Tripline.AttributionWhy, c.backend)
+				}
+			default:
+				t.Errorf("%s on %s: attribution %q, want heuristic or none", c.rel, c.backend, e.Tripline.Attribution)
+			}
+		}
+	}
+	d.stop(t)
+
+	// The polled directory has a gap row naming it, left open: nothing watches it live.
+	rows, err := openDBReadOnly(t, fx.db).Query("SELECT detail, end_ns FROM gaps WHERE reason = 'polled'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var open int
+	for rows.Next() {
+		var detail string
+		var end int64
+		if err := rows.Scan(&detail, &end); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(detail, "/etc/cron.hourly") {
+			t.Errorf("polled gap %q does not name /etc/cron.hourly", detail)
+		}
+		if end == 0 {
+			open++
+		}
+	}
+	if open == 0 {
+		t.Errorf("no open gap row for the polled directory")
+	}
+}
+
+// mountinfoTop returns "fstype source" of the mount visible at point in this process's mount
+// namespace, or "".
+func mountinfoTop(t *testing.T, point string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 10 || f[4] != point {
+			continue
+		}
+		for i := 6; i+2 < len(f); i++ {
+			if f[i] == "-" {
+				out = f[i+1] + " " + f[i+2]
+				break
+			}
+		}
+	}
+	return out
+}
+
+// TestWatchMountOver: a bind mount over an armed init script changes what runs at boot without
+// a file event. The daemon must alert mount-over (high) for it, naming the mount process, then
+// reconcile what is visible there; a tmpfs mounted over a location's directory is a mount-over
+// too, and a change in what it shows is an event with its pid (the daemon marks what is visible
+// after the mount); the unmount is a mount-over again. In a private mount namespace.
+func TestWatchMountOver(t *testing.T) {
+	testenv.RequireRoot(t)
+	inPrivateTmpfs(t, func(t *testing.T) {
+		fx, src := newWatchFixture(t)
+		out := filepath.Join(t.TempDir(), "events.ecs")
+		d := startWatch(t, fx, out)
+		if ready := d.waitLog(t, "msg=ready"); !strings.Contains(ready, "mounts=mountinfo") {
+			t.Errorf("ready line: %s, want mounts=mountinfo", ready)
+		}
+		target, other := fx.path("etc/init.d/beta"), filepath.Join(src, "exe")
+		pid := act(t, "mount", "--bind", other, target)
+		t.Cleanup(func() { unix.Unmount(target, unix.MNT_DETACH) })
+		isMount := func(e ecsEvent) bool { return e.Rule.ID == "mount-over" }
+		e := d.waitEvent(t, "/etc/init.d/beta", isMount)
+		t.Logf("bind mount: %v why=%q", e, e.Tripline.AttributionWhy)
+		if e.Event.Kind != "alert" || e.Tripline.Severity != "high" {
+			t.Errorf("%v: want a high alert", e)
+		}
+		if e.Tripline.Attribution != "heuristic" || e.pid() != pid || !slices.Equal(e.Process.Args, []string{"mount", "--bind", other, target}) {
+			t.Errorf("%v: want the mount (pid %d, args mount --bind %s %s), heuristic", e, pid, other, target)
+		}
+		// What the mount shows is reconciled: other's content replaces beta's.
+		d.waitEvent(t, "/etc/init.d/beta", func(e ecsEvent) bool {
+			return e.Rule.ID == "content-changed" && e.Tripline.Source == "reconcile"
+		})
+
+		dir := fx.path("etc/cron.daily")
+		act(t, "mount", "-t", "tmpfs", "tripline-test", dir)
+		t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+		d.waitEvent(t, "/etc/cron.daily", isMount)
+		d.waitLog(t, "msg=reconciled why=mount")
+		if err := os.WriteFile(filepath.Join(dir, "new-job"), []byte("#!/bin/sh\nid\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		pid = act(t, "chmod", "+x", filepath.Join(dir, "new-job"))
+		e = d.waitEvent(t, "/etc/cron.daily/new-job", func(e ecsEvent) bool { return e.Rule.ID == "exec-bit-set" })
+		if e.pid() != pid || e.Tripline.Source != "event" {
+			t.Errorf("%v: want the chmod's event (pid %d) in the mounted tmpfs", e, pid)
+		}
+
+		act(t, "umount", target)
+		d.within(t, "a second mount-over for the unmount", func() bool {
+			n := 0
+			for _, e := range eventsFor(d.poll(t), "/etc/init.d/beta") {
+				if isMount(e) {
+					n++
+				}
+			}
+			return n >= 2
+		})
+		d.stop(t)
+	})
+}
+
+// TestWatchTracefsLeftByKill: a daemon that mounted tracefs for its kernel feed and was killed
+// with SIGKILL leaves the mount; the next daemon recognises it as tripline's, reuses it, and
+// unmounts it when it stops. In a private mount namespace, with the namespace's tracefs and
+// debugfs unmounted first so that the first daemon has to mount one.
+func TestWatchTracefsLeftByKill(t *testing.T) {
+	testenv.RequireRoot(t)
+	inPrivateTmpfs(t, func(t *testing.T) {
+		for _, p := range []string{"/sys/kernel/debug/tracing", "/sys/kernel/debug", "/sys/kernel/tracing"} {
+			for unix.Unmount(p, unix.MNT_DETACH) == nil {
+			}
+		}
+		if top := mountinfoTop(t, "/sys/kernel/tracing"); top != "" {
+			t.Fatalf("%s still mounted at /sys/kernel/tracing in the private namespace", top)
+		}
+		fx, _ := newWatchFixture(t)
+		out := filepath.Join(t.TempDir(), "events.ecs")
+		d := startWatch(t, fx, out, "--attribution", "kernel")
+		if ready := d.waitLog(t, "msg=ready"); !strings.Contains(ready, "mounted tracefs at /sys/kernel/tracing") {
+			t.Fatalf("the first daemon did not mount tracefs: %s", ready)
+		}
+		if err := d.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-d.done
+		if top := mountinfoTop(t, "/sys/kernel/tracing"); top != "tracefs tripline" {
+			t.Fatalf("after SIGKILL: %q at /sys/kernel/tracing, want the tracefs the daemon left (tracefs tripline)", top)
+		}
+
+		d = startWatch(t, fx, out, "--attribution", "kernel")
+		if ready := d.waitLog(t, "msg=ready"); !strings.Contains(ready, "reused the tracefs") {
+			t.Errorf("the second daemon did not say it reused the left tracefs: %s", ready)
+		}
+		pid := act(t, "chmod", "+x", fx.path("etc/cron.daily/backup"))
+		if e := d.waitEvent(t, "/etc/cron.daily/backup", nil); e.Tripline.Attribution != "kernel" || e.pid() != pid {
+			t.Errorf("%v: want the kernel feed naming the chmod (pid %d) on the reused tracefs", e, pid)
+		}
+		d.stop(t)
+		if top := mountinfoTop(t, "/sys/kernel/tracing"); top != "" {
+			t.Errorf("after the second daemon stopped: %q still at /sys/kernel/tracing", top)
+		}
+	})
+}
