@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -60,6 +61,7 @@ func TestMountTableSeesMounts(t *testing.T) {
 	defer tab.close()
 	must(t, tab.start())
 	mnt := mkdir(t, filepath.Join(t.TempDir(), "m"))
+	t.Logf("mount changes seen by %s (%v)", tab.how(), tab.fanErr)
 	wait := func(op string) {
 		t.Helper()
 		deadline := time.After(10 * time.Second)
@@ -68,6 +70,9 @@ func TestMountTableSeesMounts(t *testing.T) {
 			case chs := <-tab.out:
 				for _, c := range chs {
 					if c.op == op && c.m.point == mnt {
+						if tab.fan >= 0 && c.pid != int32(os.Getpid()) {
+							t.Errorf("%s of %s: pid %d, want ours (%d) from the fanotify mount event", op, mnt, c.pid, os.Getpid())
+						}
 						return
 					}
 				}
@@ -89,4 +94,15 @@ func TestMountTableSeesMounts(t *testing.T) {
 	must(t, unix.Unmount(mnt, 0))
 	mounted = false
 	wait("unmounted")
+}
+
+// A fanotify mount event as the kernel writes it (FAN_MNT_ATTACH, pid 42, mount id
+// 0x8000030a), then a truncated one, which ends the parse.
+func TestParseMountEvents(t *testing.T) {
+	ev := []byte{0x28, 0, 0, 0, 3, 0, 0x18, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 42, 0, 0, 0,
+		7, 0, 0x10, 0, 0, 0, 0, 0, 0x0a, 0x03, 0, 0x80, 0, 0, 0, 0}
+	got := parseMountEvents(append(append([]byte{}, ev...), ev[:30]...))
+	if len(got) != 1 || got[0].detach || got[0].pid != 42 || got[0].unique != 0x8000030a {
+		t.Errorf("%+v, want one attach by pid 42 of mount 0x8000030a", got)
+	}
 }

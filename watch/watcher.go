@@ -720,7 +720,10 @@ func (w *Watcher) openMounts() (*mountTable, string) {
 		w.o.Log.Warn("mounts over locations are not seen until a reconcile", "err", err)
 		return nil, ""
 	}
-	return t, "mountinfo"
+	if t.fanErr != nil {
+		w.o.Log.Info("mounts are seen in the mount table, without the pid of who made them", "err", t.fanErr)
+	}
+	return t, t.how()
 }
 
 // mounted handles changes of the mount table: each mount, unmount or move that changes what is
@@ -754,11 +757,20 @@ func (w *Watcher) mounted(ctx context.Context, chs []mountChange) error {
 			}
 			c := Change{Source: "event", Attribution: attrib.None,
 				Why: "the mount table names no process, and no recent process's arguments name the mount point"}
+			var res *attrib.Resolution
+			switch {
+			case ch.pid != 0:
+				r := w.attr.Resolve(ch.pid, ch.at, -1)
+				res = &r
+			case w.attr.Feed() != "proc":
+				if res = w.attr.Guess(p, ch.at); res != nil {
+					res.Why = "the mount table names no process: this recent process's arguments name the mount point"
+				}
+			}
 			var pa *policy.Actor
-			if w.attr.Feed() != "proc" {
-				if res := w.attr.Guess(p, ch.at); res != nil {
-					c.PID, c.Attribution, c.Actor, c.Ancestors = res.PID, res.Attribution, res.Process, res.Ancestors
-					c.Why = "the mount table names no process: this recent process's arguments name the mount point"
+			if res != nil {
+				c.PID, c.Attribution, c.Why, c.Actor, c.Ancestors = res.PID, res.Attribution, res.Why, res.Process, res.Ancestors
+				if res.Process != nil {
 					pa = &policy.Actor{Exe: res.Process.Exe, Args: res.Process.Args}
 					for _, an := range res.Ancestors {
 						pa.Ancestors = append(pa.Ancestors, policy.Ancestor{Exe: an.Exe, Args: an.Args})
