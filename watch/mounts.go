@@ -142,9 +142,9 @@ type mountTable struct {
 	fanErr error
 	oldOf  map[uint64]int // unique mount id -> mountinfo id, learned from mount events
 	last   map[int]mount
-	out  chan []mountChange
-	wg   sync.WaitGroup
-	once sync.Once
+	out    chan []mountChange
+	wg     sync.WaitGroup
+	once   sync.Once
 }
 
 // openMountTable opens the table and reads it once; start begins watching it.
