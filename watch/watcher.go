@@ -738,10 +738,18 @@ func (w *Watcher) mounted(ctx context.Context, chs []mountChange) error {
 	var points []string
 	for _, ch := range chs {
 		for _, p := range []string{ch.m.point, ch.was} {
-			if p == "" || !w.inRoot(p) {
+			if p == "" {
 				continue
 			}
-			logical := w.logical(p)
+			var logical string
+			switch {
+			case w.inRoot(p):
+				logical = w.logical(p)
+			case strings.HasPrefix(w.root, strings.TrimSuffix(p, "/")+"/"):
+				logical = "/" // over a parent of the root: everything in it
+			default:
+				continue
+			}
 			loc := pol.MountCovers(logical)
 			if loc == nil {
 				continue
