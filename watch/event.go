@@ -25,8 +25,9 @@
 //     (FAN_REPORT_MNT, FAN_MNT_ATTACH/DETACH, 6.15+) names the process that made it; statmount(2)
 //     (6.8+) maps its mount id to mountinfo's. One that covers a location, a directory in one or
 //     a file in one is a mount-over alert; the directories are marked again (what is visible
-//     after the mount is what is watched) and everything is reconciled. Changes inside a file
-//     bind-mounted over a location are seen by reconciles only: its inode's parent is elsewhere.
+//     after the mount is what is watched) and everything is reconciled. A file bind-mounted over a
+//     location's file has its inode's parent elsewhere, so no mark sees it change: the directory
+//     it is visible in is rescanned every DefaultPollEvery too, with a gap open for it.
 //   - The kernel queues 16,384 events per group by default; past that it drops events and queues
 //     one FAN_Q_OVERFLOW. tripline records a gap, reconciles every location and closes the gap.
 //   - inotify (the fallback: no CAP_SYS_ADMIN, an older kernel, --backend inotify) cannot tell who

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -112,6 +113,11 @@ type Watcher struct {
 	contentFullSaid bool // the full content store was logged once
 
 	matcher *policy.Matcher // the policy's per-directory match cache, for the current policy
+
+	// A file mounted over a file of a location has its inode's parent elsewhere, so no mark sees
+	// a change to it: the directory it is visible in is rescanned too, by a poller of its own.
+	mountPoll  *poller
+	mountFiles map[string]string // host mount point -> the directory mountPoll rescans for it
 }
 
 // New returns a Watcher. It starts nothing.
@@ -216,6 +222,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 		force[w.host(path.Clean(d))] = c
 	}
 	w.dirs = newDirSet(b, w.o.PollEvery, force, rd.start, w.o.Log, w.logical)
+	w.mountPoll, w.mountFiles = newPoller(w.o.PollEvery), map[string]string{}
+	rd.start(w.mountPoll)
 	mounts, mountsHow := w.openMounts()
 	defer func() {
 		if mounts != nil {
@@ -233,6 +241,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 	w.status = Status{Backend: b.Name(), Caps: w.caps, Fallback: fallback, Locations: len(w.policy().Locations), Mounts: mountsHow}
 	w.remark()
 	if mounts != nil {
+		for _, m := range mounts.last {
+			w.trackFileMount(m.point, true)
+		}
 		// The table the mounts are compared with is the one the reconcile below sees.
 		if err := mounts.start(); err != nil {
 			w.o.Log.Warn("mounts over locations are not seen until a reconcile", "err", err)
@@ -472,6 +483,12 @@ func (w *Watcher) reconcile(ctx context.Context, why string) error {
 			return err
 		}
 	}
+	for _, p := range sortedKeys(w.mountFiles) {
+		detail := fmt.Sprintf("%s is a file mounted over a location, not watched live, only rescanned every %v", baseline.QuotePath(w.logical(p)), w.mountPoll.every)
+		if err := w.openGap(context.WithoutCancel(ctx), time.Now().UnixNano(), "polled", detail); err != nil {
+			return err
+		}
+	}
 	for _, d := range w.dirs.unlive() {
 		// A polled directory is seen only at each rescan: what is undone in between is not.
 		detail := fmt.Sprintf("%s is not watched live, only rescanned every %v: %s", baseline.QuotePath(w.logical(d)), w.dirs.poll.every, w.dirs.why[d])
@@ -581,11 +598,13 @@ func (w *Watcher) batch(stop context.Context, first Event, events chan Event) er
 			return
 		}
 		by := w.dirs.backend(e.Dir)
-		if by == "" { // no longer watched: say what reported it
-			by = w.backend.Name()
-			if e.PID == 0 && by == "fanotify" {
-				by = "inotify"
-			}
+		if by == "" {
+			by = w.backend.Name() // no longer watched
+		}
+		if e.PID == 0 && by == "fanotify" {
+			// fanotify always has a pid: this is the rescan of a file mounted over a location
+			// (or, rarely, the fallback's event about a directory fanotify has taken back).
+			by = "poll"
 		}
 		byPath[logical] = &pending{logical: logical, backend: by, pid: e.PID, pidfd: e.PIDFD, at: e.At}
 		order = append(order, logical)
@@ -737,6 +756,10 @@ func (w *Watcher) mounted(ctx context.Context, chs []mountChange) error {
 	var out []Change
 	var points []string
 	for _, ch := range chs {
+		w.trackFileMount(ch.m.point, ch.op != "unmounted")
+		if ch.was != "" {
+			w.trackFileMount(ch.was, false)
+		}
 		for _, p := range []string{ch.m.point, ch.was} {
 			if p == "" {
 				continue
@@ -809,4 +832,50 @@ func (w *Watcher) mounted(ctx context.Context, chs []mountChange) error {
 // inRoot reports whether host path p is the root or below it.
 func (w *Watcher) inRoot(p string) bool {
 	return w.root == "/" || p == w.root || strings.HasPrefix(p, w.root+"/")
+}
+
+// trackFileMount starts (on) or stops rescanning the directory where host path p is visible,
+// when p is a file of a location with a mount over it.
+func (w *Watcher) trackFileMount(p string, on bool) {
+	if !on {
+		parent, ok := w.mountFiles[p]
+		if !ok {
+			return
+		}
+		delete(w.mountFiles, p)
+		for _, other := range w.mountFiles {
+			if other == parent {
+				return
+			}
+		}
+		w.mountPoll.Remove(parent)
+		return
+	}
+	if !w.inRoot(p) || w.policy().Match(w.logical(p)) == nil {
+		return
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil || st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return // a directory's mount is marked like any directory
+	}
+	if _, ok := w.mountFiles[p]; ok {
+		return
+	}
+	parent := filepath.Dir(p)
+	if err := w.mountPoll.Add(parent); err != nil {
+		w.o.Log.Warn("a file mounted over a location cannot be rescanned: its changes are seen by reconciles only", "path", baseline.QuotePath(w.logical(p)), "err", err)
+		return
+	}
+	w.mountFiles[p] = parent
+	w.o.Log.Warn(fmt.Sprintf("a file mounted over a location is not watched live: rescanned every %v, and a gap stays open for it", w.mountPoll.every),
+		"path", baseline.QuotePath(w.logical(p)), "backend", w.mountPoll.Name())
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -1527,6 +1527,15 @@ func TestWatchMountOver(t *testing.T) {
 		d.waitEvent(t, "/etc/init.d/beta", func(e ecsEvent) bool {
 			return e.Rule.ID == "content-changed" && e.Tripline.Source == "reconcile"
 		})
+		d.waitLog(t, "a file mounted over a location is not watched live")
+		// A change to the mounted file, made through its own path outside the root, is seen
+		// where it is visible (no mark sees it: its parent is elsewhere; it is rescanned).
+		act(t, "chmod", "u+s", other)
+		e = d.waitEvent(t, "/etc/init.d/beta", func(e ecsEvent) bool { return e.Rule.ID == "setuid-set" })
+		t.Logf("setuid on the mounted file: %v why=%q", e, e.Tripline.AttributionWhy)
+		if e.Tripline.Source != "event" {
+			t.Errorf("%v: want an event from the rescan", e)
+		}
 
 		dir := fx.path("etc/cron.daily")
 		act(t, "mount", "-t", "tmpfs", "tripline-test", dir)
