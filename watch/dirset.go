@@ -4,14 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"path"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/policy"
 )
 
 // Coverage says how a directory is watched: live by fanotify (with pids) or inotify (without),
@@ -227,6 +232,64 @@ func (s *dirSet) unlive() []string {
 }
 
 func (s *dirSet) len() int { return len(s.dirs) }
+
+// wantedDirs computes the host directories to watch under root for a policy: every existing directory a location lists
+// (all directories below a ** location), the directory of every single-file location, and for
+// what does not exist yet the nearest existing ancestor, so its creation is seen.
+func wantedDirs(root string, pol *policy.Policy) map[string]bool {
+	want := map[string]bool{}
+	addDir := func(logical string) {
+		want[hostPath(root, logical)] = true
+	}
+	for _, t := range pol.Targets() {
+		dirPattern := t.Path
+		if !t.Dir {
+			dirPattern = path.Dir(t.Path)
+		}
+		found, _ := baseline.Glob(root, dirPattern)
+		for _, e := range found {
+			if e.Type != baseline.TypeDir {
+				continue
+			}
+			addDir(e.Path)
+			if t.Recursive {
+				addSubdirs(root, e.Path, want)
+			}
+		}
+		// The deepest existing directory on the pattern's literal prefix too, so a new match
+		// (a new home directory for ~/.bashrc) is seen when it appears.
+		addDir(nearestExisting(root, dirPattern))
+	}
+	return want
+}
+
+// addSubdirs adds every directory below logical dir, never through a symlink.
+func addSubdirs(root, logical string, want map[string]bool) {
+	filepath.WalkDir(hostPath(root, logical), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // unreadable: reconcile reports it
+		}
+		if d.IsDir() {
+			want[p] = true
+		}
+		return nil
+	})
+}
+
+// nearestExisting returns the deepest existing directory on the literal prefix of a pattern.
+func nearestExisting(root, pattern string) string {
+	p := pattern
+	if i := strings.IndexAny(p, "*?[\\"); i >= 0 {
+		p = path.Dir(p[:i] + "x")
+	}
+	for p != "/" {
+		if e, err := baseline.Stat(root, p, -1); err == nil && e.Type == baseline.TypeDir {
+			return p
+		}
+		p = path.Dir(p)
+	}
+	return "/"
+}
 
 // readers runs the backends' Run methods, all into one channel, and owns their goroutines.
 type readers struct {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path"
@@ -181,14 +180,17 @@ func openBackend(name string, pidfds bool) (Backend, string, error) {
 	return nil, "", fmt.Errorf("backend %q: must be auto, fanotify or inotify", name)
 }
 
-func (w *Watcher) host(logical string) string {
-	if w.root == "/" {
-		return logical
+func (w *Watcher) host(logical string) string { return hostPath(w.root, logical) }
+
+// hostPath returns where logical path p is under root.
+func hostPath(root, p string) string {
+	if root == "/" {
+		return p
 	}
-	if logical == "/" {
-		return w.root
+	if p == "/" {
+		return root
 	}
-	return w.root + logical
+	return root + p
 }
 
 func (w *Watcher) logical(host string) string {
@@ -363,70 +365,12 @@ func (w *Watcher) selfCheck(ctx context.Context, events chan Event) error {
 	}
 }
 
-// wantedDirs computes the host directories to watch: every existing directory a location lists
-// (all directories below a ** location), the directory of every single-file location, and for
-// what does not exist yet the nearest existing ancestor, so its creation is seen.
-func (w *Watcher) wantedDirs() map[string]bool {
-	want := map[string]bool{}
-	addDir := func(logical string) {
-		want[w.host(logical)] = true
-	}
-	for _, t := range w.policy().Targets() {
-		dirPattern := t.Path
-		if !t.Dir {
-			dirPattern = path.Dir(t.Path)
-		}
-		found, _ := baseline.Glob(w.root, dirPattern)
-		for _, e := range found {
-			if e.Type != baseline.TypeDir {
-				continue
-			}
-			addDir(e.Path)
-			if t.Recursive {
-				w.addSubdirs(e.Path, want)
-			}
-		}
-		// The deepest existing directory on the pattern's literal prefix too, so a new match
-		// (a new home directory for ~/.bashrc) is seen when it appears.
-		addDir(w.nearestExisting(dirPattern))
-	}
-	return want
-}
-
-// addSubdirs adds every directory below logical dir, never through a symlink.
-func (w *Watcher) addSubdirs(logical string, want map[string]bool) {
-	filepath.WalkDir(w.host(logical), func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil // unreadable: reconcile reports it
-		}
-		if d.IsDir() {
-			want[p] = true
-		}
-		return nil
-	})
-}
-
-// nearestExisting returns the deepest existing directory on the literal prefix of a pattern.
-func (w *Watcher) nearestExisting(pattern string) string {
-	p := pattern
-	if i := strings.IndexAny(p, "*?[\\"); i >= 0 {
-		p = path.Dir(p[:i] + "x")
-	}
-	for p != "/" {
-		if e, err := baseline.Stat(w.root, p, -1); err == nil && e.Type == baseline.TypeDir {
-			return p
-		}
-		p = path.Dir(p)
-	}
-	return "/"
-}
-
 // remark brings the watched set in line with the policy and the filesystem.
 func (w *Watcher) remark() {
-	w.status.Errors = w.dirs.sync(w.wantedDirs())
+	w.status.Errors = w.dirs.sync(wantedDirs(w.root, w.policy()))
 	w.status.Directories = w.dirs.len()
 	w.status.Coverage = w.dirs.counts()
-	w.status.Unwatched = w.status.Unwatched[:0]
+	w.status.Unwatched = nil // a new slice: the Ready callback may keep the last one
 	for _, d := range w.dirs.unlive() {
 		w.status.Unwatched = append(w.status.Unwatched, w.logical(d))
 	}
