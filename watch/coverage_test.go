@@ -45,6 +45,13 @@ func TestFanotifyOverlayfs(t *testing.T) {
 			[]want{{dir, "from-lower", OpAttrib, true}}},
 	})
 	runSteps(t, r, f.Caps(), basicSteps(dir, outside, true))
+	// A chmod of a subdirectory that is not itself watched is reported as an entry of its
+	// parent, although overlayfs's handle of it cannot be opened.
+	sub := filepath.Join(dir, "sub")
+	runSteps(t, r, f.Caps(), []step{
+		{"chmod a subdirectory", func(t *testing.T) int { must(t, os.Chmod(sub, 0o777)); return os.Getpid() },
+			[]want{{dir, "sub", OpAttrib | OpIsDir, true}}},
+	})
 }
 
 // The poller reports what changed between two rescans, and nothing when nothing did.

@@ -335,7 +335,9 @@ func (f *fanotify) resolve(key string) string {
 	h := unix.NewFileHandle(int32(binary.LittleEndian.Uint32([]byte(key[8:12]))), []byte(key[12:]))
 	fd, err := unix.OpenByHandleAt(mfd, h, unix.O_PATH|unix.O_CLOEXEC)
 	if err != nil {
-		return ""
+		// A handle that cannot be decoded (overlayfs, and any FID-only filesystem): look for
+		// it among the subdirectories of the watched directories of that filesystem.
+		return f.findSubdir(key)
 	}
 	defer unix.Close(fd)
 	p, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
@@ -459,4 +461,39 @@ func parseInfo(info []byte, r *rawEvent) error {
 		return fmt.Errorf("fanotify: event (mask %#x) without a directory record", r.mask)
 	}
 	return nil
+}
+
+// findSubdir returns the path of the subdirectory of a watched directory whose handle key is
+// key, or "" (f.mu held). It lists the watched directories of key's filesystem, so it is for
+// the rare events resolve cannot decode.
+func (f *fanotify) findSubdir(key string) string {
+	for k, dir := range f.byKey {
+		if k[:8] != key[:8] {
+			continue
+		}
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if !e.IsDir() {
+				continue
+			}
+			p := filepath.Join(dir, e.Name())
+			flags := 0
+			if handleFID.Load() {
+				flags = atHandleFID
+			}
+			h, _, err := unix.NameToHandleAt(unix.AT_FDCWD, p, flags)
+			if err != nil {
+				continue
+			}
+			var fsid [8]byte
+			copy(fsid[:], key[:8])
+			if handleKey(fsid, h.Type(), h.Bytes()) == key {
+				return p
+			}
+		}
+	}
+	return ""
 }
