@@ -1379,9 +1379,16 @@ func TestWatchPreviousIsLastObservation(t *testing.T) {
 // /etc/cron.hourly onto polling, as if fanotify (and, for cron.hourly, inotify) could not watch
 // them, the rest on fanotify: chmod +x alerts in each, with the pid where the backend has one;
 // the ready line counts the directories by coverage and names the polled one, which is also a
-// warning and an open gap.
+// warning and an open gap. On $TMPDIR's filesystem, tmpfs, ext4 and overlayfs.
 func TestWatchCoverage(t *testing.T) {
 	testenv.RequireRoot(t)
+	t.Run("tmpdir", runCoverage)
+	for _, fs := range []string{"tmpfs", "ext4", "overlayfs"} {
+		t.Run(fs, func(t *testing.T) { inPrivateFS(t, fs, runCoverage) })
+	}
+}
+
+func runCoverage(t *testing.T) {
 	fx, _ := newWatchFixture(t)
 	fx.write(t, "etc/cron.hourly/job", "#!/bin/sh\nid\n", 0o644)
 	out := filepath.Join(t.TempDir(), "events.ecs")
