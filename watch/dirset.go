@@ -312,6 +312,12 @@ func newReaders(events chan Event) *readers {
 // start runs b's reader until stop.
 func (r *readers) start(b Backend) {
 	r.mu.Lock()
+	if r.ctx.Err() != nil {
+		// Stopped (a remark while draining opened a fallback): nothing reads it any more.
+		r.mu.Unlock()
+		b.Close()
+		return
+	}
 	r.backends = append(r.backends, b)
 	r.mu.Unlock()
 	r.wg.Add(1)
@@ -335,8 +341,8 @@ func (r *readers) start(b Backend) {
 // sent before stays in the channel.
 func (r *readers) stop() {
 	r.once.Do(func() {
-		r.cancel()
 		r.mu.Lock()
+		r.cancel()
 		bs := r.backends
 		r.mu.Unlock()
 		for _, b := range bs {
