@@ -319,8 +319,8 @@ func (r *readers) start(b Backend) {
 		return
 	}
 	r.backends = append(r.backends, b)
+	r.wg.Add(1) // under mu: a stop that follows waits for it
 	r.mu.Unlock()
-	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		err := b.Run(r.ctx, r.events)
