@@ -19,7 +19,7 @@ import (
 
 // openMounts opens the mount table; nil, and a warning, when it cannot be watched.
 func (w *Watcher) openMounts() (*mountTable, string) {
-	t, err := openMountTable(w.o.MountInfo)
+	t, err := openMountTable("")
 	if err != nil {
 		w.o.Log.Warn("mounts over locations are not seen until a reconcile", "err", err)
 		return nil, ""

@@ -143,6 +143,8 @@ type mountTable struct {
 	oldOf  map[uint64]int // unique mount id -> mountinfo id, learned from mount events
 	last   map[int]mount
 	out    chan []mountChange
+	err    error         // why the watch ended, once out carried nil
+	done   chan struct{} // closed by close: a blocked send gives up
 	wg     sync.WaitGroup
 	once   sync.Once
 }
@@ -161,7 +163,7 @@ func openMountTable(name string) (*mountTable, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	t := &mountTable{name: name, fd: fd, wake: wake, out: make(chan []mountChange, 16), oldOf: map[uint64]int{}}
+	t := &mountTable{name: name, fd: fd, wake: wake, out: make(chan []mountChange, 16), done: make(chan struct{}), oldOf: map[uint64]int{}}
 	t.fan, t.fanErr = openMountGroup()
 	if t.last, err = t.read(); err != nil {
 		t.closeFDs()
@@ -194,8 +196,8 @@ func (t *mountTable) read() (map[int]mount, error) {
 }
 
 // start reads the table again (the one what follows is compared with) and watches it in a
-// goroutine that close waits for. A table that cannot be read any more ends the watch with one
-// last change list holding nil, which the loop reports.
+// goroutine that close waits for. A table that cannot be read or polled any more ends the watch
+// with a nil change list, after which err says why.
 func (t *mountTable) start() error {
 	cur, err := t.read()
 	if err != nil {
@@ -205,6 +207,13 @@ func (t *mountTable) start() error {
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
+		fail := func(err error) {
+			t.err = err
+			select {
+			case t.out <- nil:
+			case <-t.done:
+			}
+		}
 		for {
 			fds := []unix.PollFd{{Fd: int32(t.fd), Events: unix.POLLPRI}, {Fd: int32(t.wake), Events: unix.POLLIN}}
 			if t.fan >= 0 {
@@ -214,6 +223,7 @@ func (t *mountTable) start() error {
 				if errors.Is(err, unix.EINTR) {
 					continue
 				}
+				fail(fmt.Errorf("poll %s: %w", t.name, err))
 				return
 			}
 			if fds[1].Revents != 0 {
@@ -238,6 +248,7 @@ func (t *mountTable) start() error {
 			at := attrib.Now()
 			cur, err := t.read()
 			if err != nil {
+				fail(err)
 				return
 			}
 			chs := diffMounts(t.last, cur, at)
@@ -257,7 +268,11 @@ func (t *mountTable) start() error {
 					chs = append(prev, chs...)
 				default:
 				}
-				t.out <- chs
+				select {
+				case t.out <- chs:
+				case <-t.done:
+					return
+				}
 			}
 		}
 	}()
@@ -410,6 +425,7 @@ func (t *mountTable) attribute(chs []mountChange, notes []mountNote) {
 // close ends the watch and waits for its goroutine.
 func (t *mountTable) close() {
 	t.once.Do(func() {
+		close(t.done)
 		var one [8]byte
 		one[0] = 1
 		unix.Write(t.wake, one[:])

@@ -89,9 +89,6 @@ type Options struct {
 	// PollEvery is how often directories no kernel backend can watch are rescanned
 	// (DefaultPollEvery when 0).
 	PollEvery time.Duration
-	// MountInfo is the mount table watched for mounts over locations; "" for
-	// /proc/self/mountinfo. Tests point it elsewhere only to provoke errors.
-	MountInfo string
 }
 
 // Watcher is the daemon's loop. Create it with New; Run does the work.
@@ -274,6 +271,14 @@ func (w *Watcher) Run(ctx context.Context) error {
 		case err := <-rd.errs:
 			return err
 		case ch := <-mountsC(mounts):
+			if ch == nil {
+				// The table cannot be watched any more: say so, and let reconciles find what
+				// mounts change from now on.
+				w.o.Log.Warn("the mount table is not watched any more: mounts over locations are seen at the next reconcile", "err", mounts.err)
+				mounts.close()
+				mounts = nil
+				continue
+			}
 			if err := w.mounted(ctx, ch); err != nil {
 				return err
 			}
