@@ -1521,11 +1521,13 @@ func TestWatchMountOver(t *testing.T) {
 			wantAttribution = "kernel"
 		}
 		target, other := fx.path("etc/init.d/beta"), filepath.Join(src, "exe")
+		began := time.Now()
 		pid := act(t, "mount", "--bind", other, target)
 		t.Cleanup(func() { unix.Unmount(target, unix.MNT_DETACH) })
 		isMount := func(e ecsEvent) bool { return e.Rule.ID == "mount-over" }
 		e := d.waitEvent(t, "/etc/init.d/beta", isMount)
-		t.Logf("bind mount: %v why=%q", e, e.Tripline.AttributionWhy)
+		// Logged, not asserted (the issue asks for 2 s; a loaded machine may take longer).
+		t.Logf("bind mount: %v why=%q, seen %v after the mount began", e, e.Tripline.AttributionWhy, time.Since(began).Round(time.Millisecond))
 		if e.Event.Kind != "alert" || e.Tripline.Severity != "high" {
 			t.Errorf("%v: want a high alert", e)
 		}
@@ -1565,6 +1567,25 @@ func TestWatchMountOver(t *testing.T) {
 		e = d.waitEvent(t, "/etc/cron.daily/new-job", func(e ecsEvent) bool { return e.Rule.ID == "exec-bit-set" })
 		if e.pid() != pid || e.Tripline.Source != "event" {
 			t.Errorf("%v: want the chmod's event (pid %d) in the mounted tmpfs", e, pid)
+		}
+
+		// A mount moved in (mount --move) from outside the root.
+		staged := filepath.Join(src, "staged")
+		if err := os.Mkdir(staged, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		act(t, "mount", "-t", "tmpfs", "tripline-test", staged)
+		t.Cleanup(func() { unix.Unmount(staged, unix.MNT_DETACH) })
+		hourly := fx.path("etc/cron.hourly")
+		pid = act(t, "mount", "--move", staged, hourly)
+		t.Cleanup(func() { unix.Unmount(hourly, unix.MNT_DETACH) })
+		e = d.waitEvent(t, "/etc/cron.hourly", isMount)
+		t.Logf("move: %v why=%q", e, e.Tripline.AttributionWhy)
+		if e.pid() != pid || e.Tripline.Attribution != wantAttribution {
+			t.Errorf("%v: want the mount --move (pid %d), attribution %s", e, pid, wantAttribution)
+		}
+		if line := d.waitLog(t, "path=/etc/cron.hourly rule=mount-over"); !strings.Contains(line, "moved from") {
+			t.Errorf("the move's reason does not say it moved: %s", line)
 		}
 
 		pid = act(t, "umount", target)
