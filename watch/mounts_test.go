@@ -51,14 +51,25 @@ func TestDiffMounts(t *testing.T) {
 	}
 }
 
-// The table reports a mount and its unmount made after start, through poll(2) on mountinfo.
+// The table reports a mount and its unmount made after start, through poll(2) on mountinfo,
+// with our pid from the fanotify mount events where the kernel has them; and without them
+// (before 6.15), from mountinfo alone.
 func TestMountTableSeesMounts(t *testing.T) {
 	testenv.RequireRoot(t)
+	t.Run("as opened", func(t *testing.T) { testMountTable(t, false) })
+	t.Run("mountinfo alone", func(t *testing.T) { testMountTable(t, true) })
+}
+
+func testMountTable(t *testing.T, mountinfoOnly bool) {
 	tab, err := openMountTable("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tab.close()
+	if mountinfoOnly && tab.fan >= 0 {
+		unix.Close(tab.fan)
+		tab.fan = -1
+	}
 	must(t, tab.start())
 	mnt := mkdir(t, filepath.Join(t.TempDir(), "m"))
 	t.Logf("mount changes seen by %s (%v)", tab.how(), tab.fanErr)
@@ -72,6 +83,9 @@ func TestMountTableSeesMounts(t *testing.T) {
 					if c.op == op && c.m.point == mnt {
 						if tab.fan >= 0 && c.pid != int32(os.Getpid()) {
 							t.Errorf("%s of %s: pid %d, want ours (%d) from the fanotify mount event", op, mnt, c.pid, os.Getpid())
+						}
+						if tab.fan < 0 && c.pid != 0 {
+							t.Errorf("%s of %s: pid %d from mountinfo alone, which names none", op, mnt, c.pid)
 						}
 						return
 					}
