@@ -121,12 +121,12 @@ func openKernel(c *Cache) (f *kernelFeed, notes []string, err error) {
 	// Another process that mounted tracefs may unmount it while this one reads it: then mount
 	// it again and start over, once.
 	for attempt := 0; ; attempt++ {
-		release, mounted, err := acquireTracefs()
+		release, note, err := acquireTracefs()
 		if err != nil {
 			return nil, notes, err
 		}
-		if mounted {
-			notes = append(notes, "mounted tracefs at "+TracefsPath+" while the feed runs (it was not mounted)")
+		if note != "" {
+			notes = append(notes, note)
 		}
 		f, more, err := attachKernel(c)
 		notes = append(notes, more...)

@@ -1,6 +1,7 @@
 package attrib
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"testing"
@@ -46,3 +47,22 @@ func TestKernelFeedNamesShortLivedProcess(t *testing.T) {
 }
 
 func osGetpid() int { return os.Getpid() }
+
+// topMountSource finds the mount visible at a point (the last one there) in a mountinfo text,
+// however the paths around it are escaped.
+func TestTopMountSource(t *testing.T) {
+	info := []byte(`22 28 0:21 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
+40 22 0:12 / /sys/kernel/tracing rw,nosuid,nodev,noexec,relatime shared:18 - tracefs tracefs rw
+99 40 0:55 / /sys/kernel/tracing rw,nosuid,nodev,noexec,relatime - tracefs tripline rw
+100 22 0:56 / /sys/kernel/tracing\040x rw - tracefs tripline rw
+`)
+	if got := topMountSource(info, "/sys/kernel/tracing"); got != "tracefs tripline" {
+		t.Errorf("top of /sys/kernel/tracing: %q, want the later tripline mount", got)
+	}
+	if got := topMountSource(info[:bytes.Index(info, []byte("99 "))], "/sys/kernel/tracing"); got != "tracefs tracefs" {
+		t.Errorf("without tripline's: %q, want the system's tracefs", got)
+	}
+	if got := topMountSource(info, "/nowhere"); got != "" {
+		t.Errorf("no mount: %q", got)
+	}
+}

@@ -24,6 +24,13 @@ var (
 	tracefsMounted bool // this process mounted it
 )
 
+// tracefsSource is the source tripline mounts tracefs with, so that one left behind by a daemon
+// killed before it could unmount it (SIGKILL, OOM) is recognised in /proc/self/mountinfo.
+const tracefsSource = "tripline"
+
+// mountinfoPath is read to recognise a left tracefs; tests of the parser point it at a fixture.
+var mountinfoPath = "/proc/self/mountinfo"
+
 // tracefsPresent reports whether tracefs is mounted where the feed looks for it.
 func tracefsPresent() bool {
 	var st unix.Statfs_t
@@ -38,25 +45,60 @@ func tracefsPresent() bool {
 	return false
 }
 
-// acquireTracefs makes tracefs available at TracefsPath, mounting it when it is absent. mounted
-// reports that this call mounted it (the caller says so). release gives it back: the last
-// release of a tracefs this process mounted unmounts it.
-func acquireTracefs() (release func(), mounted bool, err error) {
+// leftTracefs reports whether the tracefs visible at TracefsPath (the topmost mount there) is one
+// tripline mounted: its source is tracefsSource.
+func leftTracefs() bool {
+	b, err := os.ReadFile(mountinfoPath)
+	if err != nil {
+		return false
+	}
+	return topMountSource(b, TracefsPath) == "tracefs "+tracefsSource
+}
+
+// topMountSource returns "fstype source" of the last mount at point in a mountinfo text (the
+// one visible there), or "".
+func topMountSource(mountinfo []byte, point string) string {
+	var out string
+	for _, line := range bytes.Split(mountinfo, []byte{'\n'}) {
+		f := strings.Fields(string(line))
+		if len(f) < 10 || f[4] != point {
+			continue
+		}
+		for i := 6; i+2 < len(f); i++ {
+			if f[i] == "-" {
+				out = f[i+1] + " " + f[i+2]
+				break
+			}
+		}
+	}
+	return out
+}
+
+// acquireTracefs makes tracefs available at TracefsPath, mounting it when it is absent. note
+// says what it did to the host ("" when nothing). release gives it back: the last release of a
+// tracefs this process mounted, or adopted, unmounts it.
+func acquireTracefs() (release func(), note string, err error) {
 	tracefsMu.Lock()
 	defer tracefsMu.Unlock()
 	if tracefsMounted && tracefsPresent() {
 		tracefsRefs++
-		return releaseTracefs, false, nil
+		return releaseTracefs, "", nil
 	}
 	tracefsMounted, tracefsRefs = false, 0
 	if tracefsPresent() {
-		return func() {}, false, nil // someone else's: left alone
+		if leftTracefs() {
+			// Left by a tripline that could not unmount it (killed): reused, and unmounted when
+			// this process is done with it, as if it had mounted it.
+			tracefsMounted, tracefsRefs = true, 1
+			return releaseTracefs, "reused the tracefs at " + TracefsPath + " that an earlier tripline left mounted (killed before it could unmount it); it is unmounted when the feed closes", nil
+		}
+		return func() {}, "", nil // someone else's: left alone
 	}
-	if err := unix.Mount("tracefs", TracefsPath, "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return nil, false, fmt.Errorf("tracefs is not mounted and mounting it at %s failed: %w", TracefsPath, err)
+	if err := unix.Mount(tracefsSource, TracefsPath, "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return nil, "", fmt.Errorf("tracefs is not mounted and mounting it at %s failed: %w", TracefsPath, err)
 	}
 	tracefsMounted, tracefsRefs = true, 1
-	return releaseTracefs, true, nil
+	return releaseTracefs, "mounted tracefs at " + TracefsPath + " while the feed runs (it was not mounted)", nil
 }
 
 func releaseTracefs() {

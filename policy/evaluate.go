@@ -25,6 +25,7 @@ const (
 	RuleTypeChanged       = "type-changed"
 	RuleModeChanged       = "mode-changed"
 	RuleTimestomp         = "timestomp"
+	RuleMountOver         = "mount-over" // see mount.go
 )
 
 type ruleInfo struct {
@@ -39,6 +40,7 @@ var rules = []ruleInfo{
 	{RuleExecutableCreated, "Executable file created in a persistence location"},
 	{RuleWorldWritable, "World-writable file in a persistence location"},
 	{RuleTimestomp, "File timestamp forged in a persistence location"},
+	{RuleMountOver, "Mount over a persistence location"},
 	{RuleContentChanged, "Persistence file content changed"},
 	{RuleFileCreated, "File created in a persistence location"},
 	{RuleTypeChanged, "File type changed in a persistence location"},
@@ -162,7 +164,7 @@ func builtinSeverity(rule string, use Use) Severity {
 		return byUse(SevHigh, SevMedium, SevLow)
 	case RuleSetuidSet, RuleSetgidSet:
 		return SevCritical
-	case RuleWorldWritable, RuleTimestomp:
+	case RuleWorldWritable, RuleTimestomp, RuleMountOver:
 		return SevHigh
 	case RuleContentChanged:
 		return byUse(SevMedium, SevMedium, SevLow)

@@ -8,9 +8,26 @@
 //
 //   - fanotify needs CAP_SYS_ADMIN and Linux 5.9 (FAN_REPORT_DFID_NAME: events name the directory
 //     by file handle and the child by name); 5.15 adds FAN_REPORT_PIDFD. Marks are inode marks on
-//     each watched directory (FAN_EVENT_ON_CHILD), which work on ext4, xfs, btrfs, tmpfs (6.6+
-//     for file handles) and overlayfs. Each event carries the pid of the process that made the
-//     change, resolved to a process through package attrib's exec cache.
+//     each watched directory (FAN_EVENT_ON_CHILD). A directory is known by the handle
+//     name_to_handle_at gives with AT_HANDLE_FID (6.5+): the non-decodable handle fanotify itself
+//     reports, which overlayfs has although it has no decodable handles; tmpfs has handles from
+//     6.6. Each event carries the pid of the process that made the change, resolved to a process
+//     through package attrib's exec cache.
+//   - Coverage is per directory: where fanotify cannot mark a directory (no file handles before
+//     6.5 on overlayfs, FUSE, NFS and other filesystems without an fsid), that directory goes to
+//     inotify while the rest stays on fanotify, in the same loop; where inotify cannot either, it
+//     is rescanned every DefaultPollEvery, and a gap row stays open for it, since a change undone
+//     between two rescans is not seen. Each such directory is a warning that names it; the ready
+//     line counts directories by coverage.
+//   - Mounts change what is visible without a file event (a bind mount over an init script). The
+//     mount table is watched: poll(2) on /proc/self/mountinfo reports every mount, unmount and
+//     move of the namespace (POLLPRI|POLLERR), and a fanotify group marked on the mount namespace
+//     (FAN_REPORT_MNT, FAN_MNT_ATTACH/DETACH, 6.15+) names the process that made it; statmount(2)
+//     (6.8+) maps its mount id to mountinfo's. One that covers a location, a directory in one or
+//     a file in one is a mount-over alert; the directories are marked again (what is visible
+//     after the mount is what is watched) and everything is reconciled. A file bind-mounted over a
+//     location's file has its inode's parent elsewhere, so no mark sees it change: the directory
+//     it is visible in is rescanned every DefaultPollEvery too, with a gap open for it.
 //   - The kernel queues 16,384 events per group by default; past that it drops events and queues
 //     one FAN_Q_OVERFLOW. tripline records a gap, reconciles every location and closes the gap.
 //   - inotify (the fallback: no CAP_SYS_ADMIN, an older kernel, --backend inotify) cannot tell who

@@ -103,13 +103,39 @@ func handleKey(fsid [8]byte, htype int32, handle []byte) string {
 	return string(append(b, handle...))
 }
 
-// dirKey returns the handle key of the directory open at fd (an O_PATH descriptor) and its fsid.
+// atHandleFID asks name_to_handle_at for the handle fanotify reports, which need not be
+// decodable (Linux 6.5+): overlayfs, and filesystems that cannot be exported, have one. x/sys
+// does not name it yet; the value is AT_REMOVEDIR's, as in the kernel's uapi.
+const atHandleFID = 0x200
+
+// handleFID says whether name_to_handle_at took AT_HANDLE_FID; cleared the first time a kernel
+// refuses it (EINVAL, before 6.5), so the probe happens once.
+var handleFID atomic.Bool
+
+func init() { handleFID.Store(true) }
+
+// nameToHandle returns the handle fanotify names the directory at fd by: the non-decodable FID
+// handle where the kernel has AT_HANDLE_FID (the same bytes fanotify reports, decodable or not),
+// else the export handle.
+func nameToHandle(fd int) (unix.FileHandle, error) {
+	if handleFID.Load() {
+		h, _, err := unix.NameToHandleAt(fd, "", unix.AT_EMPTY_PATH|atHandleFID)
+		if !errors.Is(err, unix.EINVAL) {
+			return h, err
+		}
+		handleFID.Store(false)
+	}
+	h, _, err := unix.NameToHandleAt(fd, "", unix.AT_EMPTY_PATH)
+	return h, err
+}
+
+// dirKey returns the handle key of the directory open at fd and its fsid.
 func dirKey(fd int, dir string) (string, [8]byte, error) {
 	var fsid [8]byte
-	h, _, err := unix.NameToHandleAt(fd, "", unix.AT_EMPTY_PATH)
+	h, err := nameToHandle(fd)
 	if err != nil {
 		if errors.Is(err, unix.EOPNOTSUPP) {
-			return "", fsid, fmt.Errorf("%s: its filesystem has no file handles, which fanotify needs to name directories (use --backend inotify): %w", dir, ErrNotSupported)
+			return "", fsid, fmt.Errorf("%s: its filesystem has no file handles, which fanotify needs to name directories: %w", dir, ErrNotSupported)
 		}
 		return "", fsid, fmt.Errorf("name_to_handle_at %s: %w", dir, err)
 	}
@@ -141,6 +167,11 @@ func (f *fanotify) Add(dir string) error {
 		return err
 	}
 	if err := unix.FanotifyMark(f.fd, unix.FAN_MARK_ADD|unix.FAN_MARK_ONLYDIR, markMask, fd, ""); err != nil {
+		if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.EOPNOTSUPP) {
+			// A filesystem fanotify cannot report by fid (FUSE, NFS and others without an
+			// fsid or with handles the kernel refuses): the watcher gives it to inotify.
+			return fmt.Errorf("fanotify_mark %s: %w (%w)", dir, err, ErrNotSupported)
+		}
 		return fmt.Errorf("fanotify_mark %s: %w", dir, err)
 	}
 	if old, ok := f.byDir[dir]; ok && old != key {
@@ -304,7 +335,9 @@ func (f *fanotify) resolve(key string) string {
 	h := unix.NewFileHandle(int32(binary.LittleEndian.Uint32([]byte(key[8:12]))), []byte(key[12:]))
 	fd, err := unix.OpenByHandleAt(mfd, h, unix.O_PATH|unix.O_CLOEXEC)
 	if err != nil {
-		return ""
+		// A handle that cannot be decoded (overlayfs, and any FID-only filesystem): look for
+		// it among the subdirectories of the watched directories of that filesystem.
+		return f.findSubdir(key)
 	}
 	defer unix.Close(fd)
 	p, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
@@ -428,4 +461,39 @@ func parseInfo(info []byte, r *rawEvent) error {
 		return fmt.Errorf("fanotify: event (mask %#x) without a directory record", r.mask)
 	}
 	return nil
+}
+
+// findSubdir returns the path of the subdirectory of a watched directory whose handle key is
+// key, or "" (f.mu held). It lists the watched directories of key's filesystem, so it is for
+// the rare events resolve cannot decode.
+func (f *fanotify) findSubdir(key string) string {
+	for k, dir := range f.byKey {
+		if k[:8] != key[:8] {
+			continue
+		}
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if !e.IsDir() {
+				continue
+			}
+			p := filepath.Join(dir, e.Name())
+			flags := 0
+			if handleFID.Load() {
+				flags = atHandleFID
+			}
+			h, _, err := unix.NameToHandleAt(unix.AT_FDCWD, p, flags)
+			if err != nil {
+				continue
+			}
+			var fsid [8]byte
+			copy(fsid[:], key[:8])
+			if handleKey(fsid, h.Type(), h.Bytes()) == key {
+				return p
+			}
+		}
+	}
+	return ""
 }

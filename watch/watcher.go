@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -56,7 +54,14 @@ type Status struct {
 	Fallback    string // why the preferred backend was not used; "" when it was
 	Locations   int
 	Directories int
-	Errors      int // directories that could not be watched (each logged)
+	Coverage    Counts // Directories by how each is watched
+	Errors      int    // directories that could not be watched at all (each logged)
+	// Unwatched lists the logical directories not watched live (polled), each also logged and
+	// covered by an open gap.
+	Unwatched []string
+	// Mounts says how mount-table changes are seen ("mountinfo" or "fanotify+mountinfo"), and
+	// why not when they are not ("" then).
+	Mounts string
 }
 
 // Options configure a Watcher.
@@ -78,6 +83,13 @@ type Options struct {
 	Attribution *attrib.Cache
 	// Reconcile is the full comparison run on start, after a gap and on the timer. Required.
 	Reconcile Reconciler
+	// Coverage puts logical directories on a coverage below the backend's ("inotify" or
+	// "poll"), as if the backend could not watch them: for tests of the fallbacks, and for
+	// directories known to be on a filesystem that reports changes badly.
+	Coverage map[string]Coverage
+	// PollEvery is how often directories no kernel backend can watch are rescanned
+	// (DefaultPollEvery when 0).
+	PollEvery time.Duration
 }
 
 // Watcher is the daemon's loop. Create it with New; Run does the work.
@@ -91,13 +103,17 @@ type Watcher struct {
 	mu     sync.Mutex
 	pol    *policy.Policy
 	reload chan struct{}
-	dirs   map[string]bool // host paths currently watched
+	dirs   *dirSet // the directories watched, each with its backend
 	attr   *attrib.Cache
 
 	contentFullSaid bool // the full content store was logged once
 
-	trees    map[string]baseline.Tree // the policy's view of a watched directory, by logical path
-	treesPol *policy.Policy           // the policy trees was built from
+	matcher *policy.Matcher // the policy's per-directory match cache, for the current policy
+
+	// A file mounted over a file of a location has its inode's parent elsewhere, so no mark sees
+	// a change to it: the directory it is visible in is rescanned too, by a poller of its own.
+	mountPoll  *poller
+	mountFiles map[string]string // host mount point -> the directory mountPoll rescans for it
 }
 
 // New returns a Watcher. It starts nothing.
@@ -111,7 +127,7 @@ func New(o Options) *Watcher {
 	if o.Backend == "" {
 		o.Backend = "auto"
 	}
-	return &Watcher{o: o, root: baseline.NormRoot(o.Root), pol: o.Policy, reload: make(chan struct{}, 1), dirs: map[string]bool{}, attr: o.Attribution}
+	return &Watcher{o: o, root: baseline.NormRoot(o.Root), pol: o.Policy, reload: make(chan struct{}, 1), attr: o.Attribution}
 }
 
 // Reload replaces the policy; the loop re-marks the directories and reconciles. Safe to call from
@@ -161,14 +177,17 @@ func openBackend(name string, pidfds bool) (Backend, string, error) {
 	return nil, "", fmt.Errorf("backend %q: must be auto, fanotify or inotify", name)
 }
 
-func (w *Watcher) host(logical string) string {
-	if w.root == "/" {
-		return logical
+func (w *Watcher) host(logical string) string { return hostPath(w.root, logical) }
+
+// hostPath returns where logical path p is under root.
+func hostPath(root, p string) string {
+	if root == "/" {
+		return p
 	}
-	if logical == "/" {
-		return w.root
+	if p == "/" {
+		return root
 	}
-	return w.root + logical
+	return root + p
 }
 
 func (w *Watcher) logical(host string) string {
@@ -196,12 +215,23 @@ func (w *Watcher) Run(ctx context.Context) error {
 		return err
 	}
 	w.backend, w.caps = b, b.Caps()
-	defer b.Close()
 	events := make(chan Event, 65536)
-	readCtx, stopRead := context.WithCancel(context.Background())
-	readErr := make(chan error, 1)
-	go func() { readErr <- b.Run(readCtx, events) }()
-	defer func() { stopRead(); b.Close(); <-readErr }()
+	rd := newReaders(events)
+	defer rd.stop()
+	rd.start(b)
+	force := map[string]Coverage{}
+	for d, c := range w.o.Coverage {
+		force[w.host(path.Clean(d))] = c
+	}
+	w.dirs = newDirSet(b, w.o.PollEvery, force, rd.start, w.o.Log, w.logical)
+	w.mountPoll, w.mountFiles = newPoller(w.o.PollEvery), map[string]string{}
+	rd.start(w.mountPoll)
+	mounts, mountsHow := w.openMounts()
+	defer func() {
+		if mounts != nil {
+			mounts.close()
+		}
+	}()
 
 	if err := w.selfCheck(ctx, events); err != nil {
 		return err
@@ -210,12 +240,23 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if err := w.openGap(context.WithoutCancel(ctx), now, "daemon-start", "changes made while tripline watch was not running"); err != nil {
 		return err
 	}
-	w.status = Status{Backend: b.Name(), Caps: w.caps, Fallback: fallback, Locations: len(w.policy().Locations)}
+	w.status = Status{Backend: b.Name(), Caps: w.caps, Fallback: fallback, Locations: len(w.policy().Locations), Mounts: mountsHow}
 	w.remark()
+	if mounts != nil {
+		for _, m := range mounts.last {
+			w.trackFileMount(m.point, true)
+		}
+		// The table the mounts are compared with is the one the reconcile below sees.
+		if err := mounts.start(); err != nil {
+			w.o.Log.Warn("mounts over locations are not seen until a reconcile", "err", err)
+			w.status.Mounts = ""
+			mounts.close()
+			mounts = nil
+		}
+	}
 	if err := w.reconcile(ctx, "start"); err != nil {
 		return err
 	}
-	w.status.Directories = len(w.dirs)
 	if ctx.Err() != nil {
 		return w.drain(events) // stopped during the start-up reconcile: never say ready
 	}
@@ -227,19 +268,24 @@ func (w *Watcher) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			// Stop the reader first, so that nothing it read after the drain began is left in
-			// the channel.
-			stopRead()
-			b.Close()
-			err := <-readErr
-			readErr <- err // for the deferred wait
+			// Stop the readers first, so that nothing they read after the drain began is left
+			// in the channel.
+			rd.stop()
 			return w.drain(events)
-		case err := <-readErr:
-			readErr <- err // for the deferred wait
-			if err == nil {
-				err = errors.New("the event reader stopped")
+		case err := <-rd.errs:
+			return err
+		case ch := <-mountsC(mounts):
+			if ch == nil {
+				// The table cannot be watched any more: say so, and let reconciles find what
+				// mounts change from now on.
+				w.o.Log.Warn("the mount table is not watched any more: mounts over locations are seen at the next reconcile", "err", mounts.err)
+				mounts.close()
+				mounts = nil
+				continue
 			}
-			return fmt.Errorf("%s: %w", b.Name(), err)
+			if err := w.mounted(ctx, ch); err != nil {
+				return err
+			}
 		case e := <-events:
 			if err := w.batch(ctx, e, events); err != nil {
 				return err
@@ -279,14 +325,31 @@ func (w *Watcher) drain(events chan Event) error {
 // selfCheck makes a change in a private temporary directory and waits for the backend to report
 // it, so a daemon that says "ready" is known to receive events.
 func (w *Watcher) selfCheck(ctx context.Context, events chan Event) error {
-	dir, err := os.MkdirTemp("", "tripline-canary-")
-	if err != nil {
-		return fmt.Errorf("self-check: %w", err)
+	// In $TMPDIR; where the backend cannot mark that filesystem (the directories there would go
+	// to a fallback), in /run or /dev/shm.
+	var dir string
+	var errs []error
+	for _, parent := range []string{os.TempDir(), "/run", "/dev/shm"} {
+		d, err := os.MkdirTemp(parent, "tripline-canary-")
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := w.backend.Add(d); err != nil {
+			os.RemoveAll(d)
+			errs = append(errs, err)
+			if errors.Is(err, ErrNotSupported) {
+				continue
+			}
+			break
+		}
+		dir = d
+		break
+	}
+	if dir == "" {
+		return fmt.Errorf("self-check: %w", errors.Join(errs...))
 	}
 	defer os.RemoveAll(dir)
-	if err := w.backend.Add(dir); err != nil {
-		return fmt.Errorf("self-check: %w", err)
-	}
 	defer w.backend.Remove(dir)
 	if err := os.WriteFile(filepath.Join(dir, "canary"), []byte("x"), 0o600); err != nil {
 		return fmt.Errorf("self-check: %w", err)
@@ -310,91 +373,15 @@ func (w *Watcher) selfCheck(ctx context.Context, events chan Event) error {
 	}
 }
 
-// wantedDirs computes the host directories to watch: every existing directory a location lists
-// (all directories below a ** location), the directory of every single-file location, and for
-// what does not exist yet the nearest existing ancestor, so its creation is seen.
-func (w *Watcher) wantedDirs() map[string]bool {
-	want := map[string]bool{}
-	addDir := func(logical string) {
-		want[w.host(logical)] = true
-	}
-	for _, t := range w.policy().Targets() {
-		dirPattern := t.Path
-		if !t.Dir {
-			dirPattern = path.Dir(t.Path)
-		}
-		found, _ := baseline.Glob(w.root, dirPattern)
-		for _, e := range found {
-			if e.Type != baseline.TypeDir {
-				continue
-			}
-			addDir(e.Path)
-			if t.Recursive {
-				w.addSubdirs(e.Path, want)
-			}
-		}
-		// The deepest existing directory on the pattern's literal prefix too, so a new match
-		// (a new home directory for ~/.bashrc) is seen when it appears.
-		addDir(w.nearestExisting(dirPattern))
-	}
-	return want
-}
-
-// addSubdirs adds every directory below logical dir, never through a symlink.
-func (w *Watcher) addSubdirs(logical string, want map[string]bool) {
-	filepath.WalkDir(w.host(logical), func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil // unreadable: reconcile reports it
-		}
-		if d.IsDir() {
-			want[p] = true
-		}
-		return nil
-	})
-}
-
-// nearestExisting returns the deepest existing directory on the literal prefix of a pattern.
-func (w *Watcher) nearestExisting(pattern string) string {
-	p := pattern
-	if i := strings.IndexAny(p, "*?[\\"); i >= 0 {
-		p = path.Dir(p[:i] + "x")
-	}
-	for p != "/" {
-		if e, err := baseline.Stat(w.root, p, -1); err == nil && e.Type == baseline.TypeDir {
-			return p
-		}
-		p = path.Dir(p)
-	}
-	return "/"
-}
-
 // remark brings the watched set in line with the policy and the filesystem.
 func (w *Watcher) remark() {
-	want := w.wantedDirs()
-	errs := 0
-	var dirs []string
-	for d := range want {
-		dirs = append(dirs, d)
+	w.status.Errors = w.dirs.sync(wantedDirs(w.root, w.policy()))
+	w.status.Directories = w.dirs.len()
+	w.status.Coverage = w.dirs.counts()
+	w.status.Unwatched = nil // a new slice: the Ready callback may keep the last one
+	for _, d := range w.dirs.unlive() {
+		w.status.Unwatched = append(w.status.Unwatched, w.logical(d))
 	}
-	sort.Strings(dirs)
-	for _, d := range dirs {
-		// Added again even when already watched: the path may name a new directory now (removed
-		// and re-created, or moved away and replaced), whose inode has no mark yet.
-		if err := w.backend.Add(d); err != nil {
-			errs++
-			w.o.Log.Warn("cannot watch directory", "path", baseline.QuotePath(w.logical(d)), "backend", w.backend.Name(), "err", err)
-			continue
-		}
-		w.dirs[d] = true
-	}
-	for d := range w.dirs {
-		if !want[d] {
-			w.backend.Remove(d)
-			delete(w.dirs, d)
-		}
-	}
-	w.status.Errors = errs
-	w.status.Directories = len(w.dirs)
 }
 
 func (w *Watcher) openGap(ctx context.Context, startNS int64, reason, detail string) error {
@@ -448,6 +435,19 @@ func (w *Watcher) reconcile(ctx context.Context, why string) error {
 			return err
 		}
 	}
+	for _, p := range sortedKeys(w.mountFiles) {
+		detail := fmt.Sprintf("%s is a file mounted over a location, not watched live, only rescanned every %v", baseline.QuotePath(w.logical(p)), w.mountPoll.every)
+		if err := w.openGap(context.WithoutCancel(ctx), time.Now().UnixNano(), "polled", detail); err != nil {
+			return err
+		}
+	}
+	for _, d := range w.dirs.unlive() {
+		// A polled directory is seen only at each rescan: what is undone in between is not.
+		detail := fmt.Sprintf("%s is not watched live, only rescanned every %v: %s", baseline.QuotePath(w.logical(d)), w.dirs.poll.every, w.dirs.why[d])
+		if err := w.openGap(context.WithoutCancel(ctx), time.Now().UnixNano(), "polled", detail); err != nil {
+			return err
+		}
+	}
 	w.o.Log.Info("reconciled", "why", why, "paths", res.Paths, "changes", len(res.Changes), "baseline_recorded", res.First, "dur", time.Since(start).Round(time.Millisecond))
 	return nil
 }
@@ -463,37 +463,13 @@ func (w *Watcher) emit(c Change) error {
 	return w.o.Emit(c)
 }
 
-// match returns the location that owns logical path p. Events name a child of a watched
-// directory, so the policy's cursor for that directory is kept and stepped by the child's name
-// only, instead of matching the whole path from the root for every event.
+// match returns the location that owns logical path p, through the policy's per-directory
+// match cache (events name a child of a watched directory).
 func (w *Watcher) match(pol *policy.Policy, p string) *policy.Location {
-	dir, name := path.Split(p)
-	dir = path.Clean(dir)
-	if name == "" || p == "/" {
-		return pol.Match(p)
+	if w.matcher == nil || w.matcher.Policy() != pol {
+		w.matcher = pol.Matcher()
 	}
-	if w.treesPol != pol || len(w.trees) > 65536 {
-		w.trees, w.treesPol = map[string]baseline.Tree{}, pol
-	}
-	t, ok := w.trees[dir]
-	if !ok {
-		t = pol.Tree()
-		for _, seg := range strings.Split(strings.Trim(dir, "/"), "/") {
-			if seg == "" || t == nil {
-				continue
-			}
-			_, t = t.Child(seg)
-		}
-		w.trees[dir] = t
-	}
-	if t == nil {
-		return nil
-	}
-	sel, _ := t.Child(name)
-	if sel.Location == "" {
-		return nil
-	}
-	return pol.Location(sel.Location)
+	return w.matcher.Match(p)
 }
 
 // actor resolves who made the change of a pending path: through the exec cache when the backend
@@ -509,8 +485,8 @@ func (w *Watcher) actor(pe *pending) *proc.Actor {
 		}
 	}
 	a := proc.Nobody()
-	if !w.caps.PIDs {
-		a.Why = w.backend.Name() + " reports no pid"
+	if pe.backend != "fanotify" {
+		a.Why = pe.backend + " reports no pid" // the backend of the event's own directory
 	}
 	return a
 }
@@ -521,6 +497,7 @@ const maxBatch = 4096
 // pending is one path to observe, with the actor of the last event about it.
 type pending struct {
 	logical string
+	backend string // what watches its directory: fanotify, inotify or poll
 	pid     int32
 	pidfd   int    // -1 when none
 	at      uint64 // when that event was read (attrib.Now)
@@ -561,7 +538,16 @@ func (w *Watcher) batch(stop context.Context, first Event, events chan Event) er
 			p.at = e.At
 			return
 		}
-		byPath[logical] = &pending{logical: logical, pid: e.PID, pidfd: e.PIDFD, at: e.At}
+		by := w.dirs.backend(e.Dir)
+		if by == "" {
+			by = w.backend.Name() // no longer watched
+		}
+		if e.PID == 0 && by == "fanotify" {
+			// fanotify always has a pid: this is the rescan of a file mounted over a location
+			// (or, rarely, the fallback's event about a directory fanotify has taken back).
+			by = "poll"
+		}
+		byPath[logical] = &pending{logical: logical, backend: by, pid: e.PID, pidfd: e.PIDFD, at: e.At}
 		order = append(order, logical)
 	}
 	defer func() {

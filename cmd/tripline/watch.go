@@ -59,6 +59,7 @@ connector), then proc (/proc alone, with fanotify pidfds). The ready line says w
 			&cli.StringFlag{Name: "history-max-age", Value: "400d", Usage: "prune history rows older than `AGE` (hourly; 0 keeps them)", EnvVars: []string{"TRIPLINE_HISTORY_MAX_AGE"}},
 			&cli.Int64Flag{Name: "history-max-rows", Value: 1_000_000, Usage: "keep at most the newest `N` history rows (hourly; 0: no bound)", EnvVars: []string{"TRIPLINE_HISTORY_MAX_ROWS"}},
 			&cli.StringFlag{Name: "attribution", Value: "auto", Usage: "exec cache `FEED`: auto (kernel, else connector, else proc), kernel, connector, proc", EnvVars: []string{"TRIPLINE_ATTRIBUTION"}},
+			&cli.StringSliceFlag{Name: "coverage", Hidden: true, Usage: "`DIR=inotify|poll`: watch a directory as if the backend could not (tests of the fallbacks)"},
 		},
 		Action: func(c *cli.Context) error { return runWatch(c, e) },
 	}
@@ -227,12 +228,27 @@ func runWatch(c *cli.Context, e *env) error {
 		}
 		return out.write(buf.Bytes())
 	}
-	w = watch.New(watch.Options{Root: e.root, Policy: pol, DB: db, Backend: c.String("backend"),
+	coverage := map[string]watch.Coverage{}
+	for _, kv := range c.StringSlice("coverage") {
+		d, how, ok := strings.Cut(kv, "=")
+		if !ok || (how != string(watch.CoverInotify) && how != string(watch.CoverPoll)) {
+			return usagef("--coverage %q: must be DIR=inotify or DIR=poll", kv)
+		}
+		coverage[d] = watch.Coverage(how)
+	}
+	w = watch.New(watch.Options{Root: e.root, Policy: pol, DB: db, Backend: c.String("backend"), Coverage: coverage,
 		ReconcileEvery: c.Duration("reconcile-every"), MaxHashBytes: c.Int64("max-hash-size"), By: whoami(),
 		Log: e.log, Emit: emit, Attribution: cache, Reconcile: reconciler(e, db, c.Int64("max-hash-size")),
 		Ready: func(s watch.Status) {
 			args := []any{"backend", s.Backend, "pids", s.Caps.PIDs, "pidfds", s.Caps.PIDFDs, "pidfd_support", s.Caps.PIDFDSupport,
-				"locations", s.Locations, "directories", s.Directories, "db", db.Path(), "root", root}
+				"locations", s.Locations, "directories", s.Directories, "fanotify_dirs", s.Coverage.Fanotify,
+				"inotify_dirs", s.Coverage.Inotify, "polled_dirs", s.Coverage.Polled, "db", db.Path(), "root", root}
+			for _, d := range s.Unwatched {
+				args = append(args, "polled", baseline.QuotePath(d))
+			}
+			if s.Mounts != "" {
+				args = append(args, "mounts", s.Mounts)
+			}
 			if s.Fallback != "" {
 				args = append(args, "fallback", s.Fallback)
 			}

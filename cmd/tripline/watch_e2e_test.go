@@ -436,6 +436,9 @@ func newWatchFixture(t *testing.T) (*fixture, string) {
 		}
 	}
 	writeTar(t, filepath.Join(src, "payload.tar"), "tar-payload", payload, 0o755)
+	if settleFixture != nil {
+		settleFixture(t)
+	}
 	return fx, src
 }
 
@@ -727,15 +730,18 @@ func fsName(t *testing.T, dir string) string {
 
 // TestWatchChanges makes each of the issue's changes with a real process while the daemon runs
 // and checks the rule, path, previous and new mode and acting pid of what it reported; chmod -x,
-// touch, chown to the same owner and touch -h of a symlink arm nothing. It runs once on the
-// filesystem of $TMPDIR and once on a fresh tmpfs in a private mount namespace.
+// touch, chown to the same owner and touch -h of a symlink arm nothing. It runs on the
+// filesystem of $TMPDIR, and on a fresh tmpfs, ext4 (a loop-mounted image) and overlayfs (the
+// fixture in the lower layer, so every change copies up), each in a private mount namespace.
 func TestWatchChanges(t *testing.T) {
 	testenv.RequireRoot(t) // fanotify
 	t.Run("tmpdir", func(t *testing.T) {
 		t.Logf("on %s", fsName(t, os.TempDir()))
 		runWatchCases(t)
 	})
-	t.Run("tmpfs", func(t *testing.T) { inPrivateTmpfs(t, runWatchCases) })
+	for _, fs := range []string{"tmpfs", "ext4", "overlayfs"} {
+		t.Run(fs, func(t *testing.T) { inPrivateFS(t, fs, runWatchCases) })
+	}
 }
 
 // runPattern is a -test.run pattern that selects exactly the test (or subtest) named name.
@@ -751,6 +757,19 @@ func runPattern(name string) string {
 // $TMPDIR on a fresh tmpfs, so every t.TempDir of fn (the fixture, the database, the output)
 // and the daemon's self-check directory live there and vanish with the namespace.
 func inPrivateTmpfs(t *testing.T, fn func(*testing.T)) {
+	t.Helper()
+	inPrivateFS(t, "tmpfs", fn)
+}
+
+// settleFixture, set by inPrivateFS for overlayfs, is called by newWatchFixture once the
+// fixture is written: it moves what was written into the overlay's lower layer.
+var settleFixture func(t *testing.T)
+
+// inPrivateFS is inPrivateTmpfs with $TMPDIR on a filesystem of the kind fs: tmpfs; ext4, on
+// an image made by the test (truncate, mkfs.ext4, mount -o loop) in that tmpfs; or overlayfs,
+// with its layers in that tmpfs and the fixture moved into the lower layer before the daemon
+// starts (so the daemon sees files of the lower layer, and every change copies one up).
+func inPrivateFS(t *testing.T, fs string, fn func(*testing.T)) {
 	t.Helper()
 	if os.Getenv(watchChildEnv) == "1" {
 		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
@@ -770,14 +789,26 @@ func inPrivateTmpfs(t *testing.T, fn func(*testing.T)) {
 			}
 			os.Remove(dir)
 		})
-		if name := fsName(t, dir); name != "tmpfs" {
-			t.Fatalf("%s is on %s after mounting a tmpfs", dir, name)
+		tmp := dir
+		switch fs {
+		case "tmpfs":
+		case "ext4":
+			tmp = mountExt4(t, dir)
+		case "overlayfs":
+			tmp = mountOverlay(t, dir)
+		default:
+			t.Fatalf("no filesystem %q", fs)
 		}
-		t.Setenv("TMPDIR", dir)
+		want := map[string]string{"tmpfs": "tmpfs", "ext4": "ext4", "overlayfs": "overlayfs"}[fs]
+		if name := fsName(t, tmp); name != want {
+			t.Fatalf("%s is on %s after mounting %s", tmp, name, want)
+		}
+		t.Logf("on %s at %s", fs, tmp)
+		t.Setenv("TMPDIR", tmp)
 		fn(t)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run="+runPattern(t.Name()), "-test.v", "-test.count=1")
 	cmd.Env = append(os.Environ(), watchChildEnv+"=1")
@@ -792,6 +823,77 @@ func inPrivateTmpfs(t *testing.T, fn func(*testing.T)) {
 	if testing.Verbose() {
 		t.Logf("namespace child:\n%s", out)
 	}
+}
+
+// mountExt4 makes a 128 MiB ext4 image in dir, loop-mounts it and returns the mount point. The
+// cleanup unmounts it, which frees the loop device (mount -o loop sets autoclear).
+func mountExt4(t *testing.T, dir string) string {
+	t.Helper()
+	for _, tool := range []string{"mkfs.ext4", "mount", "umount"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testenv.SkipOrFail(t, tool+" is not installed (e2fsprogs, util-linux)")
+		}
+	}
+	img, mnt := filepath.Join(dir, "ext4.img"), filepath.Join(dir, "ext4")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sh(t, "truncate", "-s", "128M", img)
+	sh(t, "mkfs.ext4", "-q", "-F", img)
+	sh(t, "mount", "-o", "loop", img, mnt)
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v\n%s", mnt, err, out)
+		}
+	})
+	return mnt
+}
+
+// mountOverlay mounts an overlay with its layers in dir and returns the merged directory. It
+// sets settleFixture to move the fixture into the lower layer.
+func mountOverlay(t *testing.T, dir string) string {
+	t.Helper()
+	lower, upper, work, merged := filepath.Join(dir, "lower"), filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "merged")
+	for _, d := range []string{lower, upper, work, merged} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work
+	mount := func() {
+		if err := unix.Mount("tripline-overlay", merged, "overlay", 0, opts); err != nil {
+			testenv.SkipOrFail(t, "mount overlay: "+err.Error())
+		}
+	}
+	mount()
+	mounted := true
+	t.Cleanup(func() {
+		settleFixture = nil
+		if mounted {
+			if err := unix.Unmount(merged, unix.MNT_DETACH); err != nil {
+				t.Errorf("unmount %s: %v", merged, err)
+			}
+		}
+	})
+	settleFixture = func(t *testing.T) {
+		settleFixture = nil
+		if err := unix.Unmount(merged, 0); err != nil {
+			t.Fatalf("unmount %s to move the fixture down: %v", merged, err)
+		}
+		mounted = false
+		ents, err := os.ReadDir(upper)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if err := os.Rename(filepath.Join(upper, e.Name()), filepath.Join(lower, e.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mount()
+		mounted = true
+	}
+	return merged
 }
 
 // TestWatchRestart stops the daemon, changes files, starts it again: every change is reported
@@ -1271,4 +1373,281 @@ func TestWatchPreviousIsLastObservation(t *testing.T) {
 	if prev := second.Tripline.Previous; prev != nil && prev.Approved != nil && *prev.Approved {
 		t.Errorf("second change %v: tripline.previous.approved is true, but 0755 was never approved (the baseline is 0644)", second)
 	}
+}
+
+// TestWatchCoverage runs one daemon with /etc/cron.daily forced onto inotify and
+// /etc/cron.hourly onto polling, as if fanotify (and, for cron.hourly, inotify) could not watch
+// them, the rest on fanotify: chmod +x alerts in each, with the pid where the backend has one;
+// the ready line counts the directories by coverage and names the polled one, which is also a
+// warning and an open gap. On $TMPDIR's filesystem, tmpfs, ext4 and overlayfs.
+func TestWatchCoverage(t *testing.T) {
+	testenv.RequireRoot(t)
+	t.Run("tmpdir", runCoverage)
+	for _, fs := range []string{"tmpfs", "ext4", "overlayfs"} {
+		t.Run(fs, func(t *testing.T) { inPrivateFS(t, fs, runCoverage) })
+	}
+}
+
+func runCoverage(t *testing.T) {
+	fx, _ := newWatchFixture(t)
+	fx.write(t, "etc/cron.hourly/job", "#!/bin/sh\nid\n", 0o644)
+	out := filepath.Join(t.TempDir(), "events.ecs")
+	d := startWatch(t, fx, out, "--coverage", "/etc/cron.daily=inotify", "--coverage", "/etc/cron.hourly=poll")
+	ready := d.waitLog(t, "msg=ready")
+	t.Logf("%s", ready)
+	for _, want := range []string{"backend=fanotify", " inotify_dirs=1 ", " polled_dirs=1 ", " polled=/etc/cron.hourly "} {
+		if !strings.Contains(ready, want) {
+			t.Errorf("ready line lacks %q: %s", want, ready)
+		}
+	}
+	if m := regexp.MustCompile(` fanotify_dirs=(\d+) `).FindStringSubmatch(ready); m == nil || m[1] == "0" {
+		t.Errorf("ready line: no fanotify_dirs > 0: %s", ready)
+	}
+	for _, w := range []struct{ msg, path string }{{"directory not watched live", "/etc/cron.hourly"}, {"directory watched by inotify", "/etc/cron.daily"}} {
+		line := d.waitLog(t, w.msg)
+		t.Logf("%s", line)
+		if !strings.Contains(line, "path="+w.path) || !strings.Contains(line, "level=WARN") {
+			t.Errorf("warning for %s: %s", w.path, line)
+		}
+	}
+
+	for _, c := range []struct {
+		rel, backend string
+	}{
+		{"etc/init.d/alpha", "fanotify"},
+		{"etc/cron.daily/backup", "inotify"},
+		{"etc/cron.hourly/job", "poll"},
+	} {
+		target := fx.path(c.rel)
+		pid := act(t, "chmod", "+x", target)
+		e := d.waitEvent(t, "/"+c.rel, nil)
+		t.Logf("%s (%s): %v why=%q", c.rel, c.backend, e, e.Tripline.AttributionWhy)
+		if e.Rule.ID != "exec-bit-set" || e.Event.Kind != "alert" || e.Tripline.Source != "event" {
+			t.Errorf("%s (%s): %v, want an exec-bit-set alert from an event", c.rel, c.backend, e)
+		}
+		switch c.backend {
+		case "fanotify":
+			if e.Tripline.Attribution != "kernel" || e.pid() != pid {
+				t.Errorf("%s on fanotify: %v, want attribution kernel, pid %d", c.rel, e, pid)
+			}
+		default:
+			// No pid from the backend: the exec cache may still offer the chmod whose arguments
+			// name the path (heuristic); otherwise nothing is claimed.
+			switch e.Tripline.Attribution {
+			case "heuristic":
+				if e.pid() != pid || !slices.Equal(e.Process.Args, []string{"chmod", "+x", target}) {
+					t.Errorf("%s on %s: heuristic %v, want the chmod (pid %d)", c.rel, c.backend, e, pid)
+				}
+			case "none":
+				if e.Process != nil || !strings.Contains(e.Tripline.AttributionWhy, c.backend) {
+					t.Errorf("%s on %s: %v why %q: want no process and a why naming %s", c.rel, c.backend, e, e.Tripline.AttributionWhy, c.backend)
+				}
+			default:
+				t.Errorf("%s on %s: attribution %q, want heuristic or none", c.rel, c.backend, e.Tripline.Attribution)
+			}
+		}
+	}
+	d.stop(t)
+
+	// The polled directory has a gap row naming it, left open: nothing watches it live.
+	rows, err := openDBReadOnly(t, fx.db).Query("SELECT detail, end_ns FROM gaps WHERE reason = 'polled'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var open int
+	for rows.Next() {
+		var detail string
+		var end int64
+		if err := rows.Scan(&detail, &end); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(detail, "/etc/cron.hourly") {
+			t.Errorf("polled gap %q does not name /etc/cron.hourly", detail)
+		}
+		if end == 0 {
+			open++
+		}
+	}
+	if open == 0 {
+		t.Errorf("no open gap row for the polled directory")
+	}
+}
+
+// mountinfoTop returns "fstype source" of the mount visible at point in this process's mount
+// namespace, or "".
+func mountinfoTop(t *testing.T, point string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 10 || f[4] != point {
+			continue
+		}
+		for i := 6; i+2 < len(f); i++ {
+			if f[i] == "-" {
+				out = f[i+1] + " " + f[i+2]
+				break
+			}
+		}
+	}
+	return out
+}
+
+// TestWatchMountOver: a bind mount over an armed init script changes what runs at boot without
+// a file event. The daemon must alert mount-over (high) for it, naming the mount process, then
+// reconcile what is visible there; a tmpfs mounted over a location's directory is a mount-over
+// too, and a change in what it shows is an event with its pid (the daemon marks what is visible
+// after the mount); the unmount is a mount-over again. In a private mount namespace.
+func TestWatchMountOver(t *testing.T) {
+	testenv.RequireRoot(t)
+	inPrivateTmpfs(t, func(t *testing.T) {
+		fx, src := newWatchFixture(t)
+		out := filepath.Join(t.TempDir(), "events.ecs")
+		d := startWatch(t, fx, out)
+		// fanotify reports mounts with the pid that made them since 6.15; before, the exec
+		// cache can still offer the mount whose arguments name the mount point.
+		ready := d.waitLog(t, "msg=ready")
+		byPID := strings.Contains(ready, "mounts=fanotify+mountinfo")
+		if !byPID && !strings.Contains(ready, "mounts=mountinfo") {
+			t.Errorf("ready line: %s, want mounts=fanotify+mountinfo or mounts=mountinfo", ready)
+		}
+		wantAttribution := "heuristic"
+		if byPID {
+			wantAttribution = "kernel"
+		}
+		target, other := fx.path("etc/init.d/beta"), filepath.Join(src, "exe")
+		began := time.Now()
+		pid := act(t, "mount", "--bind", other, target)
+		t.Cleanup(func() { unix.Unmount(target, unix.MNT_DETACH) })
+		isMount := func(e ecsEvent) bool { return e.Rule.ID == "mount-over" }
+		e := d.waitEvent(t, "/etc/init.d/beta", isMount)
+		// Logged, not asserted (the issue asks for 2 s; a loaded machine may take longer).
+		t.Logf("bind mount: %v why=%q, seen %v after the mount began", e, e.Tripline.AttributionWhy, time.Since(began).Round(time.Millisecond))
+		if e.Event.Kind != "alert" || e.Tripline.Severity != "high" {
+			t.Errorf("%v: want a high alert", e)
+		}
+		if e.Tripline.Attribution != wantAttribution || e.pid() != pid || e.Process == nil || !slices.Equal(e.Process.Args, []string{"mount", "--bind", other, target}) {
+			t.Errorf("%v: want the mount (pid %d, args mount --bind %s %s), attribution %s", e, pid, other, target, wantAttribution)
+		}
+		// What the mount shows is reconciled: other's content replaces beta's.
+		d.waitEvent(t, "/etc/init.d/beta", func(e ecsEvent) bool {
+			return e.Rule.ID == "content-changed" && e.Tripline.Source == "reconcile"
+		})
+		d.waitLog(t, "a file mounted over a location is not watched live")
+		// A change to the mounted file, made through its own path outside the root, is seen
+		// where it is visible (no mark sees it: its parent is elsewhere; it is rescanned).
+		act(t, "chmod", "u+s", other)
+		e = d.waitEvent(t, "/etc/init.d/beta", func(e ecsEvent) bool { return e.Rule.ID == "setuid-set" })
+		t.Logf("setuid on the mounted file: %v why=%q", e, e.Tripline.AttributionWhy)
+		if e.Tripline.Source != "event" {
+			t.Errorf("%v: want an event from the rescan", e)
+		}
+
+		dir := fx.path("etc/cron.daily")
+		act(t, "mount", "-t", "tmpfs", "tripline-test", dir)
+		t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+		d.waitEvent(t, "/etc/cron.daily", isMount)
+		// The reconcile that follows finds the files the tmpfs hides; it reports them once its
+		// scan is done, so what is written from here on is an event.
+		d.waitEvent(t, "/etc/cron.daily/backup", func(e ecsEvent) bool {
+			return e.Rule.ID == "file-deleted" && e.Tripline.Source == "reconcile"
+		})
+		if err := os.WriteFile(filepath.Join(dir, "new-job"), []byte("#!/bin/sh\nid\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// Seen first as written, so that the chmod is a change of its own (the stat of a
+		// batch sees the newest state, whoever's event it handles).
+		d.waitEvent(t, "/etc/cron.daily/new-job", func(e ecsEvent) bool { return e.Rule.ID == "file-created" })
+		pid = act(t, "chmod", "+x", filepath.Join(dir, "new-job"))
+		e = d.waitEvent(t, "/etc/cron.daily/new-job", func(e ecsEvent) bool { return e.Rule.ID == "exec-bit-set" })
+		if e.pid() != pid || e.Tripline.Source != "event" {
+			t.Errorf("%v: want the chmod's event (pid %d) in the mounted tmpfs", e, pid)
+		}
+
+		// A mount moved in (mount --move) from outside the root.
+		staged := filepath.Join(src, "staged")
+		if err := os.Mkdir(staged, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		act(t, "mount", "-t", "tmpfs", "tripline-test", staged)
+		t.Cleanup(func() { unix.Unmount(staged, unix.MNT_DETACH) })
+		hourly := fx.path("etc/cron.hourly")
+		pid = act(t, "mount", "--move", staged, hourly)
+		t.Cleanup(func() { unix.Unmount(hourly, unix.MNT_DETACH) })
+		e = d.waitEvent(t, "/etc/cron.hourly", isMount)
+		t.Logf("move: %v why=%q", e, e.Tripline.AttributionWhy)
+		if e.pid() != pid || e.Tripline.Attribution != wantAttribution {
+			t.Errorf("%v: want the mount --move (pid %d), attribution %s", e, pid, wantAttribution)
+		}
+		if line := d.waitLog(t, "path=/etc/cron.hourly rule=mount-over"); !strings.Contains(line, "moved from") {
+			t.Errorf("the move's reason does not say it moved: %s", line)
+		}
+
+		pid = act(t, "umount", target)
+		var un ecsEvent
+		d.within(t, "a second mount-over for the unmount", func() bool {
+			n := 0
+			for _, e := range eventsFor(d.poll(t), "/etc/init.d/beta") {
+				if isMount(e) {
+					if n++; n == 2 {
+						un = e
+					}
+				}
+			}
+			return n >= 2
+		})
+		t.Logf("unmount: %v why=%q", un, un.Tripline.AttributionWhy)
+		if un.pid() != pid || un.Tripline.Attribution != wantAttribution {
+			t.Errorf("%v: want the umount (pid %d), attribution %s", un, pid, wantAttribution)
+		}
+		d.stop(t)
+	})
+}
+
+// TestWatchTracefsLeftByKill: a daemon that mounted tracefs for its kernel feed and was killed
+// with SIGKILL leaves the mount; the next daemon recognises it as tripline's, reuses it, and
+// unmounts it when it stops. In a private mount namespace, with the namespace's tracefs and
+// debugfs unmounted first so that the first daemon has to mount one.
+func TestWatchTracefsLeftByKill(t *testing.T) {
+	testenv.RequireRoot(t)
+	inPrivateTmpfs(t, func(t *testing.T) {
+		for _, p := range []string{"/sys/kernel/debug/tracing", "/sys/kernel/debug", "/sys/kernel/tracing"} {
+			for unix.Unmount(p, unix.MNT_DETACH) == nil {
+			}
+		}
+		if top := mountinfoTop(t, "/sys/kernel/tracing"); top != "" {
+			t.Fatalf("%s still mounted at /sys/kernel/tracing in the private namespace", top)
+		}
+		fx, _ := newWatchFixture(t)
+		out := filepath.Join(t.TempDir(), "events.ecs")
+		d := startWatch(t, fx, out, "--attribution", "kernel")
+		if ready := d.waitLog(t, "msg=ready"); !strings.Contains(ready, "mounted tracefs at /sys/kernel/tracing") {
+			t.Fatalf("the first daemon did not mount tracefs: %s", ready)
+		}
+		if err := d.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-d.done
+		if top := mountinfoTop(t, "/sys/kernel/tracing"); top != "tracefs tripline" {
+			t.Fatalf("after SIGKILL: %q at /sys/kernel/tracing, want the tracefs the daemon left (tracefs tripline)", top)
+		}
+
+		d = startWatch(t, fx, out, "--attribution", "kernel")
+		if ready := d.waitLog(t, "msg=ready"); !strings.Contains(ready, "reused the tracefs") {
+			t.Errorf("the second daemon did not say it reused the left tracefs: %s", ready)
+		}
+		pid := act(t, "chmod", "+x", fx.path("etc/cron.daily/backup"))
+		if e := d.waitEvent(t, "/etc/cron.daily/backup", nil); e.Tripline.Attribution != "kernel" || e.pid() != pid {
+			t.Errorf("%v: want the kernel feed naming the chmod (pid %d) on the reused tracefs", e, pid)
+		}
+		d.stop(t)
+		if top := mountinfoTop(t, "/sys/kernel/tracing"); top != "" {
+			t.Errorf("after the second daemon stopped: %q still at /sys/kernel/tracing", top)
+		}
+	})
 }
