@@ -115,21 +115,40 @@ func LocationOf(pol *policy.Policy, e *baseline.Entry) *policy.Location {
 // (fired false when no rule fired).
 func addChange(ctx context.Context, tx *store.Tx, pol *policy.Policy, ch baseline.Change, o Observation) (policy.Finding, bool, error) {
 	loc := LocationOf(pol, ch.Entry())
+	f, fired := pol.Evaluate(ch, loc, o.Actor)
+	rec := recordOf(ch, loc, &f, fired, o)
+	if err := tx.AddHistory(ctx, rec); err != nil {
+		return f, fired, err
+	}
+	f.HistoryID, f.HistoryHash = rec.ID, rec.Hash
+	return f, fired, nil
+}
+
+// Noted records a finding that no comparison of entries made (a mount over a location, which
+// changes what is visible there without a file event): a history row that says what f says, with
+// its actor. The drift row is not touched: the reconcile that follows observes what is visible
+// now. f gets its history row.
+func Noted(ctx context.Context, tx *store.Tx, f *policy.Finding, o Observation) error {
+	rec := recordOf(f.Change, f.Location, f, true, o)
+	if err := tx.AddHistory(ctx, rec); err != nil {
+		return err
+	}
+	f.HistoryID, f.HistoryHash = rec.ID, rec.Hash
+	return nil
+}
+
+// recordOf is the history row of change ch at loc, with the judgement f when a rule fired.
+func recordOf(ch baseline.Change, loc *policy.Location, f *policy.Finding, fired bool, o Observation) *store.Record {
 	rec := &store.Record{TimeNS: o.TimeNS, RunID: o.RunID, Source: o.Source, Path: ch.Path, Kind: ch.Kind,
 		Flags: ch.Flags.Names(), Old: ch.Old, New: ch.New, Severity: policy.SevNone.String(), Verdict: policy.VerdictNone,
 		By: o.By, Actor: o.Actor}
 	if loc != nil {
 		rec.Location = loc.ID
 	}
-	f, fired := pol.Evaluate(ch, loc, o.Actor)
 	if fired {
 		rec.Rule, rec.Severity, rec.Verdict, rec.Hits = f.Rule(), f.Severity.String(), f.Verdict, f.Hits
 	}
-	if err := tx.AddHistory(ctx, rec); err != nil {
-		return f, fired, err
-	}
-	f.HistoryID, f.HistoryHash = rec.ID, rec.Hash
-	return f, fired, nil
+	return rec
 }
 
 // Restored records tripline's own restore of a path to its baseline entry want: a history row

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tripline/tripline/attrib"
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/journal"
 	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/proc"
 	"github.com/tripline/tripline/store"
@@ -95,6 +96,24 @@ func (w *Watcher) mounted(ctx context.Context, chs []mountChange) error {
 	}
 	if len(out) == 0 {
 		return nil
+	}
+	// Recorded first, as every change is, then emitted: the history names the mount and who made it.
+	rctx := context.WithoutCancel(ctx)
+	tx, err := w.o.DB.Begin(rctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	now := time.Now().UnixNano()
+	for i := range out {
+		c := &out[i]
+		o := journal.Observation{Path: c.Finding.Change.Path, Cur: c.Finding.Change.New, Source: store.SourceEvent, TimeNS: now, By: w.o.By, Actor: c.Actor}
+		if err := journal.Noted(rctx, tx, &c.Finding, o); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
 	}
 	for _, c := range out {
 		w.o.Log.Warn("mount over a location", "path", baseline.QuotePath(c.Finding.Change.Path), "rule", policy.RuleMountOver, "why", c.Finding.Hits[0].Reason)

@@ -107,7 +107,11 @@ type ecsEvent struct {
 		Severity       string `json:"severity"`
 		Attribution    string `json:"attribution"`
 		AttributionWhy string `json:"attribution_why"`
-		Previous       *struct {
+		History        struct {
+			ID   int64  `json:"id"`
+			Hash string `json:"hash"`
+		} `json:"history"`
+		Previous *struct {
 			Mode     string `json:"mode"`
 			Approved *bool  `json:"approved"`
 		} `json:"previous"`
@@ -1533,6 +1537,32 @@ func TestWatchMountOver(t *testing.T) {
 		}
 		if e.Tripline.Attribution != wantAttribution || e.pid() != pid || e.Process == nil || !slices.Equal(e.Process.Args, []string{"mount", "--bind", other, target}) {
 			t.Errorf("%v: want the mount (pid %d, args mount --bind %s %s), attribution %s", e, pid, other, target, wantAttribution)
+		}
+		// The finding is in the history too, with the mount as its actor and the chain hash the
+		// event carried.
+		var hist struct {
+			Rows []struct {
+				Rule  string `json:"rule"`
+				Hash  string `json:"hash"`
+				Actor *struct {
+					PID int `json:"pid"`
+				} `json:"actor"`
+			} `json:"rows"`
+		}
+		if r := tl(t, fx, "history", "/etc/init.d/beta", "--format", "json"); r.code != 0 {
+			t.Errorf("history: %d %s", r.code, r.stderr)
+		} else if err := json.Unmarshal([]byte(r.stdout), &hist); err != nil {
+			t.Errorf("history json: %v\n%s", err, r.stdout)
+		} else {
+			found := 0
+			for _, row := range hist.Rows {
+				if row.Rule == "mount-over" && row.Actor != nil && row.Actor.PID == e.pid() && row.Hash == e.Tripline.History.Hash && row.Hash != "" {
+					found++
+				}
+			}
+			if found != 1 {
+				t.Errorf("%d history rows of beta are the mount-over finding with the event's actor and hash, want 1: %s", found, r.stdout)
+			}
 		}
 		// What the mount shows is reconciled: other's content replaces beta's.
 		d.waitEvent(t, "/etc/init.d/beta", func(e ecsEvent) bool {
