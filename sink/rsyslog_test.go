@@ -1,211 +1,26 @@
 package sink
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/tripline/tripline/internal/testenv"
+	"github.com/tripline/tripline/sink/sinktest"
 )
-
-// rsyslogdPath is Debian's rsyslog package; .ci/run installs it.
-const rsyslogdPath = "/usr/sbin/rsyslogd"
-
-// rsyslog is a real rsyslogd the test started: listening on 127.0.0.1 (UDP and TCP) and on a
-// datagram socket in the test's directory, writing what it parsed of every message from
-// app-name tripline as one JSON object per line.
-type rsyslog struct {
-	udp, tcp, unix string // addresses
-	out            string // the file it writes
-}
-
-// received is what rsyslog parsed of one message.
-type received struct {
-	Pri      string `json:"pri"`
-	Severity string `json:"severity"`
-	Facility string `json:"facility"`
-	AppName  string `json:"appname"`
-	ProcID   string `json:"procid"`
-	MsgID    string `json:"msgid"`
-	Hostname string `json:"hostname"`
-	Protocol string `json:"protocol"`
-	Msg      string `json:"msg"`
-}
-
-func freePort(t *testing.T, network string) string {
-	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().String()
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// startRsyslog writes an rsyslog.conf in a temporary directory, starts rsyslogd -n on it and
-// stops and reaps it when the test ends.
-func startRsyslog(t *testing.T) *rsyslog {
-	t.Helper()
-	if _, err := os.Stat(rsyslogdPath); err != nil {
-		testenv.SkipOrFail(t, "needs Debian's rsyslog package ("+rsyslogdPath+"): apt-get install rsyslog")
-	}
-	dir := t.TempDir()
-	r := &rsyslog{udp: freePort(t, "udp"), tcp: freePort(t, "tcp"), unix: filepath.Join(dir, "log.sock"),
-		out: filepath.Join(dir, "received.json")}
-	port := func(a string) string { _, p, _ := net.SplitHostPort(a); return p }
-	conf := fmt.Sprintf(`global(workDirectory=%q maxMessageSize="256k")
-module(load="imudp")
-module(load="imtcp")
-module(load="imuxsock" SysSock.Use="off")
-input(type="imudp" address="127.0.0.1" port=%q rcvbufSize="8m")
-input(type="imtcp" address="127.0.0.1" port=%q)
-input(type="imuxsock" Socket=%q UseSpecialParser="off" ParseHostname="on")
-template(name="parsed" type="list" option.jsonf="on") {
-  property(outname="pri" name="pri" format="jsonf")
-  property(outname="severity" name="syslogseverity" format="jsonf")
-  property(outname="facility" name="syslogfacility" format="jsonf")
-  property(outname="appname" name="app-name" format="jsonf")
-  property(outname="procid" name="procid" format="jsonf")
-  property(outname="msgid" name="msgid" format="jsonf")
-  property(outname="hostname" name="hostname" format="jsonf")
-  property(outname="protocol" name="protocol-version" format="jsonf")
-  property(outname="msg" name="msg" format="jsonf")
-}
-if $app-name == "tripline" then {
-  action(type="omfile" file=%q template="parsed")
-}
-`, dir, port(r.udp), port(r.tcp), r.unix, r.out)
-	confPath := filepath.Join(dir, "rsyslog.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd := exec.Command(rsyslogdPath, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslogd.pid"))
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start rsyslogd: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("rsyslogd output:\n%s", stderr.String())
-		}
-	})
-	// Ready when the TCP input accepts; the datagram inputs are probed by the first sends.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.Dial("tcp", r.tcp)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("rsyslogd exited: %v\n%s", err, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rsyslogd does not listen on %s: %v\n%s", r.tcp, err, stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	for {
-		if _, err := os.Stat(r.unix); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rsyslogd made no socket %s\n%s", r.unix, stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return r
-}
-
-// read returns what rsyslog wrote so far.
-func (r *rsyslog) read(t *testing.T) []received {
-	t.Helper()
-	b, err := os.ReadFile(r.out)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []received
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var m received
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("rsyslog wrote a line that is not JSON: %v: %q", err, sc.Text())
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-// waitFor waits until rsyslog has written messages for which keep returns true, n of them, and
-// returns them; it fails when fewer arrive within the deadline.
-func (r *rsyslog) waitFor(t *testing.T, n int, keep func(received) bool) []received {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for {
-		var got []received
-		for _, m := range r.read(t) {
-			if keep(m) {
-				got = append(got, m)
-			}
-		}
-		if len(got) >= n {
-			return got
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("rsyslog received %d of %d messages", len(got), n)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
 
 // probe sends probe messages on a datagram transport until rsyslog has one: a datagram sent
 // before its input was up is lost, which is what UDP means, not what the test measures.
-func (r *rsyslog) probe(t *testing.T, s *Syslog, tag string) {
+func probe(t *testing.T, r *sinktest.Rsyslog, s *Syslog, tag string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for i := 0; ; i++ {
 		if err := s.Write(Record{Message: []byte(`{"probe":"` + tag + `"}`), Rule: "probe-" + tag}); err != nil {
 			t.Fatalf("probe: %v", err)
 		}
-		for _, m := range r.read(t) {
+		for _, m := range r.Read(t) {
 			if m.MsgID == "probe-"+tag {
 				return
 			}
@@ -244,10 +59,10 @@ func findingRecords(n int) []Record {
 }
 
 func TestSyslogToRsyslog(t *testing.T) {
-	r := startRsyslog(t)
+	r := sinktest.StartRsyslog(t)
 	const n = 200
 	for _, tc := range []struct{ network, addr string }{
-		{"udp", r.udp}, {"tcp", r.tcp}, {"unixgram", r.unix},
+		{"udp", r.UDP}, {"tcp", r.TCP}, {"unixgram", r.Unix},
 	} {
 		t.Run(tc.network, func(t *testing.T) {
 			s, err := DialSyslog(tc.network, tc.addr, SyslogOptions{Hostname: "host-" + tc.network})
@@ -256,7 +71,7 @@ func TestSyslogToRsyslog(t *testing.T) {
 			}
 			defer s.Close()
 			if tc.network != "tcp" {
-				r.probe(t, s, tc.network)
+				probe(t, r, s, tc.network)
 			}
 			recs := findingRecords(n)
 			for _, rec := range recs {
@@ -264,7 +79,7 @@ func TestSyslogToRsyslog(t *testing.T) {
 					t.Fatalf("write: %v", err)
 				}
 			}
-			got := r.waitFor(t, n, func(m received) bool { return m.Hostname == "host-"+tc.network && m.MsgID == "exec-bit-set" })
+			got := r.WaitFor(t, n, func(m sinktest.Received) bool { return m.Hostname == "host-"+tc.network && m.MsgID == "exec-bit-set" })
 			if len(got) != n {
 				t.Fatalf("rsyslog received %d messages, sent %d", len(got), n)
 			}
@@ -311,8 +126,8 @@ func TestSyslogToRsyslog(t *testing.T) {
 // TestSyslogTCPReconnect: rsyslog restarted between two messages; the sink redials once and the
 // second message arrives.
 func TestSyslogTCPReconnect(t *testing.T) {
-	r := startRsyslog(t)
-	s, err := DialSyslog("tcp", r.tcp, SyslogOptions{Hostname: "reconnect"})
+	r := sinktest.StartRsyslog(t)
+	s, err := DialSyslog("tcp", r.TCP, SyslogOptions{Hostname: "reconnect"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +140,7 @@ func TestSyslogTCPReconnect(t *testing.T) {
 			t.Fatalf("write after the connection broke: %v", err)
 		}
 	}
-	if got := r.waitFor(t, 2, func(m received) bool { return m.Hostname == "reconnect" }); len(got) != 2 {
+	if got := r.WaitFor(t, 2, func(m sinktest.Received) bool { return m.Hostname == "reconnect" }); len(got) != 2 {
 		t.Fatalf("received %d of 2", len(got))
 	}
 }

@@ -55,14 +55,14 @@ type Sink interface {
 
 // Open parses an --output value:
 //
-//	-                          stdout
-//	FILE                       append to FILE (reopened on SIGHUP)
-//	syslog                     RFC 5424 to the local socket /dev/log
-//	syslog:/PATH               to the local datagram socket PATH
-//	syslog:udp://HOST:PORT     one datagram per message
-//	syslog:tcp://HOST:PORT     octet-counted framing (RFC 6587)
-//	journal                    the systemd journal, native protocol
-//	journal:/PATH              the journal protocol on another socket
+//   - stdout
+//     FILE                       append to FILE (reopened on SIGHUP)
+//     syslog                     RFC 5424 to the local socket /dev/log
+//     syslog:/PATH               to the local datagram socket PATH
+//     syslog:udp://HOST:PORT     one datagram per message
+//     syslog:tcp://HOST:PORT     octet-counted framing (RFC 6587)
+//     journal                    the systemd journal, native protocol
+//     journal:/PATH              the journal protocol on another socket
 //
 // A file that is literally named "syslog..." or "journal..." is written as ./syslog.
 func Open(spec string, stdout io.Writer) (Sink, error) {
