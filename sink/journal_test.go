@@ -40,7 +40,8 @@ func journalRecords(n int) []Record {
 }
 
 func TestJournalToJournald(t *testing.T) {
-	socket, dir := sinktest.StartJournald(t)
+	jd := sinktest.StartJournald(t)
+	socket, dir := jd.Socket, jd.Dir
 	j, err := OpenJournal(socket, JournalOptions{Identifier: "tripline-test"})
 	if err != nil {
 		t.Fatal(err)

@@ -17,11 +17,15 @@ import (
 
 const journaldPath = "/lib/systemd/systemd-journald"
 
-// startJournald runs a real systemd-journald in a private mount namespace whose /run is a fresh
+// Journald is a running systemd-journald: Socket is its native socket, Dir its journal
+// directory (for journalctl --directory).
+type Journald struct{ Socket, Dir string }
+
+// StartJournald runs a real systemd-journald in a private mount namespace whose /run is a fresh
 // tmpfs: its sockets directory and its (volatile) journal directory are bind mounts of the
 // test's directories, so the test reaches the socket and reads the journal from outside, and
 // the host's journal is never touched. Stopped and reaped when the test ends.
-func StartJournald(t testing.TB) (socket, journalDir string) {
+func StartJournald(t testing.TB) *Journald {
 	t.Helper()
 	testenv.RequireRoot(t)
 	if _, err := os.Stat(journaldPath); err != nil {
@@ -74,11 +78,11 @@ exec %[4]s`, sockDir, logDir, conf, journaldPath)
 			t.Logf("journald output:\n%s", out.String())
 		}
 	})
-	socket = filepath.Join(sockDir, "socket")
+	socket := filepath.Join(sockDir, "socket")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if fi, err := os.Stat(socket); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			return socket, logDir
+			return &Journald{Socket: socket, Dir: logDir}
 		}
 		select {
 		case err := <-done:
@@ -92,7 +96,7 @@ exec %[4]s`, sockDir, logDir, conf, journaldPath)
 	}
 }
 
-// journalEntries reads the entries of identifier from the journal in dir with journalctl: the
+// JournalEntries reads the entries of identifier from the journal in dir with journalctl: the
 // fields as bytes (journalctl's JSON gives a value that is not printable UTF-8 as an array of
 // byte values).
 func JournalEntries(t testing.TB, dir, identifier string) []map[string][]byte {

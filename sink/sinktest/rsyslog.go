@@ -24,7 +24,7 @@ import (
 // rsyslogdPath is Debian's rsyslog package; .ci/run installs it.
 const rsyslogdPath = "/usr/sbin/rsyslogd"
 
-// rsyslog is a real rsyslogd the test started: listening on 127.0.0.1 (UDP and TCP) and on a
+// Rsyslog is a real rsyslogd the test started: listening on 127.0.0.1 (UDP and TCP) and on a
 // datagram socket in the test's directory, writing what it parsed of every message from
 // app-name tripline as one JSON object per line.
 type Rsyslog struct {
@@ -32,7 +32,7 @@ type Rsyslog struct {
 	Out            string // the file it writes
 }
 
-// received is what rsyslog parsed of one message.
+// Received is what rsyslog parsed of one message.
 type Received struct {
 	Pri      string `json:"pri"`
 	Severity string `json:"severity"`
@@ -63,7 +63,7 @@ func freePort(t testing.TB, network string) string {
 	return l.Addr().String()
 }
 
-// startRsyslog writes an rsyslog.conf in a temporary directory, starts rsyslogd -n on it and
+// StartRsyslog writes an rsyslog.conf in a temporary directory, starts rsyslogd -n on it and
 // stops and reaps it when the test ends.
 func StartRsyslog(t testing.TB) *Rsyslog {
 	t.Helper()
@@ -151,7 +151,7 @@ if $app-name == "tripline" then {
 	return r
 }
 
-// read returns what rsyslog wrote so far.
+// Read returns what rsyslog wrote so far.
 func (r *Rsyslog) Read(t testing.TB) []Received {
 	t.Helper()
 	b, err := os.ReadFile(r.Out)
@@ -174,7 +174,7 @@ func (r *Rsyslog) Read(t testing.TB) []Received {
 	return out
 }
 
-// waitFor waits until rsyslog has written messages for which keep returns true, n of them, and
+// WaitFor waits until rsyslog has written messages for which keep returns true, n of them, and
 // returns them; it fails when fewer arrive within the deadline.
 func (r *Rsyslog) WaitFor(t testing.TB, n int, keep func(Received) bool) []Received {
 	t.Helper()
