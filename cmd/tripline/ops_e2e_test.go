@@ -140,7 +140,7 @@ func (n *notifications) states() []string {
 
 // ecsDoc is what the syslog and journal tests read back from an ECS document.
 type ecsDoc struct {
-	Rule     struct{ ID string } `json:"rule"`
+	Rule     struct{ ID string }   `json:"rule"`
 	File     struct{ Path string } `json:"file"`
 	Tripline struct {
 		Severity string `json:"severity"`
