@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 
@@ -32,37 +33,63 @@ const (
 	exitInterrupt  = 130
 )
 
-// version is set at build time with -ldflags "-X main.version=..."; otherwise it comes from the
-// module's build information.
+// version is set by a release build with -ldflags "-X main.version=1.2.3"; otherwise it comes
+// from the build information Go records (see moduleVersion).
 var version = ""
 
+// versionString is tripline's version as the version command and the auditor export print it:
+// the stamped version, else the module's version from the VCS stamp, else "devel" plus the commit
+// when it is known.
 func versionString() string {
 	if version != "" {
 		return version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		v := bi.Main.Version
-		rev, dirty := "", false
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				dirty = s.Value == "true"
-			}
-		}
-		if rev != "" {
-			if len(rev) > 12 {
-				rev = rev[:12]
-			}
-			v += "+" + rev
-			if dirty {
-				v += "-dirty"
-			}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	return moduleVersion(bi)
+}
+
+// moduleVersion reads the version from build information. 'go build' in a git clone stamps a
+// (pseudo-)version such as v0.0.0-20261202153645-959e1445925d, with "+dirty" for uncommitted
+// changes. A build with -buildvcs=false, 'go run' and 'go test' (unless given -buildvcs=true), and
+// any build in a git worktree (Go looks for a .git directory; a worktree's .git is a file) record
+// none: then the version is "devel", with the commit if the stamp has one.
+func moduleVersion(bi *debug.BuildInfo) string {
+	set := map[string]string{}
+	for _, s := range bi.Settings {
+		set[s.Key] = s.Value
+	}
+	dirty := set["vcs.modified"] == "true"
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		if dirty && !strings.HasSuffix(v, "+dirty") {
+			v += "+dirty"
 		}
 		return v
 	}
-	return "(devel)"
+	rev := set["vcs.revision"]
+	if rev == "" {
+		return "devel"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	v := "devel+" + rev
+	if dirty {
+		v += "-dirty"
+	}
+	return v
+}
+
+// versionLine is what 'tripline version' prints.
+func versionLine() string {
+	gov := runtime.Version()
+	v := versionString()
+	if v == "devel" {
+		v = "devel (this build has no version stamp: build from a git clone, or set -ldflags \"-X main.version=...\")"
+	}
+	return fmt.Sprintf("tripline %s (database schema %d, %s)", v, store.SchemaVersion(), gov)
 }
 
 // usageError is a mistake in how tripline was called (exit 16).
@@ -72,6 +99,25 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// commandError remembers which command an error came from ("baseline accept"; "" for tripline
+// itself), so that a usage error can point at that command's help.
+type commandError struct {
+	path string
+	err  error
+}
+
+func (e commandError) Error() string { return e.err.Error() }
+func (e commandError) Unwrap() error { return e.err }
+
+// helpHint is the help page to read after err.
+func helpHint(err error) string {
+	var ce commandError
+	if errors.As(err, &ce) && ce.path != "" {
+		return "tripline " + ce.path + " --help"
+	}
+	return "tripline --help"
+}
 
 // exitStatus carries a result code that is not an error (scan's bitmask). It prints nothing.
 type exitStatus int
@@ -103,6 +149,7 @@ type env struct {
 	root           string
 	policyFile     string
 	stderrTTY      bool
+	app            *cli.App // for help, completion and man, which read the definitions
 }
 
 func (e *env) policy() (*policy.Policy, error) {
@@ -205,6 +252,8 @@ Examples:
 			&cli.StringFlag{Name: "policy", Usage: "policy `FILE` (YAML); with \"extends: default\" it adds to the embedded default, otherwise it replaces it", EnvVars: []string{"TRIPLINE_POLICY"}},
 			&cli.StringFlag{Name: "root", Usage: "treat `DIR` as / (a mounted image or container root); reported paths stay /etc/...", EnvVars: []string{"TRIPLINE_ROOT"}},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "`LEVEL` of messages on stderr: debug, info, warn, error", EnvVars: []string{"TRIPLINE_LOG_LEVEL"}},
+			// The library adds --help itself only when no command is called "help".
+			cli.HelpFlag,
 		},
 		Before: func(c *cli.Context) error {
 			var level slog.Level
@@ -247,31 +296,105 @@ Examples:
 			showCommand(e),
 			policyCommand(e),
 			{
-				Name:  "version",
-				Usage: "print the version, the schema version and the Go version",
+				Name:      "version",
+				Usage:     "print the version, the schema version and the Go version",
+				UsageText: "tripline version",
 				Action: func(c *cli.Context) error {
-					bi, _ := debug.ReadBuildInfo()
-					gov := ""
-					if bi != nil {
-						gov = bi.GoVersion
-					}
-					fmt.Fprintf(stdout, "tripline %s (database schema %d, %s)\n", versionString(), store.SchemaVersion(), gov)
+					fmt.Fprintln(stdout, versionLine())
 					return nil
 				},
 			},
+			{
+				Name:      "help",
+				Usage:     "print the help of tripline or of a command ('tripline help baseline accept')",
+				UsageText: "tripline help [COMMAND [SUBCOMMAND]]",
+				// normalize turns "help CMD" into "CMD --help"; this runs for a bare "help".
+				Action: func(c *cli.Context) error { return cli.ShowAppHelp(c) },
+			},
+			completionCommand(e),
+			manCommand(e),
 		},
 	}
-	for _, cmd := range app.Commands {
-		setUsageHandler(cmd)
-	}
+	prepare(app.Commands, "")
 	return app
 }
 
-func setUsageHandler(c *cli.Command) {
-	c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
-	for _, sub := range c.Subcommands {
-		setUsageHandler(sub)
+// envTwins are the environment variables of flags whose command file does not declare them:
+// every flag of a scan, so that a cron job or a unit file sets them once.
+var envTwins = map[string]map[string]string{
+	"scan":            scanEnv,
+	"baseline create": scanEnv,
+	"watch":           {"max-hash-size": "TRIPLINE_MAX_HASH_SIZE"},
+}
+
+var scanEnv = map[string]string{
+	"format":        "TRIPLINE_FORMAT",
+	"fail-on":       "TRIPLINE_FAIL_ON",
+	"max-hash-size": "TRIPLINE_MAX_HASH_SIZE",
+	"workers":       "TRIPLINE_WORKERS",
+	"no-content":    "TRIPLINE_NO_CONTENT",
+}
+
+// prepare applies what every command shares, in one place: the usage-error handler, the
+// argument count of arities (checked before the action runs), the command's name on its errors
+// (for the help hint), and envTwins. One help command at the top ('tripline help baseline
+// accept'); no "help" subcommand under each parent.
+func prepare(cmds []*cli.Command, parent string) {
+	for _, c := range cmds {
+		path := strings.TrimSpace(parent + " " + c.Name)
+		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+			return commandError{path: path, err: usageError{err}}
+		}
+		c.HideHelpCommand = true
+		for flag, env := range envTwins[path] {
+			if !addEnv(c.Flags, flag, env) {
+				panic(fmt.Sprintf("envTwins: %s has no flag --%s", path, flag))
+			}
+		}
+		if act := c.Action; act != nil {
+			ar, declared := arities[path]
+			if !declared && path != "help" {
+				panic(fmt.Sprintf("arities: no argument count declared for %q", path))
+			}
+			c.Action = func(ctx *cli.Context) error {
+				if declared {
+					if err := ar.check(path, ctx.Args().Slice()); err != nil {
+						return commandError{path: path, err: err}
+					}
+				}
+				if err := act(ctx); err != nil {
+					return commandError{path: path, err: err}
+				}
+				return nil
+			}
+		}
+		prepare(c.Subcommands, path)
 	}
+}
+
+// addEnv adds env to the environment variables of the flag called name.
+func addEnv(flags []cli.Flag, name, env string) bool {
+	for _, f := range flags {
+		if f.Names()[0] != name {
+			continue
+		}
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			f.EnvVars = append(f.EnvVars, env)
+		case *cli.BoolFlag:
+			f.EnvVars = append(f.EnvVars, env)
+		case *cli.IntFlag:
+			f.EnvVars = append(f.EnvVars, env)
+		case *cli.Int64Flag:
+			f.EnvVars = append(f.EnvVars, env)
+		case *cli.DurationFlag:
+			f.EnvVars = append(f.EnvVars, env)
+		default:
+			return false
+		}
+		return true
+	}
+	return false
 }
 
 // run is main without the process: tests call it directly.
@@ -279,12 +402,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	e := &env{stdout: stdout, stderr: stderr, stderrTTY: isTerminal(stderr)}
 	e.log = slog.New(slog.NewTextHandler(stderr, nil))
 	app := newApp(stdout, stderr, e)
+	e.app = app
 	commandFound := true
 	app.CommandNotFound = func(c *cli.Context, name string) {
 		commandFound = false
 		fmt.Fprintf(stderr, "tripline: unknown command %q; see 'tripline --help'\n", name)
 	}
-	err := app.RunContext(ctx, args)
+	args, err := normalize(app, args)
+	if err == nil {
+		err = app.RunContext(ctx, args)
+	}
 	if !commandFound {
 		return exitUsage
 	}
@@ -297,7 +424,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				msg = "interrupted; nothing was recorded by the unfinished command"
 			}
 			if code == exitUsage && !strings.Contains(msg, "--help") {
-				msg += " (see 'tripline --help')"
+				msg += " (see '" + helpHint(err) + "')"
 			}
 			fmt.Fprintf(stderr, "tripline: %s\n", oneLine(msg))
 		}

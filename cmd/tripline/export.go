@@ -78,24 +78,19 @@ same check with OpenSSL 3:
 				&cli.StringFlag{Name: "sig", Usage: "the signature `FILE` (default: FILE.sig)"},
 			},
 			Action: func(c *cli.Context) error {
-				// The flags may also follow FILE, as in 'verify FILE --pubkey PUB'.
-				flags := map[string]string{"pubkey": c.String("pubkey"), "sig": c.String("sig")}
-				args, err := trailingFlags(c.Args().Slice(), flags)
-				if err != nil {
-					return err
-				}
-				if len(args) != 1 {
+				if c.NArg() != 1 {
 					return usagef("verify needs exactly one FILE")
 				}
-				if flags["pubkey"] == "" {
+				pub := c.String("pubkey")
+				if pub == "" {
 					return usagef("verify needs --pubkey PUB, the public key of the signer")
 				}
-				file := args[0]
-				sigFile := flags["sig"]
+				file := c.Args().First()
+				sigFile := c.String("sig")
 				if sigFile == "" {
 					sigFile = file + ".sig"
 				}
-				pk, err := export.LoadPublicKey(flags["pubkey"])
+				pk, err := export.LoadPublicKey(pub)
 				if err != nil {
 					return err
 				}
@@ -111,7 +106,7 @@ same check with OpenSSL 3:
 					fmt.Fprintf(e.stderr, "tripline: %s: %v\n", file, err)
 					return exitStatus(exitAdded) // 1: the check failed
 				}
-				fmt.Fprintf(e.stdout, "%s: good signature by %s\n", file, flags["pubkey"])
+				fmt.Fprintf(e.stdout, "%s: good signature by %s\n", file, pub)
 				return nil
 			},
 		},
@@ -210,29 +205,6 @@ func runExport(c *cli.Context, e *env) error {
 	}
 	fmt.Fprintln(e.stderr, msg)
 	return nil
-}
-
-// trailingFlags takes "--name VALUE" and "--name=VALUE" for the names in flags out of args
-// (urfave/cli stops at the first argument, so flags written after it arrive as arguments).
-func trailingFlags(args []string, flags map[string]string) ([]string, error) {
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if _, ok := flags[name]; !ok || !strings.HasPrefix(a, "-") {
-			rest = append(rest, a)
-			continue
-		}
-		if !hasVal {
-			if i+1 >= len(args) {
-				return nil, usagef("--%s needs a value", name)
-			}
-			i++
-			val = args[i]
-		}
-		flags[name] = val
-	}
-	return rest, nil
 }
 
 // writeFileAtomic writes through a temporary file in the same directory and a rename, so a

@@ -63,8 +63,8 @@ func runScan(c *cli.Context, e *env, recreate bool) error {
 	defer db.Close()
 	opt := scan.Options{Root: e.root, Policy: pol, DB: db, MaxHashBytes: c.Int64("max-hash-size"), NoContent: c.Bool("no-content"),
 		Workers: c.Int("workers"), By: whoami(), Recreate: recreate}
-	prog := &progress{w: e.stderr}
-	if e.stderrTTY {
+	prog := newProgress(ctx, e, db)
+	if prog != nil {
 		opt.Progress, opt.ProgressEvery = prog.show, 200*time.Millisecond
 	}
 	e.log.Debug("scan", "root", scan.NormRoot(e.root), "db", db.Path(), "policy", pol.Source())
@@ -106,32 +106,4 @@ func scanExit(res *scan.Result, failOn policy.Severity) int {
 		code |= exitUnreadable
 	}
 	return code
-}
-
-// progress shows a one-line status on a terminal's stderr during a long scan.
-type progress struct {
-	w     interface{ Write([]byte) (int, error) }
-	shown bool
-}
-
-func (p *progress) show(s scan.Progress) {
-	if s.Elapsed < time.Second {
-		return
-	}
-	if s.Current == "" {
-		return
-	}
-	cur := baseline.QuotePath(s.Current)
-	if len(cur) > 60 {
-		cur = "..." + cur[len(cur)-57:]
-	}
-	rate := float64(s.HashedBytes) / (1 << 20) / s.Elapsed.Seconds()
-	fmt.Fprintf(p.w, "\r\033[Kscanning: %d paths, %s read (%.0f MiB/s), %s", s.Paths, report.Bytes(s.HashedBytes), rate, cur)
-	p.shown = true
-}
-
-func (p *progress) clear() {
-	if p.shown {
-		fmt.Fprint(p.w, "\r\033[K")
-	}
 }
