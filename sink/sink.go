@@ -5,7 +5,9 @@
 // entry. Every sink is safe for concurrent use.
 //
 // Linux notes: the local syslog socket is /dev/log, a datagram socket (rsyslog's imuxsock, or
-// journald's /run/systemd/journal/dev-log behind a symlink). The journal's native socket is
+// journald's /run/systemd/journal/dev-log behind a symlink: journald reads only the priority of
+// an RFC 5424 message and keeps the rest as MESSAGE, so use the journal sink there). The
+// journal's native socket is
 // /run/systemd/journal/socket; an entry larger than a datagram can carry (the socket's send
 // buffer, about 208 KiB by default: net.core.wmem_default) goes through a sealed memfd passed
 // with SCM_RIGHTS, as sd_journal_send(3) does.
