@@ -144,3 +144,35 @@ func TestSyslogTCPReconnect(t *testing.T) {
 		t.Fatalf("received %d of 2", len(got))
 	}
 }
+
+// TestSyslogDatagramTooLarge: an event larger than a UDP datagram can carry arrives as a summary
+// naming the rule, the path and the history row, and the write does not fail.
+func TestSyslogDatagramTooLarge(t *testing.T) {
+	r := sinktest.StartRsyslog(t)
+	s, err := DialSyslog("udp", r.UDP, SyslogOptions{Hostname: "too-large"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	probe(t, r, s, "too-large")
+	rec := Record{Message: []byte(`{"process":{"args":["` + strings.Repeat("a", 70000) + `"]}}`), Severity: severityOf("high"),
+		Rule: "exec-bit-set", Path: "/etc/cron.d/x", HistoryID: 42, PID: 7, Exe: "/usr/bin/chmod"}
+	if err := s.Write(rec); err != nil {
+		t.Fatalf("write of a %d-byte event: %v", len(rec.Message), err)
+	}
+	got := r.WaitFor(t, 1, func(m sinktest.Received) bool { return m.Hostname == "too-large" && m.MsgID == "exec-bit-set" })
+	var doc struct {
+		Message  string
+		File     struct{ Path string }
+		Tripline struct {
+			Truncated bool
+			History   struct{ ID int64 }
+		}
+	}
+	if err := json.Unmarshal([]byte(got[0].Msg), &doc); err != nil {
+		t.Fatalf("the summary is not JSON: %v: %q", err, got[0].Msg)
+	}
+	if doc.File.Path != "/etc/cron.d/x" || !doc.Tripline.Truncated || doc.Tripline.History.ID != 42 || got[0].Severity != "3" {
+		t.Errorf("summary %q (severity %s)", got[0].Msg, got[0].Severity)
+	}
+}

@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -174,6 +175,15 @@ func (s *Syslog) Write(r Record) error {
 	if err == nil {
 		return nil
 	}
+	if errors.Is(err, syscall.EMSGSIZE) && s.network != "tcp" {
+		// Larger than a datagram can be (64 KiB over UDP, the send buffer locally): a process
+		// with a huge command line. A summary goes instead, so the event is not lost whole and
+		// the daemon does not stop; the history holds all of it.
+		s.buf = s.Format(s.buf[:0], tooLarge(r, len(msg)))
+		if err = s.send(); err == nil {
+			return nil
+		}
+	}
 	if s.conn != nil {
 		s.conn.Close()
 		s.conn = nil
@@ -234,4 +244,21 @@ func (s *Syslog) String() string {
 		n = "local"
 	}
 	return "syslog " + n + " " + s.addr
+}
+
+// tooLarge is the record sent in place of one too large for a datagram: a small JSON document
+// with what identifies the event, and where the whole of it is.
+func tooLarge(r Record, size int) Record {
+	doc := map[string]any{
+		"message":  fmt.Sprintf("event of %d bytes, too large for a syslog datagram: the whole event is in tripline's history", size),
+		"rule":     map[string]any{"id": r.Rule},
+		"file":     map[string]any{"path": r.Path},
+		"tripline": map[string]any{"severity": r.Severity.String(), "truncated": true, "history": map[string]any{"id": r.HistoryID}},
+	}
+	if r.PID > 0 {
+		doc["process"] = map[string]any{"pid": r.PID, "executable": r.Exe}
+	}
+	b, _ := json.Marshal(doc)
+	r.Message = b
+	return r
 }

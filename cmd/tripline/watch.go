@@ -31,9 +31,10 @@ inotify) and turns each change into an observation: stat, diff against the last 
 judge with the policy, record in the history, emit one line. On start it checks itself (a
 canary change must come back through the backend), reconciles every location with the last
 observation (changes made while it was down are reported with source "reconcile"), logs
-"ready" and tells systemd (NOTIFY_SOCKET). A kernel queue overflow or a watched directory
+"ready" and tells systemd (NOTIFY_SOCKET; WATCHDOG=1 from the loop when the unit sets WatchdogSec,
+RELOADING=1 then READY=1 around a SIGHUP reload). A kernel queue overflow or a watched directory
 appearing or going is recorded as a gap and reconciled; so is every --reconcile-every.
-SIGHUP reloads the policy and reopens the output file; SIGTERM and SIGINT drain, commit and
+SIGHUP reloads the policy and reopens the output (file, syslog or journal); SIGTERM and SIGINT drain, commit and
 exit 0.
 
 Every event names the process that made the change, its parent and its users, and says how it
