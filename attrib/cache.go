@@ -26,24 +26,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Attribution values: how a finding's actor was obtained.
+// Attribution values: how a finding's actor was obtained (see proc.Attribution).
 const (
-	// Kernel: the executable, arguments and ids were captured in the kernel at exec, in the
-	// acting process's context.
-	Kernel = "kernel"
-	// ExecCache: the kernel reported the exec; the process was read from /proc just after it.
-	ExecCache = "exec-cache"
-	// Live: read from /proc when the event was handled, while the process ran.
-	Live = "live"
-	// ParentOnly: the process was gone; its name and parent are known.
-	ParentOnly = "parent-only"
-	// PIDOnly: the kernel's pid, and nothing else could be learned of it.
-	PIDOnly = "pid-only"
-	// None: no pid (inotify, a reconcile).
-	None = "none"
-	// Heuristic: inotify gives no pid; the actor is a recent process whose arguments name the
-	// changed path.
-	Heuristic = "heuristic"
+	Kernel     = proc.AttrKernel
+	ExecCache  = proc.AttrExecCache
+	Live       = proc.AttrLive
+	ParentOnly = proc.AttrParentOnly
+	PIDOnly    = proc.AttrPIDOnly
+	None       = proc.AttrNone
+	Heuristic  = proc.AttrHeuristic
+)
+
+// FeedName names the feed that fills the exec cache.
+type FeedName string
+
+// Feed names. They are stable: the ready line's attribution and --attribution.
+const (
+	FeedKernel    FeedName = "kernel"    // eBPF on the exec tracepoints
+	FeedConnector FeedName = "connector" // the netlink process connector
+	FeedProc      FeedName = "proc"      // no feed: /proc alone, read when an event is handled
 )
 
 // Sources of a cache entry.
@@ -120,10 +121,10 @@ func Now() uint64 {
 	return uint64(ts.Nano())
 }
 
-// Feed is the name of the feed in use: kernel, connector or proc.
-func (c *Cache) Feed() string {
+// Feed is the name of the feed in use.
+func (c *Cache) Feed() FeedName {
 	if c.feed == nil {
-		return "proc"
+		return FeedProc
 	}
 	return c.feed.Name()
 }
@@ -424,21 +425,12 @@ func (c *Cache) Snapshot() int {
 	return n
 }
 
-// Resolution is who made a change.
-type Resolution struct {
-	Attribution string
-	PID         int32
-	Process     *proc.Process  // nil for pid-only and none
-	Ancestors   []proc.Process // parent first, up to pid 1, at most proc.MaxAncestors
-	Why         string         // what was missing, for pid-only and parent-only
-}
-
 // Resolve names the process pid that acted at boot time at (the event's stamp; 0: now): the
 // exec cache's record of that pid, else the live process, else what is known of its parent.
 // pidfd, when >= 0, is the kernel's handle on the acting process (FAN_REPORT_PIDFD): a /proc
 // read is trusted only if the process is still the one the handle names after it.
-func (c *Cache) Resolve(pid int32, at uint64, pidfd int) Resolution {
-	res := Resolution{PID: pid, Attribution: None}
+func (c *Cache) Resolve(pid int32, at uint64, pidfd int) proc.Actor {
+	res := proc.Actor{PID: pid, Attribution: None}
 	if pid <= 0 {
 		return res
 	}
@@ -500,7 +492,7 @@ func (c *Cache) ancestors(p proc.Process, at uint64) []proc.Process {
 // Guess names a recent process whose arguments name path (see argsName), for backends that
 // report no pid (inotify). Its attribution is
 // Heuristic; nil when no process qualifies.
-func (c *Cache) Guess(path string, at uint64) *Resolution {
+func (c *Cache) Guess(path string, at uint64) *proc.Actor {
 	c.mu.Lock()
 	var best *entry
 	for _, gens := range c.procs {
@@ -520,7 +512,7 @@ func (c *Cache) Guess(path string, at uint64) *Resolution {
 		return nil
 	}
 	p := best.p
-	return &Resolution{Attribution: Heuristic, PID: p.PID, Process: &p, Ancestors: c.ancestors(p, at),
+	return &proc.Actor{Attribution: Heuristic, PID: p.PID, Process: &p, Ancestors: c.ancestors(p, at),
 		Why: "inotify reports no pid: this recent process's arguments name the path"}
 }
 

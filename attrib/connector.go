@@ -210,7 +210,7 @@ func connectorAck(fd int) error {
 	return errors.New("timed out")
 }
 
-func (f *connectorFeed) Name() string { return "connector" }
+func (f *connectorFeed) Name() FeedName { return FeedConnector }
 
 // run is the reader: on its own locked OS thread at raised priority, so the /proc read at exec
 // wins the race against short-lived processes as often as user space can.

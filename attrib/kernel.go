@@ -16,7 +16,7 @@ import (
 
 // Feed keeps a Cache current.
 type Feed interface {
-	Name() string
+	Name() FeedName
 	// Sync returns once records produced before the call are applied, or after a bound.
 	Sync()
 	// Drops counts records the feed lost (the kernel had no room for them).
@@ -218,7 +218,7 @@ func attachKernel(c *Cache) (f *kernelFeed, notes []string, err error) {
 	return f, notes, nil
 }
 
-func (f *kernelFeed) Name() string { return "kernel" }
+func (f *kernelFeed) Name() FeedName { return FeedKernel }
 
 func (f *kernelFeed) run() {
 	defer close(f.done)

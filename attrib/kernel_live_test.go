@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tripline/tripline/internal/testenv"
+	"github.com/tripline/tripline/proc"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,7 +32,7 @@ func openKernelFeed(t *testing.T) *Cache {
 }
 
 // runResolve runs argv (argv[0] is the path executed) and resolves it through the kernel feed.
-func runResolve(t *testing.T, c *Cache, argv ...string) Resolution {
+func runResolve(t *testing.T, c *Cache, argv ...string) proc.Actor {
 	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	if err := cmd.Run(); err != nil {
@@ -167,7 +168,7 @@ func TestKernelFeedRelativeExec(t *testing.T) {
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	pid := int32(cmd.Process.Pid)
-	var res Resolution
+	var res proc.Actor
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		c.Sync()
 		if res = c.Resolve(pid, 0, -1); res.Process != nil && len(res.Process.Args) == 2 && res.Process.Args[0] == "./sleep" {

@@ -147,6 +147,9 @@ func Restore(root, p string, cur, want *Entry, content []byte, modeOnly, dryRun 
 		return plan, &PathError{Path: p, Err: err}
 	}
 	defer unix.Close(fd)
+	if err := ownInode(p, &st, want); err != nil {
+		return plan, err
+	}
 	if plan.Owner {
 		if err := unix.Fchown(fd, int(want.UID), int(want.GID)); err != nil {
 			return plan, &PathError{Path: p, Err: err}
@@ -157,6 +160,18 @@ func Restore(root, p string, cur, want *Entry, content []byte, modeOnly, dryRun 
 		return plan, &PathError{Path: p, Err: err}
 	}
 	return plan, nil
+}
+
+// ownInode refuses to change an inode that is not only the file at p: a hard link to another
+// file (~/.bashrc replaced by a link to /etc/shadow) would have that other file's mode and owner
+// changed. An inode with more than one name is changed only when it is the very inode the
+// baseline approved at p (a file that was hard-linked when it was approved).
+func ownInode(p string, st *unix.Stat_t, want *Entry) error {
+	if st.Nlink <= 1 || (st.Dev == want.Dev && st.Ino == want.Inode) {
+		return nil
+	}
+	return fmt.Errorf("%s: is now a hard link (%d names) to inode %d on device %d, not the file the baseline approved (inode %d): changing its mode or owner would change every other name of that file too; remove the link and restore again: %w",
+		QuotePath(p), st.Nlink, st.Ino, st.Dev, want.Inode, ErrNotRestorable)
 }
 
 // replaceContent writes content into a new file beside name and renames it over name.

@@ -598,3 +598,67 @@ func TestRestoreOwner(t *testing.T) {
 		t.Errorf("after: owner %d:%d mode %o sha %s", after.UID, after.GID, after.Mode, after.SHA256)
 	}
 }
+
+// The attack of issue 13: the file in the baseline is replaced by a hard link to a file outside
+// every location (~/.bashrc -> /etc/shadow). Neither a mode-only restore nor a restore without
+// stored content may chmod or chown that other file; a restore with content replaces the name and
+// leaves the other file alone.
+func TestRestoreRefusesHardLinkToAnotherFile(t *testing.T) {
+	t.Parallel()
+	root, file, want := restoreFixture(t, "#!/bin/sh\nid\n", 0o755)
+	shadow := write(t, root, "/etc/shadow", "root:*:19000::::::\n", 0o600)
+	before := statOK(t, root, "/etc/shadow")
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(shadow, file); err != nil {
+		t.Fatal(err)
+	}
+	cur := statOK(t, root, jobPath)
+	if cur.Nlink != 2 || cur.Inode != before.Inode {
+		t.Fatalf("fixture: nlink %d inode %d", cur.Nlink, cur.Inode)
+	}
+	for _, tt := range []struct {
+		name     string
+		content  []byte
+		modeOnly bool
+	}{{"mode only", nil, true}, {"content not stored", nil, false}} {
+		_, err := Restore(root, jobPath, &cur, &want, tt.content, tt.modeOnly, false)
+		if !errors.Is(err, ErrNotRestorable) || !strings.Contains(err.Error(), "hard link (2 names)") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+		if after := statOK(t, root, "/etc/shadow"); after.Mode != 0o600 || after.UID != before.UID || after.GID != before.GID {
+			t.Fatalf("%s: /etc/shadow became %o %d:%d", tt.name, after.Mode, after.UID, after.GID)
+		}
+	}
+	// With the baseline content the name is replaced by a new file; shadow keeps its mode.
+	plan, err := Restore(root, jobPath, &cur, &want, []byte("#!/bin/sh\nid\n"), false, false)
+	if err != nil || !plan.Content {
+		t.Fatalf("restore with content: %+v %v", plan, err)
+	}
+	after, shadowAfter := statOK(t, root, jobPath), statOK(t, root, "/etc/shadow")
+	if after.Inode == before.Inode || after.Nlink != 1 || after.Mode != 0o755 || shadowAfter.Mode != 0o600 || shadowAfter.Nlink != 1 {
+		t.Errorf("after: job inode %d nlink %d mode %o, shadow mode %o nlink %d", after.Inode, after.Nlink, after.Mode, shadowAfter.Mode, shadowAfter.Nlink)
+	}
+}
+
+// A file that was already hard-linked when the baseline approved it is still restored: it is the
+// inode the baseline names.
+func TestRestoreApprovedHardLink(t *testing.T) {
+	t.Parallel()
+	root, file, _ := restoreFixture(t, "#!/bin/sh\nid\n", 0o755)
+	if err := os.Link(file, filepath.Join(root, "etc/cron.daily/job.copy")); err != nil {
+		t.Fatal(err)
+	}
+	want := statOK(t, root, jobPath)
+	if err := unix.Chmod(file, 0o4777); err != nil {
+		t.Fatal(err)
+	}
+	cur := statOK(t, root, jobPath)
+	if plan, err := Restore(root, jobPath, &cur, &want, nil, true, false); err != nil || !plan.Mode {
+		t.Fatalf("%+v %v", plan, err)
+	}
+	if m := statOK(t, root, jobPath).Mode; m != 0o755 {
+		t.Errorf("mode %o", m)
+	}
+}

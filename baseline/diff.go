@@ -10,6 +10,10 @@ const (
 	Created  Kind = "created"
 	Deleted  Kind = "deleted"
 	Modified Kind = "modified"
+	// Accepted and Restored are not found by Diff: they are the history's record of a path
+	// made the baseline (baseline accept) or put back to it (tripline restore).
+	Accepted Kind = "accepted"
+	Restored Kind = "restored"
 )
 
 // Flags are the facts a Change carries; policy rules are written against them.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -102,23 +103,25 @@ func Walk(ctx context.Context, root string, tree Tree, fn func(*Visit) error) er
 	d := &dirRef{fd: fd}
 	d.refs.Store(1)
 	defer d.release()
-	w := walker{ctx: ctx, fn: fn}
+	w := walker{ctx: ctx, fn: fn, root: tree}
 	return w.dir(d, "/", tree, 0)
 }
 
 type walker struct {
-	ctx context.Context
-	fn  func(*Visit) error
+	ctx  context.Context
+	fn   func(*Visit) error
+	root Tree
 }
 
 type walkItem struct {
-	key     string // name, or name+"/" for the descent into a directory
-	name    string
-	entry   Entry
-	err     error
-	sel     Selection
-	next    Tree
-	descend bool
+	key      string // name, or name+"/" for the descent into a directory
+	name     string
+	entry    Entry
+	err      error
+	sel      Selection
+	next     Tree
+	descend  bool
+	unlisted bool // what is below it is not known (an error item for a directory)
 }
 
 func join(dir, name string) string {
@@ -172,6 +175,13 @@ func (w *walker) dir(d *dirRef, logical string, tree Tree, depth int) error {
 		e.Location = sel.Location
 		if err == nil && e.Type == TypeSymlink {
 			e.Target, err = readlinkAt(d.fd, name)
+			if err == nil && sel.Location == "" && next != nil && !covers(w.root, linkTarget(p, e.Target)) {
+				// The policy names locations below it, and nothing else leads there: say so
+				// rather than report nothing (an image whose /etc links elsewhere).
+				items = append(items, walkItem{key: name, name: name, entry: e, unlisted: true,
+					err: fmt.Errorf("is a symbolic link to %s, which tripline never follows: the locations below it were not scanned (scan the tree it points to)", QuotePath(e.Target))})
+				continue
+			}
 		}
 		if sel.Location != "" || err != nil {
 			items = append(items, walkItem{key: name, name: name, entry: e, err: err, sel: sel})
@@ -186,7 +196,7 @@ func (w *walker) dir(d *dirRef, logical string, tree Tree, depth int) error {
 		if !it.descend {
 			v := &Visit{Entry: it.entry, Ignored: it.sel.Ignored}
 			if it.err != nil {
-				v.Err = &PathError{Path: it.entry.Path, Err: it.err}
+				v.Err, v.Unlisted = &PathError{Path: it.entry.Path, Err: it.err}, it.unlisted
 			} else if !it.sel.Ignored {
 				v.dir, v.name = d.acquire(), it.name
 			}
@@ -235,6 +245,35 @@ func (w *walker) emit(v *Visit) error {
 		return err
 	}
 	return nil
+}
+
+// linkTarget is the logical path a symlink at logical path p points to (under root: an absolute
+// target is taken from root, as the system in the tree would).
+func linkTarget(p, target string) string {
+	if strings.HasPrefix(target, "/") {
+		return path.Clean(target)
+	}
+	return path.Join(path.Dir(p), target)
+}
+
+// covers reports whether tree walks logical path p itself: a symlinked directory whose target
+// the policy also names (merged /usr: /lib -> usr/lib, with both /lib/... and /usr/lib/... in the
+// policy) is scanned under its target's name, and is no gap.
+func covers(tree Tree, p string) bool {
+	for _, name := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+		if name == "" || name == "." {
+			continue
+		}
+		if name == ".." {
+			return false // out of root: a path the tree cannot name
+		}
+		sel, next := tree.Child(name)
+		if next == nil {
+			return sel.Location != ""
+		}
+		tree = next
+	}
+	return true
 }
 
 // errBadName is the error of a Visit for a name from a Tree that is not one path component.

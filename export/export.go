@@ -10,13 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 	"unicode/utf8"
 
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/policy"
-	"github.com/tripline/tripline/scan"
 	"github.com/tripline/tripline/store"
 )
 
@@ -118,7 +116,7 @@ func ts(ns int64) string {
 	if ns == 0 {
 		return ""
 	}
-	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
+	return baseline.FormatTime(ns)
 }
 
 func escapedPath(p string) string {
@@ -135,25 +133,14 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, o Options) (*D
 	h.Host, h.MachineID, h.TriplineVersion = o.Host, o.MachineID, o.TriplineVersion
 	h.PolicySource, h.PolicyDigest = pol.Source(), pol.Digest()
 	h.ExportedAt = o.Now.UTC().Format(time.RFC3339)
-	meta := func(k string) (string, error) {
-		v, _, err := db.Meta(ctx, k)
-		return v, err
-	}
-	created, err := meta(scan.MetaBaselineNS)
+	info, ok, err := db.BaselineInfo(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if created == "" {
+	if !ok {
 		return nil, errors.New("no baseline yet: run 'tripline scan' first")
 	}
-	ns, _ := strconv.ParseInt(created, 10, 64)
-	h.BaselineAt = ts(ns)
-	if h.BaselineBy, err = meta(scan.MetaBaselineBy); err != nil {
-		return nil, err
-	}
-	if h.Root, err = meta(scan.MetaRoot); err != nil {
-		return nil, err
-	}
+	h.BaselineAt, h.BaselineBy, h.Root = ts(info.CreatedNS), info.CreatedBy, info.Root
 	if h.History, err = db.Head(ctx); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/proc"
 )
 
 // Rule ids. They are part of the output contract (rule.id in ECS): never rename one.
@@ -96,6 +97,12 @@ const (
 	// VerdictRecorded is for changes whose severity is info (an exec bit removed, a permission
 	// tightened): worth a line in the history, never an alert.
 	VerdictRecorded Verdict = "recorded"
+	// VerdictNone is the verdict of a recorded change no rule fired on.
+	VerdictNone Verdict = "none"
+	// VerdictAccepted and VerdictRestored are the verdicts of the history rows that baseline
+	// accept and tripline restore write: decisions of a person, not of a rule.
+	VerdictAccepted Verdict = "accepted"
+	VerdictRestored Verdict = "restored"
 )
 
 // Hit is one rule that fired for a change.
@@ -103,20 +110,6 @@ type Hit struct {
 	Rule     string   `json:"rule"`
 	Severity Severity `json:"severity"`
 	Reason   string   `json:"reason"`
-}
-
-// Ancestor is one process above the actor, as far as it is known.
-type Ancestor struct {
-	Exe  string
-	Args []string
-}
-
-// Actor is what the policy needs to know about the process that made a change: enough to
-// recognise a trusted writer or an exception. Nil when nobody is known (a scan).
-type Actor struct {
-	Exe       string
-	Args      []string
-	Ancestors []Ancestor // parent first
 }
 
 // Finding is a Change judged by the policy.
@@ -184,8 +177,10 @@ func builtinSeverity(rule string, use Use) Severity {
 }
 
 // Evaluate judges a change at a location. It returns false when no rule fires (for example a
-// permission change on a symlink, or a deletion of an ignored name). actor may be nil.
-func (p *Policy) Evaluate(c baseline.Change, loc *Location, actor *Actor) (Finding, bool) {
+// permission change on a symlink, or a deletion of an ignored name). actor is who made the change;
+// trusted writers and exceptions by executable or ancestor apply only when it names a process
+// (actor.Known): nil, pid-only and none are nobody.
+func (p *Policy) Evaluate(c baseline.Change, loc *Location, actor *proc.Actor) (Finding, bool) {
 	if loc == nil {
 		return Finding{}, false
 	}
@@ -289,19 +284,23 @@ func short(h string) string {
 }
 
 // judge applies trusted writers and exceptions.
-func (p *Policy) judge(f *Finding, actor *Actor) {
+func (p *Policy) judge(f *Finding, a *proc.Actor) {
+	var actor *proc.Process
+	if a.Known() {
+		actor = a.Process
+	}
 	if actor != nil {
 		if p.exe.matches(actor.Exe) {
 			f.Verdict, f.Why = VerdictTrusted, "trusted writer "+actor.Exe
 			return
 		}
 		// The acting process itself may be a trusted script (a postinst running a builtin).
-		if w := ancestorMatch(p.anc, Ancestor{Exe: actor.Exe, Args: actor.Args}); w != "" {
+		if w := ancestorMatch(p.anc, actor); w != "" {
 			f.Verdict, f.Why = VerdictTrusted, "trusted script "+w
 			return
 		}
-		for _, a := range actor.Ancestors {
-			if w := ancestorMatch(p.anc, a); w != "" {
+		for i := range a.Ancestors {
+			if w := ancestorMatch(p.anc, &a.Ancestors[i]); w != "" {
 				f.Verdict, f.Why = VerdictTrusted, "trusted ancestor "+w
 				return
 			}
@@ -319,7 +318,7 @@ func (p *Policy) judge(f *Finding, actor *Actor) {
 		if x.exe != nil && (actor == nil || !x.exe.matches(actor.Exe)) {
 			continue
 		}
-		if x.anc != nil && (actor == nil || !anyAncestor(x.anc, actor.Ancestors)) {
+		if x.anc != nil && (actor == nil || !anyAncestor(x.anc, a.Ancestors)) {
 			continue
 		}
 		if len(x.rules) == 0 {
@@ -339,7 +338,7 @@ func (p *Policy) judge(f *Finding, actor *Actor) {
 	}
 }
 
-func ancestorMatch(m *matcher, a Ancestor) string {
+func ancestorMatch(m *matcher, a *proc.Process) string {
 	if m == nil {
 		return ""
 	}
@@ -375,9 +374,9 @@ func isShell(p string) bool {
 	return false
 }
 
-func anyAncestor(m *matcher, as []Ancestor) bool {
-	for _, a := range as {
-		if ancestorMatch(m, a) != "" {
+func anyAncestor(m *matcher, as []proc.Process) bool {
+	for i := range as {
+		if ancestorMatch(m, &as[i]) != "" {
 			return true
 		}
 	}

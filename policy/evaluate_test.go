@@ -10,6 +10,7 @@ import (
 
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/policy"
+	"github.com/tripline/tripline/proc"
 )
 
 func hexSHA(s string) string {
@@ -80,7 +81,7 @@ func TestEvaluate(t *testing.T) {
 		name     string
 		pol      *policy.Policy // nil: the default policy
 		old, cur *baseline.Entry
-		actor    *policy.Actor
+		actor    *proc.Actor
 		loc      string   // location Match gives the path
 		rules    []string // hits, in order; nil: no finding
 		severity policy.Severity
@@ -276,91 +277,84 @@ func TestEvaluate(t *testing.T) {
 		{
 			name: "trusted executable",
 			old:  file("/etc/cron.daily/x", 0o644), cur: file("/etc/cron.daily/x", 0o755),
-			actor: &policy.Actor{Exe: "/usr/bin/dpkg", Args: []string{"dpkg", "-i", "x.deb"}},
+			actor: known(proc.Process{Exe: "/usr/bin/dpkg", Args: []string{"dpkg", "-i", "x.deb"}}),
 			loc:   "cron-periodic", rules: []string{"exec-bit-set"}, severity: policy.SevHigh,
 			verdict: policy.VerdictTrusted, why: "trusted writer /usr/bin/dpkg",
 		},
 		{
+			name: "an actor known by its pid only is nobody to the policy",
+			old:  file("/etc/cron.daily/x", 0o644), cur: file("/etc/cron.daily/x", 0o755),
+			actor: &proc.Actor{Attribution: proc.AttrPIDOnly, PID: 42, Ancestors: []proc.Process{{Exe: "/usr/bin/dpkg"}}},
+			loc:   "cron-periodic", rules: []string{"exec-bit-set"}, severity: policy.SevHigh,
+			verdict: policy.VerdictAlert,
+		},
+		{
 			name: "trusted executable by glob",
-			cur:  file("/etc/init.d/x", 0o755), actor: &policy.Actor{Exe: "/usr/lib/apt/methods/http"},
+			cur:  file("/etc/init.d/x", 0o755), actor: known(proc.Process{Exe: "/usr/lib/apt/methods/http"}),
 			loc: "sysv-init", rules: []string{"executable-created"}, severity: policy.SevHigh,
 			verdict: policy.VerdictTrusted, why: "/usr/lib/apt/methods/http",
 		},
 		{
 			name: "a trusted glob's directory is not itself trusted",
-			cur:  file("/etc/init.d/x", 0o755), actor: &policy.Actor{Exe: "/usr/lib/apt/methods"},
+			cur:  file("/etc/init.d/x", 0o755), actor: known(proc.Process{Exe: "/usr/lib/apt/methods"}),
 			loc: "sysv-init", rules: []string{"executable-created"}, severity: policy.SevHigh,
 		},
 		{
 			name: "trusted ancestor script",
 			cur:  file("/etc/init.d/x", 0o755),
-			actor: &policy.Actor{Exe: "/usr/bin/install", Args: []string{"install", "-m755", "x", "/etc/init.d/x"}, Ancestors: []policy.Ancestor{
-				{Exe: "/bin/sh", Args: []string{"/bin/sh", "/var/lib/dpkg/info/x.postinst"}},
-				{Exe: "/usr/bin/bash", Args: []string{"-bash"}},
-			}},
+			actor: known(proc.Process{Exe: "/usr/bin/install", Args: []string{"install", "-m755", "x", "/etc/init.d/x"}}, proc.Process{Exe: "/bin/sh", Args: []string{"/bin/sh", "/var/lib/dpkg/info/x.postinst"}},
+				proc.Process{Exe: "/usr/bin/bash", Args: []string{"-bash"}}),
 			loc: "sysv-init", rules: []string{"executable-created"}, severity: policy.SevHigh,
 			verdict: policy.VerdictTrusted, why: "trusted ancestor /var/lib/dpkg/info/x.postinst",
 		},
 		{
-			name: "trusted ancestor script run through a #!/bin/sh -e line",
-			cur:  file("/etc/init.d/x", 0o755),
-			actor: &policy.Actor{Exe: "/usr/bin/chmod", Args: []string{"chmod", "+x", "/etc/init.d/x"}, Ancestors: []policy.Ancestor{
-				{Exe: "/usr/bin/dash", Args: []string{"/bin/sh", "-e", "/var/lib/dpkg/info/x.postinst", "configure"}},
-			}},
-			loc: "sysv-init", rules: []string{"executable-created"}, severity: policy.SevHigh,
+			name:  "trusted ancestor script run through a #!/bin/sh -e line",
+			cur:   file("/etc/init.d/x", 0o755),
+			actor: known(proc.Process{Exe: "/usr/bin/chmod", Args: []string{"chmod", "+x", "/etc/init.d/x"}}, proc.Process{Exe: "/usr/bin/dash", Args: []string{"/bin/sh", "-e", "/var/lib/dpkg/info/x.postinst", "configure"}}),
+			loc:   "sysv-init", rules: []string{"executable-created"}, severity: policy.SevHigh,
 			verdict: policy.VerdictTrusted, why: "trusted ancestor /var/lib/dpkg/info/x.postinst",
 		},
 		{
-			name: "an rpm scriptlet",
-			cur:  file("/etc/init.d/x", 0o755),
-			actor: &policy.Actor{Exe: "/usr/bin/chmod", Args: []string{"chmod", "+x", "/etc/init.d/x"}, Ancestors: []policy.Ancestor{
-				{Exe: "/usr/bin/bash", Args: []string{"/bin/sh", "/var/tmp/rpm-tmp.Ab12Cd", "1"}},
-			}},
-			loc: "sysv-init", rules: []string{"executable-created"}, severity: policy.SevHigh,
+			name:  "an rpm scriptlet",
+			cur:   file("/etc/init.d/x", 0o755),
+			actor: known(proc.Process{Exe: "/usr/bin/chmod", Args: []string{"chmod", "+x", "/etc/init.d/x"}}, proc.Process{Exe: "/usr/bin/bash", Args: []string{"/bin/sh", "/var/tmp/rpm-tmp.Ab12Cd", "1"}}),
+			loc:   "sysv-init", rules: []string{"executable-created"}, severity: policy.SevHigh,
 			verdict: policy.VerdictTrusted, why: "trusted ancestor /var/tmp/rpm-tmp.Ab12Cd",
 		},
 		{
 			name:  "the actor itself is a maintainer script (a shell builtin wrote the file)",
 			cur:   file("/etc/init.d/x", 0o755),
-			actor: &policy.Actor{Exe: "/var/lib/dpkg/info/x.postinst", Args: []string{"/var/lib/dpkg/info/x.postinst", "configure"}},
+			actor: known(proc.Process{Exe: "/var/lib/dpkg/info/x.postinst", Args: []string{"/var/lib/dpkg/info/x.postinst", "configure"}}),
 			loc:   "sysv-init", rules: []string{"executable-created"}, severity: policy.SevHigh,
 			verdict: policy.VerdictTrusted, why: "trusted script /var/lib/dpkg/info/x.postinst",
 		},
 		{
 			name: "code after -c or -e is not a script path",
 			cur:  file("/etc/init.d/x", 0o755),
-			actor: &policy.Actor{Exe: "/usr/bin/chmod", Ancestors: []policy.Ancestor{
-				{Exe: "/usr/bin/dash", Args: []string{"sh", "-c", "/var/lib/dpkg/info/x.postinst"}},
-				{Exe: "/usr/bin/perl", Args: []string{"perl", "-e", "/var/lib/dpkg/info/x.postinst"}},
-				{Exe: "/usr/bin/dash", Args: []string{"sh", "-ec", "/var/lib/dpkg/info/x.postinst"}},
-			}},
+			actor: known(proc.Process{Exe: "/usr/bin/chmod"}, proc.Process{Exe: "/usr/bin/dash", Args: []string{"sh", "-c", "/var/lib/dpkg/info/x.postinst"}},
+				proc.Process{Exe: "/usr/bin/perl", Args: []string{"perl", "-e", "/var/lib/dpkg/info/x.postinst"}},
+				proc.Process{Exe: "/usr/bin/dash", Args: []string{"sh", "-ec", "/var/lib/dpkg/info/x.postinst"}}),
 			loc: "sysv-init", rules: []string{"executable-created"}, severity: policy.SevHigh,
 		},
 		{
-			name: "trusted ancestor executable",
-			cur:  file("/etc/init.d/x", 0o755),
-			actor: &policy.Actor{Exe: "/bin/cp", Ancestors: []policy.Ancestor{
-				{Exe: "/bin/sh"}, {Exe: "/usr/bin/dpkg"}, {Exe: "/usr/lib/systemd/systemd"},
-			}},
-			loc: "sysv-init", rules: []string{"executable-created"}, severity: policy.SevHigh,
+			name:  "trusted ancestor executable",
+			cur:   file("/etc/init.d/x", 0o755),
+			actor: known(proc.Process{Exe: "/bin/cp"}, proc.Process{Exe: "/bin/sh"}, proc.Process{Exe: "/usr/bin/dpkg"}, proc.Process{Exe: "/usr/lib/systemd/systemd"}),
+			loc:   "sysv-init", rules: []string{"executable-created"}, severity: policy.SevHigh,
 			verdict: policy.VerdictTrusted, why: "trusted ancestor /usr/bin/dpkg",
 		},
 		{
 			name: "untrusted actor and ancestors",
 			cur:  file("/etc/init.d/x", 0o755),
-			actor: &policy.Actor{Exe: "/usr/bin/chmod", Args: []string{"chmod", "+x", "/etc/init.d/x"}, Ancestors: []policy.Ancestor{
-				{Exe: "/usr/bin/bash", Args: []string{"bash", "/tmp/var/lib/dpkg/info/x.postinst"}},
-				{Exe: "/usr/bin/python3", Args: []string{"python3", "-c", "/var/lib/dpkg/info/x.postinst"}},
-			}},
+			actor: known(proc.Process{Exe: "/usr/bin/chmod", Args: []string{"chmod", "+x", "/etc/init.d/x"}}, proc.Process{Exe: "/usr/bin/bash", Args: []string{"bash", "/tmp/var/lib/dpkg/info/x.postinst"}},
+				proc.Process{Exe: "/usr/bin/python3", Args: []string{"python3", "-c", "/var/lib/dpkg/info/x.postinst"}}),
 			loc: "sysv-init", rules: []string{"executable-created"}, severity: policy.SevHigh,
 		},
 		{
-			name: "a shell -c command naming a maintainer script is not trusted",
-			cur:  file("/etc/init.d/x", 0o755),
-			actor: &policy.Actor{Exe: "/usr/bin/cp", Ancestors: []policy.Ancestor{
-				{Exe: "/usr/bin/dash", Args: []string{"/bin/sh", "-c", "/var/lib/dpkg/info/x.postinst; cp /tmp/x /etc/init.d/x"}},
-			}},
-			loc: "sysv-init", rules: []string{"executable-created"}, severity: policy.SevHigh,
+			name:  "a shell -c command naming a maintainer script is not trusted",
+			cur:   file("/etc/init.d/x", 0o755),
+			actor: known(proc.Process{Exe: "/usr/bin/cp"}, proc.Process{Exe: "/usr/bin/dash", Args: []string{"/bin/sh", "-c", "/var/lib/dpkg/info/x.postinst; cp /tmp/x /etc/init.d/x"}}),
+			loc:   "sysv-init", rules: []string{"executable-created"}, severity: policy.SevHigh,
 		},
 
 		// Exceptions.
@@ -393,13 +387,13 @@ func TestEvaluate(t *testing.T) {
 		},
 		{
 			name: "exception by exe and path",
-			pol:  exc, cur: file("/etc/systemd/system/app.service", 0o644), actor: &policy.Actor{Exe: "/usr/local/bin/deploy"},
+			pol:  exc, cur: file("/etc/systemd/system/app.service", 0o644), actor: known(proc.Process{Exe: "/usr/local/bin/deploy"}),
 			loc: "systemd-units", rules: []string{"file-created"}, severity: policy.SevMedium,
 			verdict: policy.VerdictExcepted, why: "the deploy tool manages these",
 		},
 		{
 			name: "exception by exe: path outside",
-			pol:  exc, cur: file("/etc/init.d/app", 0o755), actor: &policy.Actor{Exe: "/usr/local/bin/deploy"},
+			pol:  exc, cur: file("/etc/init.d/app", 0o755), actor: known(proc.Process{Exe: "/usr/local/bin/deploy"}),
 			loc: "sysv-init", rules: []string{"executable-created"}, severity: policy.SevHigh,
 		},
 		{
@@ -410,7 +404,7 @@ func TestEvaluate(t *testing.T) {
 		{
 			name: "exception by ancestor",
 			pol:  exc, cur: file("/usr/share/git-core/templates/hooks/pre-push", 0o755),
-			actor: &policy.Actor{Exe: "/usr/bin/cp", Ancestors: []policy.Ancestor{{Exe: "/usr/bin/make"}, {Exe: "/opt/ci/bin/runner"}}},
+			actor: known(proc.Process{Exe: "/usr/bin/cp"}, proc.Process{Exe: "/usr/bin/make"}, proc.Process{Exe: "/opt/ci/bin/runner"}),
 			loc:   "git-hooks-system", rules: []string{"executable-created"}, severity: policy.SevHigh,
 			verdict: policy.VerdictExcepted, why: "build job installs hooks",
 		},
@@ -444,7 +438,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		{
 			name: "a trusted writer wins over an exception",
-			pol:  exc, cur: file("/etc/cron.daily/0anacron", 0o755), actor: &policy.Actor{Exe: "/usr/bin/dpkg"},
+			pol:  exc, cur: file("/etc/cron.daily/0anacron", 0o755), actor: known(proc.Process{Exe: "/usr/bin/dpkg"}),
 			loc: "cron-periodic", rules: []string{"executable-created"}, severity: policy.SevHigh,
 			verdict: policy.VerdictTrusted, why: "trusted writer /usr/bin/dpkg",
 		},
@@ -573,7 +567,7 @@ func TestConcurrentUse(t *testing.T) {
 					t.Errorf("tree = %q", got)
 					return
 				}
-				if f, ok := p.Evaluate(c, p.Match(c.Path), &policy.Actor{Exe: "/usr/bin/dpkg"}); !ok || f.Verdict != policy.VerdictTrusted {
+				if f, ok := p.Evaluate(c, p.Match(c.Path), known(proc.Process{Exe: "/usr/bin/dpkg"})); !ok || f.Verdict != policy.VerdictTrusted {
 					t.Errorf("Evaluate = %+v", f)
 					return
 				}

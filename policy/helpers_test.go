@@ -7,6 +7,7 @@ import (
 
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/policy"
+	"github.com/tripline/tripline/proc"
 )
 
 // load parses a policy the test expects to be valid.
@@ -57,4 +58,10 @@ func treeSelect(p *policy.Policy, path string) string {
 		sel, tree = tree.Child(seg)
 	}
 	return sel.Location
+}
+
+// known is the actor of a change made by a process the exec cache knows, with its ancestors
+// (parent first).
+func known(p proc.Process, ancestors ...proc.Process) *proc.Actor {
+	return &proc.Actor{Attribution: proc.AttrKernel, PID: p.PID, Process: &p, Ancestors: ancestors}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/policy"
+	"github.com/tripline/tripline/proc"
 )
 
 // validLoc is a complete location for error tests to break one field of.
@@ -364,13 +365,13 @@ func TestExtends(t *testing.T) {
 		c := diff(t, nil, file("/etc/init.d/x", 0o755))
 		loc := p.Match(c.Path)
 		for _, tt := range []struct {
-			actor   *policy.Actor
+			actor   *proc.Actor
 			verdict policy.Verdict
 		}{
-			{&policy.Actor{Exe: "/opt/deploy/bin/deploy"}, policy.VerdictTrusted},
-			{&policy.Actor{Exe: "/usr/bin/dpkg"}, policy.VerdictTrusted},
-			{&policy.Actor{Exe: "/bin/cp", Ancestors: []policy.Ancestor{{Exe: "/opt/deploy/libexec/run"}}}, policy.VerdictTrusted},
-			{&policy.Actor{Exe: "/bin/cp"}, policy.VerdictAlert},
+			{known(proc.Process{Exe: "/opt/deploy/bin/deploy"}), policy.VerdictTrusted},
+			{known(proc.Process{Exe: "/usr/bin/dpkg"}), policy.VerdictTrusted},
+			{known(proc.Process{Exe: "/bin/cp"}, proc.Process{Exe: "/opt/deploy/libexec/run"}), policy.VerdictTrusted},
+			{known(proc.Process{Exe: "/bin/cp"}), policy.VerdictAlert},
 		} {
 			f, ok := p.Evaluate(c, loc, tt.actor)
 			if !ok || f.Verdict != tt.verdict {
@@ -403,7 +404,7 @@ func TestExtends(t *testing.T) {
 			t.Errorf("Match(/etc/crontab) = %q, want none", got)
 		}
 		c := diff(t, nil, file("/srv/a", 0o755))
-		if f, _ := q.Evaluate(c, q.Match(c.Path), &policy.Actor{Exe: "/usr/bin/dpkg"}); f.Verdict != policy.VerdictAlert {
+		if f, _ := q.Evaluate(c, q.Match(c.Path), known(proc.Process{Exe: "/usr/bin/dpkg"})); f.Verdict != policy.VerdictAlert {
 			t.Errorf("dpkg is trusted by a policy that does not say so: %q", f.Verdict)
 		}
 	})

@@ -21,6 +21,8 @@ const (
 	AttrHeuristic Attribution = "heuristic"
 	// AttrNone: nobody is known (a scan, or a backend without pids and no guess).
 	AttrNone Attribution = "none"
+	// AttrSelf: tripline itself made the change (tripline restore).
+	AttrSelf Attribution = "self"
 )
 
 // Actor is who made a change, as far as it is known. It has one shape everywhere: in the

@@ -85,7 +85,7 @@ func ecsEventType(k baseline.Kind) string {
 	return "change"
 }
 
-func (r *Renderer) ecsFinding(f *policy.Finding, source string, a *Actor) obj {
+func (r *Renderer) ecsFinding(f *policy.Finding, source string, a *proc.Actor) obj {
 	c := &f.Change
 	kind := "event"
 	if f.Alerting() {
@@ -171,7 +171,7 @@ func (r *Renderer) ecsFinding(f *policy.Finding, source string, a *Actor) obj {
 		if p.ArgsTruncated {
 			tl["args_truncated"] = true
 		}
-		if par := a.Parent; par != nil {
+		if par := a.Parent(); par != nil {
 			pp := obj{}
 			r.ecsProcess(pp, par)
 			if par.EUID >= 0 {

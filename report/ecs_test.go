@@ -115,7 +115,7 @@ func sampleFindings(t *testing.T) []policy.Finding {
 		return &baseline.Entry{Path: p, Type: baseline.TypeSymlink, Mode: 0o777, Target: target, MtimeNS: 1.7e18, CtimeNS: 1.7e18, HashState: baseline.HashNotRegular}
 	}
 	var out []policy.Finding
-	add := func(old, cur *baseline.Entry, actor *policy.Actor) {
+	add := func(old, cur *baseline.Entry, actor *proc.Actor) {
 		t.Helper()
 		c, ok := baseline.Diff(old, cur)
 		if !ok {
@@ -135,7 +135,7 @@ func sampleFindings(t *testing.T) []policy.Finding {
 	add(file("/etc/cron.daily/backup", 0o644, sha1), file("/etc/cron.daily/backup", 0o755, sha1), nil)
 	add(nil, file("/etc/update-motd.d/99-evil", 0o755, sha1), nil)
 	add(file("/etc/init.d/beta", 0o755, sha1), file("/etc/init.d/beta", 0o4755, sha1), nil)
-	add(file("/etc/profile.d/a.sh", 0o644, sha1), file("/etc/profile.d/a.sh", 0o644, sha2), &policy.Actor{Exe: "/usr/bin/dpkg"})
+	add(file("/etc/profile.d/a.sh", 0o644, sha1), file("/etc/profile.d/a.sh", 0o644, sha2), &proc.Actor{Attribution: proc.AttrKernel, PID: 9, Process: &proc.Process{PID: 9, Exe: "/usr/bin/dpkg"}})
 	add(file("/etc/cron.d/job", 0o644, sha1), nil, nil)
 	add(link("/etc/systemd/system/x.service", "/dev/null"), link("/etc/systemd/system/x.service", "/tmp/x"), nil)
 	add(file("/etc/cron.d/\xff\nodd", 0o644, sha1), file("/etc/cron.d/\xff\nodd", 0o666, sha1), nil)
@@ -155,14 +155,14 @@ func TestECSFieldsExist(t *testing.T) {
 		}
 	}
 	fs := sampleFindings(t)
-	if err := r.FindingBy(&fs[0], "event", &Actor{PID: 4242, Attribution: "pid-only"}); err != nil {
+	if err := r.FindingBy(&fs[0], "event", &proc.Actor{PID: 4242, Attribution: proc.AttrPIDOnly}); err != nil {
 		t.Fatal(err)
 	}
 	chmod := &proc.Process{PID: 4243, PPID: 100, Name: "chmod", Exe: "/usr/bin/chmod", Args: []string{"chmod", "+x", "/etc/cron.daily/backup"},
 		UID: 1000, EUID: 0, GID: 1000, EGID: 0, LoginUID: 1000, SessionID: 3, Cwd: "/root", ArgsTruncated: true,
 		Cgroup: "/system.slice/docker-" + strings.Repeat("ab", 32) + ".scope", ContainerID: strings.Repeat("ab", 32)}
 	shell := &proc.Process{PID: 100, PPID: 1, Name: "bash", Exe: "/usr/bin/bash", Args: []string{"-bash"}, UID: 1000, EUID: 1000, GID: 1000, EGID: 1000, LoginUID: 1000, SessionID: 3}
-	if err := r.FindingBy(&fs[0], "event", &Actor{PID: 4243, Attribution: "kernel", Process: chmod, Parent: shell, Ancestors: []proc.Process{*shell}}); err != nil {
+	if err := r.FindingBy(&fs[0], "event", &proc.Actor{PID: 4243, Attribution: proc.AttrKernel, Process: chmod, Ancestors: []proc.Process{*shell}}); err != nil {
 		t.Fatal(err)
 	}
 	inv := &scan.Inventory{Notable: []scan.Notable{{Entry: baseline.Entry{Path: "/etc/init.d/x", Type: baseline.TypeFIFO, MtimeNS: 1, CtimeNS: 1}, Location: "sysv-init", Why: []string{"a fifo"}}}}
@@ -308,7 +308,7 @@ func TestECSActorValues(t *testing.T) {
 	fs := sampleFindings(t)
 	p := &proc.Process{PID: 7, PPID: 1, Name: "chmod", Exe: "/usr/bin/chmod", Args: []string{"chmod", "+x", "f"},
 		UID: 1000, EUID: 0, GID: 1000, EGID: -1, LoginUID: 1000, SessionID: -1}
-	if err := r.FindingBy(&fs[0], "event", &Actor{PID: 7, Attribution: "kernel", Process: p}); err != nil {
+	if err := r.FindingBy(&fs[0], "event", &proc.Actor{PID: 7, Attribution: proc.AttrKernel, Process: p}); err != nil {
 		t.Fatal(err)
 	}
 	var doc map[string]any

@@ -18,7 +18,6 @@ import (
 	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/proc"
 	"github.com/tripline/tripline/scan"
-	"github.com/tripline/tripline/store"
 )
 
 // Format is an output format.
@@ -138,7 +137,7 @@ func Bytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
 }
 
-func ts(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
+func ts(ns int64) string { return baseline.FormatTime(ns) }
 
 // FindingJSON is the "finding" object of --format json.
 type FindingJSON struct {
@@ -159,22 +158,9 @@ type FindingJSON struct {
 	Flags       []string       `json:"flags"`
 	Hits        []policy.Hit   `json:"hits"`
 	Source      string         `json:"source"`
-	Actor       *Actor         `json:"actor"`
+	Actor       *proc.Actor    `json:"actor"`
 	Old         *EntryJSON     `json:"old,omitempty"`
 	New         *EntryJSON     `json:"new,omitempty"`
-}
-
-// Actor is who made a change, as far as it is known.
-type Actor struct {
-	PID int32 `json:"pid,omitempty"`
-	// Attribution says how it is known: kernel, exec-cache, live, parent-only, pid-only,
-	// heuristic or none (see package attrib), with Why when something is missing.
-	Attribution string        `json:"attribution"`
-	Why         string        `json:"why,omitempty"`
-	Process     *proc.Process `json:"process,omitempty"`
-	Parent      *proc.Process `json:"parent,omitempty"` // Ancestors[0]
-	// Ancestors are the parents up to pid 1, parent first.
-	Ancestors []proc.Process `json:"ancestors,omitempty"`
 }
 
 // Finding writes one finding found by a scan (json and ecs; text findings of a scan go through
@@ -185,9 +171,9 @@ func (r *Renderer) Finding(f *policy.Finding, source string) error {
 
 // FindingBy writes one finding with its actor (nil: nobody is known, as in a scan). In text it is
 // one line, for a daemon's log.
-func (r *Renderer) FindingBy(f *policy.Finding, source string, a *Actor) error {
+func (r *Renderer) FindingBy(f *policy.Finding, source string, a *proc.Actor) error {
 	if a == nil {
-		a = &Actor{Attribution: "none"}
+		a = proc.Nobody()
 	}
 	switch r.Format {
 	case ECS:
@@ -387,7 +373,7 @@ func (r *Renderer) scanText(res *scan.Result, sum SummaryJSON) error {
 	if res.Inventory != nil {
 		fmt.Fprintf(w, "Baseline recorded for %s: %d paths (%d files hashed, %s read) in %.2fs.\n\n",
 			res.Root, res.Paths, res.Hashed, Bytes(res.HashBytes), res.Duration.Seconds())
-		if err := r.inventoryText(res.Inventory); err != nil {
+		if err := r.inventoryText(res.Inventory, len(res.Errors)); err != nil {
 			return err
 		}
 	} else if len(res.Findings) == 0 {
@@ -410,7 +396,7 @@ func (r *Renderer) scanText(res *scan.Result, sum SummaryJSON) error {
 		fmt.Fprintf(w, "%d files over the hash size cap were recorded without a hash (size and mtime are compared).\n", res.TooLarge)
 	}
 	if res.ContentFull > 0 {
-		fmt.Fprintf(w, "%d file contents were not stored for history --diff and restore: the content store (%d MiB) is full of contents the baseline needs.\n", res.ContentFull, store.MaxContentBytes>>20)
+		fmt.Fprintf(w, "%d file contents were not stored for history --diff and restore: the content store (%d MiB) is full of contents the baseline needs.\n", res.ContentFull, res.ContentStoreBytes>>20)
 	}
 	if res.Ignored > 0 {
 		fmt.Fprintf(w, "%d names ignored by the policy (editor and package-manager temporaries).\n", res.Ignored)
@@ -427,7 +413,7 @@ func (r *Renderer) scanText(res *scan.Result, sum SummaryJSON) error {
 	return nil
 }
 
-func (r *Renderer) inventoryText(inv *scan.Inventory) error {
+func (r *Renderer) inventoryText(inv *scan.Inventory, unread int) error {
 	tw := tabwriter.NewWriter(r.W, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "LOCATION\tCATEGORY\tUSE\tPATHS\tFILES\tEXECUTABLE")
 	absent := 0
@@ -446,6 +432,11 @@ func (r *Renderer) inventoryText(inv *scan.Inventory) error {
 	}
 	fmt.Fprintln(r.W)
 	if len(inv.Notable) == 0 {
+		if unread > 0 {
+			// Not "nothing stands out": what could not be read is not known to be fine.
+			fmt.Fprintln(r.W, "Nothing stands out in what could be read.")
+			return nil
+		}
 		fmt.Fprintln(r.W, "Nothing stands out in the inventory.")
 		return nil
 	}

@@ -7,7 +7,10 @@ import (
 	"testing"
 
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/journal"
 	"github.com/tripline/tripline/policy"
+	"github.com/tripline/tripline/proc"
+	"github.com/tripline/tripline/store"
 )
 
 // observe stats a logical path under the env's root and runs Observe in its own transaction.
@@ -23,10 +26,12 @@ func (e *env) observe(p string) (f policy.Finding, changed, ok bool) {
 		e.t.Fatal(err)
 	}
 	defer tx.Rollback()
-	f, changed, ok, err = Observe(context.Background(), tx, e.pol, Observation{Path: p, Cur: cur, Source: "event", TimeNS: 1, By: "test", Actor: map[string]any{"pid": 7}})
+	out, err := journal.Observe(context.Background(), tx, e.pol, journal.Observation{Path: p, Cur: cur, Source: store.SourceEvent, TimeNS: 1, By: "test",
+		Actor: &proc.Actor{Attribution: proc.AttrPIDOnly, PID: 7}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	f, changed, ok = out.Finding, out.Changed, out.Fired
 	if err := tx.Commit(); err != nil {
 		e.t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/journal"
 	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/store"
 )
@@ -39,10 +40,11 @@ func TestUnreadableObservationKeepsContentChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, changed, _, err := Observe(ctx, tx, pol, Observation{Path: "/etc/cron.daily/job", Cur: &e, Source: "event", TimeNS: 1})
+	out, err := journal.Observe(ctx, tx, pol, journal.Observation{Path: "/etc/cron.daily/job", Cur: &e, Source: store.SourceEvent, TimeNS: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	changed := out.Changed
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"runtime"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/journal"
 	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/store"
 )
@@ -31,9 +31,9 @@ type Options struct {
 	By           string
 	// Recreate discards the existing baseline and records a new one (baseline create).
 	Recreate bool
-	// Source names the run in the history: "scan" (default) or "reconcile" (the watcher
-	// comparing every location with its last observation after a gap).
-	Source string
+	// Source names the run in the history: store.SourceScan (default) or SourceReconcile (the
+	// watcher comparing every location with its last observation after a gap).
+	Source store.Source
 	// ChangesOnly leaves Result.Findings (the drift from the baseline) empty: a reconcile needs
 	// only the changes since the last observation, and on a tree that drifted a lot the findings
 	// would double its memory.
@@ -96,6 +96,8 @@ type Result struct {
 	// ContentFull counts contents not stored because the content store is full of contents the
 	// baseline needs (store.MaxContentBytes).
 	ContentFull int
+	// ContentStoreBytes is the bound of the content store that was full (store.MaxContentBytes).
+	ContentStoreBytes int64
 	// Uncovered counts baseline paths that the policy no longer selects (left untouched).
 	Uncovered int
 	Findings  []policy.Finding // against the baseline, in path order
@@ -112,25 +114,8 @@ type Result struct {
 // Unreadable reports whether some path could not be read (exit bit 8).
 func (r *Result) Unreadable() bool { return len(r.Errors) > 0 }
 
-// Meta keys of the store used by scans.
-const (
-	MetaBaselineNS   = "baseline_created_ns"
-	MetaBaselineBy   = "baseline_created_by"
-	MetaRoot         = "root"
-	MetaPolicyDigest = "policy_digest"
-	MetaPolicySource = "policy_source"
-)
-
 // ErrRootMismatch means the database holds the baseline of another root.
 var ErrRootMismatch = errors.New("database holds the baseline of another root")
-
-// NormRoot returns the canonical form of a root option: "/" for the host.
-func NormRoot(root string) string {
-	if root == "" {
-		return "/"
-	}
-	return path.Clean(root)
-}
 
 // job is one walked path on its way through the hashing pool.
 type job struct {
@@ -144,8 +129,25 @@ type job struct {
 }
 
 // Run scans. It returns an error only when the scan as a whole failed (the database, the root,
-// an interrupt); problems with single paths are in Result.Errors.
+// an interrupt); problems with single paths are in Result.Errors. Its steps: begin (the write
+// lock, the meta data, the root check and the run row), observe (walk, hash, merge with the
+// baseline, record each path), finish (the drift left over, the meta data, the commit).
 func Run(ctx context.Context, o Options) (*Result, error) {
+	r, err := begin(ctx, o.withDefaults())
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	if err := r.observe(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.finish(ctx); err != nil {
+		return nil, err
+	}
+	return r.res, nil
+}
+
+func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -155,194 +157,265 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.MaxHashBytes == 0 {
 		o.MaxHashBytes = baseline.DefaultMaxHashBytes
 	}
-	root := NormRoot(o.Root)
-	res := &Result{Root: root, Started: o.Now()}
-	db := o.DB
-
-	// Take the write lock first, then read the meta data, the baseline and the drift: no other
-	// writer can commit between the snapshot this scan compares against and the rows it writes.
-	tx, err := db.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	_, have, err := db.Meta(ctx, MetaBaselineNS)
-	if err != nil {
-		return nil, err
-	}
-	storedRoot, haveRoot, err := db.Meta(ctx, MetaRoot)
-	if err != nil {
-		return nil, err
-	}
-	if haveRoot && storedRoot != root && !o.Recreate {
-		return nil, fmt.Errorf("%w: the baseline in %s is of root %s, not %s (use --db for a separate database per root, or `baseline create` to start over)",
-			ErrRootMismatch, db.Path(), baseline.QuotePath(storedRoot), baseline.QuotePath(root))
-	}
-	first := !have || o.Recreate
-	res.First = first
-	if !first {
-		if d, ok, _ := db.Meta(ctx, MetaPolicyDigest); ok && d != o.Policy.Digest() {
-			res.Notes = append(res.Notes, "the policy changed since the baseline was recorded: files of new locations show as created, paths no longer covered are left alone; review, then `tripline baseline update`")
-		}
-	}
-
-	var states map[string]store.State
-	var iter *store.BaselineIter
-	if !first {
-		if states, err = db.States(ctx); err != nil {
-			return nil, err
-		}
-		if iter, err = db.Baseline(ctx); err != nil {
-			return nil, err
-		}
-		defer iter.Close()
-	}
-
 	if o.Source == "" {
-		o.Source = "scan"
+		o.Source = store.SourceScan
 	}
-	kind := o.Source
-	if first {
-		kind = "baseline"
+	if o.Progress != nil && o.ProgressEvery <= 0 {
+		o.ProgressEvery = 200 * time.Millisecond
 	}
-	nowNS := res.Started.UnixNano()
-	if res.RunID, err = tx.StartRun(ctx, kind, root, o.By, nowNS); err != nil {
+	return o
+}
+
+// run is one scan between begin and finish.
+type run struct {
+	o      Options
+	res    *Result
+	tx     *store.Tx
+	root   string
+	first  bool  // this run records the baseline
+	nowNS  int64 // the time every row of the run is stamped with
+	states map[string]store.State
+	iter   *store.BaselineIter // nil on a first scan
+	m      meter
+
+	seen    map[string]bool // drift (state) paths met during the walk
+	unknown []string        // prefixes ("dir/") whose contents could not be listed
+	inv     *Inventory      // first scan only
+}
+
+// begin takes the write lock first, then reads the meta data, the baseline and the drift: no
+// other writer can commit between the snapshot this scan compares against and the rows it writes.
+func begin(ctx context.Context, o Options) (*run, error) {
+	root := baseline.NormRoot(o.Root)
+	r := &run{o: o, root: root, res: &Result{Root: root, Started: o.Now()}}
+	r.nowNS = r.res.Started.UnixNano()
+	var err error
+	if r.tx, err = o.DB.Begin(ctx); err != nil {
 		return nil, err
 	}
-	if o.Recreate {
-		if err := tx.ClearBaseline(ctx); err != nil {
-			return nil, err
-		}
+	if err := r.checkBaseline(ctx); err != nil {
+		r.close()
+		return nil, err
 	}
+	if err := r.loadLast(ctx); err != nil {
+		r.close()
+		return nil, err
+	}
+	if err := r.startRun(ctx); err != nil {
+		r.close()
+		return nil, err
+	}
+	return r, nil
+}
 
-	parent := ctx
-	ctx, cancel := context.WithCancel(ctx)
+// close abandons what was not committed.
+func (r *run) close() {
+	if r.iter != nil {
+		r.iter.Close()
+	}
+	r.tx.Rollback()
+}
+
+// checkBaseline decides whether this run records the baseline, refuses the baseline of another
+// root, and notes a policy that changed since the baseline.
+func (r *run) checkBaseline(ctx context.Context) error {
+	db := r.o.DB
+	info, have, err := db.BaselineInfo(ctx)
+	if err != nil {
+		return err
+	}
+	if have && info.Root != r.root && !r.o.Recreate {
+		return fmt.Errorf("%w: the baseline in %s is of root %s, not %s (use --db for a separate database per root, or `baseline create` to start over)",
+			ErrRootMismatch, db.Path(), baseline.QuotePath(info.Root), baseline.QuotePath(r.root))
+	}
+	r.first = !have || r.o.Recreate
+	r.res.First = r.first
+	if !r.first && info.PolicyDigest != "" && info.PolicyDigest != r.o.Policy.Digest() {
+		r.res.Notes = append(r.res.Notes, "the policy changed since the baseline was recorded: files of new locations show as created, paths no longer covered are left alone; review, then `tripline baseline update`")
+	}
+	return nil
+}
+
+// loadLast reads the last observations: the drift rows, and the baseline as an iterator in path
+// order. A first scan has none.
+func (r *run) loadLast(ctx context.Context) error {
+	if r.first {
+		r.inv = newInventory(r.o.Policy, r.root)
+		return nil
+	}
+	var err error
+	if r.states, err = r.o.DB.States(ctx); err != nil {
+		return err
+	}
+	r.iter, err = r.o.DB.Baseline(ctx)
+	return err
+}
+
+// startRun records the run, and on baseline create clears the old baseline.
+func (r *run) startRun(ctx context.Context) error {
+	kind := r.o.Source
+	if r.first {
+		kind = store.SourceBaseline
+	}
+	var err error
+	if r.res.RunID, err = r.tx.StartRun(ctx, kind, r.root, r.o.By, r.nowNS); err != nil {
+		return err
+	}
+	if r.o.Recreate {
+		return r.tx.ClearBaseline(ctx)
+	}
+	return nil
+}
+
+// observe walks every location, hashes on a pool of workers, merges the walk with the baseline
+// and records each path in walk order. Interrupted, it returns ctx's error: nothing of the run is
+// committed.
+func (r *run) observe(parent context.Context) error {
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
-	ordered := make(chan *job, 512)
-	hashq := make(chan *job, 512)
-	var wg sync.WaitGroup
-	var m meter
-	if o.Progress != nil {
-		if o.ProgressEvery <= 0 {
-			o.ProgressEvery = 200 * time.Millisecond
-		}
+	if r.o.Progress != nil {
 		stop, done := make(chan struct{}), make(chan struct{})
-		go m.report(o.Progress, o.ProgressEvery, res.Started, stop, done)
+		go r.m.report(r.o.Progress, r.o.ProgressEvery, r.res.Started, stop, done)
 		defer func() { close(stop); <-done }()
 	}
-	for i := 0; i < o.Workers; i++ {
-		wg.Add(1)
+	ordered := make(chan *job, 512)
+	hashq := make(chan *job, 512)
+	var hashers sync.WaitGroup
+	for i := 0; i < r.o.Workers; i++ {
+		hashers.Add(1)
 		go func() {
-			defer wg.Done()
-			buf := make([]byte, 256<<10)
-			for j := range hashq {
-				j.hashErr = j.v.Hash(o.MaxHashBytes, buf)
-				if j.v.Entry.HashState == baseline.HashOK {
-					m.bytes.Add(j.v.Entry.Size)
-				}
-				close(j.done)
-			}
+			defer hashers.Done()
+			r.hash(hashq)
 		}()
 	}
-
-	// The walker merges the walk with the baseline (both in path order) and decides what to hash.
 	var walkErr error
+	walked := make(chan struct{})
+	go func() {
+		defer close(walked)
+		defer close(ordered)
+		defer close(hashq)
+		walkErr = r.walk(ctx, ordered, hashq)
+	}()
+	consumeErr := r.consume(ctx, cancel, ordered)
+	hashers.Wait()
+	<-walked
+	if err := parent.Err(); err != nil {
+		// Interrupted: the transaction is rolled back, nothing of this run is recorded. Other
+		// errors seen on the way (statements closed by the rollback) are consequences.
+		return err
+	}
+	if consumeErr != nil {
+		return consumeErr
+	}
+	return walkErr
+}
+
+// hash hashes the files of the jobs it receives until hashq is closed.
+func (r *run) hash(hashq <-chan *job) {
+	buf := make([]byte, 256<<10)
+	for j := range hashq {
+		j.hashErr = j.v.Hash(r.o.MaxHashBytes, buf)
+		if j.v.Entry.HashState == baseline.HashOK {
+			r.m.bytes.Add(j.v.Entry.Size)
+		}
+		close(j.done)
+	}
+}
+
+// walk merges the walk with the baseline (both in path order), decides what to hash, and sends
+// every job to ordered in path order and those to hash to hashq as well.
+func (r *run) walk(ctx context.Context, ordered, hashq chan<- *job) error {
 	var pendingBase *store.Approved
 	nextBase := func() *store.Approved {
-		if iter == nil {
+		if r.iter == nil {
 			return nil
 		}
 		if pendingBase == nil {
-			if a, ok := iter.Next(); ok {
+			if a, ok := r.iter.Next(); ok {
 				pendingBase = &a
 			}
 		}
 		return pendingBase
 	}
-	go func() {
-		defer close(ordered)
-		defer close(hashq)
-		walkErr = baseline.Walk(ctx, root, o.Policy.Tree(), func(v *baseline.Visit) error {
-			m.paths.Add(1)
-			j := &job{v: v, done: make(chan struct{})}
-			for b := nextBase(); b != nil && b.Path <= v.Entry.Path; b = nextBase() {
-				if b.Path == v.Entry.Path {
-					j.base = b
-				} else {
-					j.gone = append(j.gone, *b)
-				}
-				pendingBase = nil
+	err := baseline.Walk(ctx, r.root, r.o.Policy.Tree(), func(v *baseline.Visit) error {
+		r.m.paths.Add(1)
+		j := &job{v: v, done: make(chan struct{})}
+		for b := nextBase(); b != nil && b.Path <= v.Entry.Path; b = nextBase() {
+			if b.Path == v.Entry.Path {
+				j.base = b
+			} else {
+				j.gone = append(j.gone, *b)
 			}
-			if j.base != nil {
-				j.prev = &j.base.Entry
-			}
-			if s, ok := states[v.Entry.Path]; ok {
-				if s.Present {
-					j.prev = &s.Entry
-				} else {
-					j.prev = nil
-				}
-			}
-			needHash := v.Err == nil && !v.Ignored && v.Entry.Type == baseline.TypeFile
-			if needHash && j.prev != nil && j.prev.HashState == baseline.HashOK && j.prev.SameInode(&v.Entry) {
-				v.Entry.SHA256, v.Entry.HashState = j.prev.SHA256, baseline.HashOK
-				needHash, j.reused = false, true
-			}
-			select {
-			case ordered <- j:
-			case <-ctx.Done():
-				v.Release()
-				return ctx.Err()
-			}
-			if !needHash {
-				close(j.done)
-				return nil
-			}
-			select {
-			case hashq <- j:
-			case <-ctx.Done():
-				j.hashErr = ctx.Err()
-				close(j.done)
-				return ctx.Err()
-			}
-			return nil
-		})
-		if walkErr == nil && iter != nil {
-			// Whatever is left of the baseline was not walked.
-			var rest []store.Approved
-			for b := nextBase(); b != nil; b = nextBase() {
-				rest = append(rest, *b)
-				pendingBase = nil
-			}
-			if err := iter.Err(); err != nil {
-				walkErr = err
-				return
-			}
-			if len(rest) > 0 {
-				j := &job{gone: rest, done: make(chan struct{})}
-				close(j.done)
-				select {
-				case ordered <- j:
-				case <-ctx.Done():
-				}
+			pendingBase = nil
+		}
+		if j.base != nil {
+			j.prev = &j.base.Entry
+		}
+		if s, ok := r.states[v.Entry.Path]; ok {
+			if s.Present {
+				j.prev = &s.Entry
+			} else {
+				j.prev = nil
 			}
 		}
-	}()
-
-	c := consumer{o: &o, res: res, tx: tx, states: states, first: first, nowNS: nowNS, runID: res.RunID, root: root}
-	if first {
-		c.inv = newInventory(o.Policy, root)
+		needHash := v.Err == nil && !v.Ignored && v.Entry.Type == baseline.TypeFile
+		if needHash && j.prev != nil && j.prev.HashState == baseline.HashOK && j.prev.SameInode(&v.Entry) {
+			v.Entry.SHA256, v.Entry.HashState = j.prev.SHA256, baseline.HashOK
+			needHash, j.reused = false, true
+		}
+		select {
+		case ordered <- j:
+		case <-ctx.Done():
+			v.Release()
+			return ctx.Err()
+		}
+		if !needHash {
+			close(j.done)
+			return nil
+		}
+		select {
+		case hashq <- j:
+		case <-ctx.Done():
+			j.hashErr = ctx.Err()
+			close(j.done)
+			return ctx.Err()
+		}
+		return nil
+	})
+	if err != nil || r.iter == nil {
+		return err
 	}
-	var consumeErr error
+	// Whatever is left of the baseline was not walked.
+	var rest []store.Approved
+	for b := nextBase(); b != nil; b = nextBase() {
+		rest = append(rest, *b)
+		pendingBase = nil
+	}
+	if err := r.iter.Err(); err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		j := &job{gone: rest, done: make(chan struct{})}
+		close(j.done)
+		select {
+		case ordered <- j:
+		case <-ctx.Done():
+		}
+	}
+	return nil
+}
+
+// consume records the jobs in path order as their hashes are done. After the first error it
+// cancels the walk and only drains.
+func (r *run) consume(ctx context.Context, cancel context.CancelFunc, ordered <-chan *job) error {
+	var err error
 	for j := range ordered {
 		if j.v != nil {
-			m.current.Store(&j.v.Entry.Path) // the oldest path not yet done: what a stall waits on
+			r.m.current.Store(&j.v.Entry.Path) // the oldest path not yet done: what a stall waits on
 		}
 		<-j.done
-		if consumeErr == nil {
-			consumeErr = c.job(ctx, j)
-			if consumeErr != nil {
+		if err == nil {
+			if err = r.job(ctx, j); err != nil {
 				cancel()
 			}
 		}
@@ -350,75 +423,46 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			j.v.Release()
 		}
 	}
-	wg.Wait()
-	if err := parent.Err(); err != nil {
-		// Interrupted: the transaction is rolled back, nothing of this run is recorded. Other
-		// errors seen on the way (statements closed by the rollback) are consequences.
-		return nil, err
-	}
-	if consumeErr != nil {
-		return nil, consumeErr
-	}
-	if walkErr != nil {
-		return nil, walkErr
-	}
-	if !first {
-		if err := c.finishStates(ctx); err != nil {
-			return nil, err
-		}
-	}
-	res.Duration = o.Now().Sub(res.Started)
-	if first {
-		res.Inventory = c.inv
-		for _, kv := range [][2]string{
-			{MetaBaselineNS, fmt.Sprint(nowNS)},
-			{MetaBaselineBy, o.By},
-			{MetaRoot, root},
-			{MetaPolicyDigest, o.Policy.Digest()},
-			{MetaPolicySource, o.Policy.Source()},
-		} {
-			if err := tx.SetMeta(ctx, kv[0], kv[1]); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if err := tx.FinishRun(context.WithoutCancel(ctx), res.RunID, o.Now().UnixNano(), res.Paths, len(res.Findings), len(res.Errors)); err != nil {
-		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, err
-	}
-	return res, nil
+	return err
 }
 
-type consumer struct {
-	o       *Options
-	res     *Result
-	tx      *store.Tx
-	states  map[string]store.State
-	seen    map[string]bool // drift (state) paths met during the walk
-	unknown []string        // prefixes ("dir/") whose contents could not be listed
-	first   bool
-	nowNS   int64
-	runID   int64
-	inv     *Inventory
-	root    string
+// finish handles the drift rows the walk did not meet, records the baseline's meta data on a
+// first scan, closes the run and commits.
+func (r *run) finish(ctx context.Context) error {
+	if !r.first {
+		if err := r.finishStates(ctx); err != nil {
+			return err
+		}
+	}
+	res := r.res
+	res.Duration = r.o.Now().Sub(res.Started)
+	if r.first {
+		res.Inventory = r.inv
+		if err := r.tx.SetBaselineInfo(ctx, store.BaselineInfo{CreatedNS: r.nowNS, CreatedBy: r.o.By, Root: r.root,
+			PolicyDigest: r.o.Policy.Digest(), PolicySource: r.o.Policy.Source()}); err != nil {
+			return err
+		}
+	}
+	if err := r.tx.FinishRun(context.WithoutCancel(ctx), res.RunID, r.o.Now().UnixNano(), res.Paths, len(res.Findings), len(res.Errors)); err != nil {
+		return err
+	}
+	return r.tx.Commit()
 }
 
 // sawState notes that a path with a drift row was met, so finishStates leaves it alone. Only
 // drift paths are kept: the set stays as small as the state table, not as big as the tree.
-func (c *consumer) sawState(p string) {
-	if _, ok := c.states[p]; !ok {
+func (r *run) sawState(p string) {
+	if _, ok := r.states[p]; !ok {
 		return
 	}
-	if c.seen == nil {
-		c.seen = map[string]bool{}
+	if r.seen == nil {
+		r.seen = map[string]bool{}
 	}
-	c.seen[p] = true
+	r.seen[p] = true
 }
 
-func (c *consumer) isUnknown(p string) bool {
-	for _, u := range c.unknown {
+func (r *run) isUnknown(p string) bool {
+	for _, u := range r.unknown {
 		if strings.HasPrefix(p, u) {
 			return true
 		}
@@ -426,9 +470,19 @@ func (c *consumer) isUnknown(p string) bool {
 	return false
 }
 
-func (c *consumer) job(ctx context.Context, j *job) error {
+// known returns what the store knew of a path before this run: its drift row and baseline entry.
+func (r *run) known(p string, base *baseline.Entry) journal.Known {
+	k := journal.Known{Base: base}
+	if st, ok := r.states[p]; ok {
+		k.State = &st
+	}
+	return k
+}
+
+// job records one walked path and the baseline entries before it that the walk did not meet.
+func (r *run) job(ctx context.Context, j *job) error {
 	for i := range j.gone {
-		if err := c.gone(ctx, &j.gone[i]); err != nil {
+		if err := r.gone(ctx, &j.gone[i]); err != nil {
 			return err
 		}
 	}
@@ -437,14 +491,14 @@ func (c *consumer) job(ctx context.Context, j *job) error {
 	}
 	v := j.v
 	if v.Ignored {
-		c.res.Ignored++
+		r.res.Ignored++
 		return nil
 	}
-	c.sawState(v.Entry.Path)
+	r.sawState(v.Entry.Path)
 	if v.Err != nil {
-		c.res.Errors = append(c.res.Errors, v.Err)
+		r.res.Errors = append(r.res.Errors, v.Err)
 		if v.Unlisted {
-			c.unknown = append(c.unknown, strings.TrimSuffix(v.Entry.Path, "/")+"/")
+			r.unknown = append(r.unknown, strings.TrimSuffix(v.Entry.Path, "/")+"/")
 		}
 		return nil
 	}
@@ -452,20 +506,9 @@ func (c *consumer) job(ctx context.Context, j *job) error {
 	if e.Location == "" {
 		return nil // a directory walked through, not itself selected
 	}
-	c.res.Paths++
-	switch e.HashState {
-	case baseline.HashOK:
-		if j.reused {
-			c.res.Reused++
-		} else {
-			c.res.Hashed++
-			c.res.HashBytes += e.Size
-		}
-	case baseline.HashTooLarge:
-		c.res.TooLarge++
-	}
+	r.count(e, j)
 	if j.hashErr != nil {
-		c.res.Errors = append(c.res.Errors, j.hashErr)
+		r.res.Errors = append(r.res.Errors, j.hashErr)
 		switch e.HashState {
 		case baseline.HashVanished, baseline.HashChanged, baseline.HashReplaced:
 			// Not observed consistently: neither a change nor a deletion can be claimed. The
@@ -473,15 +516,15 @@ func (c *consumer) job(ctx context.Context, j *job) error {
 			return nil
 		}
 	}
-	if c.first {
-		c.inv.add(e)
-		if err := c.tx.PutBaseline(ctx, e, c.nowNS, c.o.By); err != nil {
+	if r.first {
+		r.inv.add(e)
+		if err := r.tx.PutBaseline(ctx, e, r.nowNS, r.o.By); err != nil {
 			return err
 		}
-		return c.keep(ctx, e)
+		return r.keep(ctx, e)
 	}
 	if j.prev == nil || j.prev.SHA256 != e.SHA256 {
-		if err := c.keep(ctx, e); err != nil {
+		if err := r.keep(ctx, e); err != nil {
 			return err
 		}
 	}
@@ -489,91 +532,75 @@ func (c *consumer) job(ctx context.Context, j *job) error {
 	if j.base != nil {
 		base = &j.base.Entry
 	}
-	if ch, ok := baseline.Diff(j.prev, e); ok {
-		if err := c.record(ctx, ch); err != nil {
-			return err
-		}
+	if err := r.record(ctx, r.known(e.Path, base), e.Path, e); err != nil {
+		return err
 	}
 	if ch, ok := baseline.Diff(base, e); ok {
-		c.find(ch)
-	}
-	st, hasState := c.states[e.Path]
-	switch {
-	case base != nil && identical(base, e):
-		if hasState {
-			return c.tx.DeleteState(ctx, e.Path)
-		}
-	case hasState && st.Present && identical(&st.Entry, e):
-	default:
-		return c.tx.PutState(ctx, e, true, c.nowNS)
+		r.find(ch)
 	}
 	return nil
 }
 
+// count adds an observed entry to the result's counts.
+func (r *run) count(e *baseline.Entry, j *job) {
+	r.res.Paths++
+	switch e.HashState {
+	case baseline.HashOK:
+		if j.reused {
+			r.res.Reused++
+		} else {
+			r.res.Hashed++
+			r.res.HashBytes += e.Size
+		}
+	case baseline.HashTooLarge:
+		r.res.TooLarge++
+	}
+}
+
 // keep stores e's content, counting those the full store could not take.
-func (c *consumer) keep(ctx context.Context, e *baseline.Entry) error {
-	if c.o.NoContent {
+func (r *run) keep(ctx context.Context, e *baseline.Entry) error {
+	if r.o.NoContent {
 		return nil
 	}
-	err := KeepContent(ctx, c.tx, c.root, e, c.nowNS)
+	err := journal.KeepContent(ctx, r.tx, r.root, e, r.nowNS)
 	if errors.Is(err, store.ErrContentFull) {
-		c.res.ContentFull++
+		r.res.ContentFull++
+		r.res.ContentStoreBytes = store.MaxContentBytes
 		return nil
 	}
 	return err
 }
 
 // gone handles a baseline entry that the walk did not meet.
-func (c *consumer) gone(ctx context.Context, b *store.Approved) error {
-	if c.isUnknown(b.Path) {
+func (r *run) gone(ctx context.Context, b *store.Approved) error {
+	if r.isUnknown(b.Path) {
 		return nil
 	}
-	if c.o.Policy.Match(b.Path) == nil {
-		c.res.Uncovered++
+	if r.o.Policy.Match(b.Path) == nil {
+		r.res.Uncovered++
 		return nil
 	}
-	c.sawState(b.Path)
-	prev := &b.Entry
-	st, hasState := c.states[b.Path]
-	if hasState {
-		if !st.Present {
-			prev = nil
-		} else {
-			prev = &st.Entry
-		}
-	}
-	if ch, ok := baseline.Diff(prev, nil); ok {
-		if err := c.record(ctx, ch); err != nil {
-			return err
-		}
+	r.sawState(b.Path)
+	if err := r.record(ctx, r.known(b.Path, &b.Entry), b.Path, nil); err != nil {
+		return err
 	}
 	if ch, ok := baseline.Diff(&b.Entry, nil); ok {
-		c.find(ch)
+		r.find(ch)
 	}
-	if hasState && !st.Present {
-		return nil
-	}
-	return c.tx.PutState(ctx, &b.Entry, false, c.nowNS)
+	return nil
 }
 
 // finishStates handles drift rows for paths outside the baseline that the walk did not meet: a
 // file created after the baseline and deleted since.
-func (c *consumer) finishStates(ctx context.Context) error {
-	for p, st := range c.states {
-		if c.seen[p] || c.isUnknown(p) {
+func (r *run) finishStates(ctx context.Context) error {
+	for p := range r.states {
+		if r.seen[p] || r.isUnknown(p) {
 			continue
 		}
-		if c.o.Policy.Match(p) == nil {
+		if r.o.Policy.Match(p) == nil {
 			continue
 		}
-		if st.Present {
-			if ch, ok := baseline.Diff(&st.Entry, nil); ok {
-				if err := c.record(ctx, ch); err != nil {
-					return err
-				}
-			}
-		}
-		if err := c.tx.DeleteState(ctx, p); err != nil {
+		if err := r.record(ctx, r.known(p, nil), p, nil); err != nil {
 			return err
 		}
 	}
@@ -581,36 +608,25 @@ func (c *consumer) finishStates(ctx context.Context) error {
 }
 
 // find adds a finding against the baseline.
-func (c *consumer) find(ch baseline.Change) {
-	if c.o.ChangesOnly {
+func (r *run) find(ch baseline.Change) {
+	if r.o.ChangesOnly {
 		return
 	}
-	f, ok := c.o.Policy.Evaluate(ch, locationOf(c.o.Policy, ch.Entry()), nil)
+	f, ok := r.o.Policy.Evaluate(ch, journal.LocationOf(r.o.Policy, ch.Entry()), nil)
 	if ok {
-		c.res.Findings = append(c.res.Findings, f)
+		r.res.Findings = append(r.res.Findings, f)
 	}
 }
 
-// record appends a change since the last observation to the history.
-func (c *consumer) record(ctx context.Context, ch baseline.Change) error {
-	f, ok, err := recordChange(ctx, c.tx, c.o.Policy, ch, c.o.Source, c.runID, c.nowNS, c.o.By, nil, nil)
-	c.res.Recorded++
-	if ok {
-		c.res.Changes = append(c.res.Changes, f)
+// record records the observation of p (cur nil: not found) against what the store knew of it.
+func (r *run) record(ctx context.Context, k journal.Known, p string, cur *baseline.Entry) error {
+	out, err := journal.Record(ctx, r.tx, r.o.Policy, k, journal.Observation{Path: p, Cur: cur, Source: r.o.Source,
+		RunID: r.res.RunID, TimeNS: r.nowNS, By: r.o.By})
+	if out.Changed {
+		r.res.Recorded++
+	}
+	if out.Fired {
+		r.res.Changes = append(r.res.Changes, out.Finding)
 	}
 	return err
-}
-
-// identical reports whether two observations are the same in every field the store keeps, so no
-// state row is needed to remember the newer one. A directory's times, size and link count move
-// whenever a child comes or goes and mean nothing (baseline.Diff ignores them too), so they do not
-// make a directory drift.
-func identical(a, b *baseline.Entry) bool {
-	if a.Type == baseline.TypeDir && b.Type == baseline.TypeDir {
-		return a.Inode == b.Inode && a.Dev == b.Dev && a.Mode == b.Mode && a.UID == b.UID &&
-			a.GID == b.GID && a.Location == b.Location
-	}
-	return a.SameInode(b) && a.Mode == b.Mode && a.UID == b.UID && a.GID == b.GID &&
-		a.Target == b.Target && a.SHA256 == b.SHA256 && a.HashState == b.HashState &&
-		a.Location == b.Location && a.Nlink == b.Nlink && a.BtimeNS == b.BtimeNS
 }

@@ -2,9 +2,16 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/tripline/tripline/baseline"
 )
@@ -55,20 +62,313 @@ func decodeStoredEntry(s sql.NullString) (*baseline.Entry, error) {
 	return &e, nil
 }
 
-// HistoryHead says how long the history is: its row count and the id of its newest row.
-type HistoryHead struct {
-	Rows   int64  `json:"rows"`
-	LastID int64  `json:"last_id"`
-	Hash   string `json:"chain_head"` // the newest row's hash ("" when there is none)
+// Approvals are tamper-evident. Every transaction that changes the baseline ends with a seal: a
+// history row, in the hash chain like every other, that commits to the whole baseline as it then
+// is. Each baseline row has a leaf,
+//
+//	sha256("tripline-baseline-1\x00" || each column, in schema order, length-prefixed),
+//
+// and the seal holds the root sha256("tripline-baseline-root-1\x00" || row count || the leaves in
+// path order). Editing, adding or deleting a baseline row with anything but tripline changes the
+// root: VerifyBaseline finds it, and names the rows from the seal's short leaves (the first 8
+// bytes of each, kept in approval_leaves and bound by the seal). Its limit is the chain's: whoever
+// can write the database can also write a new seal and recompute every hash after it, which a
+// chain head kept off the host shows (VerifyChain with a head).
+const (
+	leafDomain = "tripline-baseline-1\x00"
+	rootDomain = "tripline-baseline-root-1\x00"
+	shortLeaf  = 8
+
+	// KindSealed is the kind of a seal row (source SourceApproval).
+	KindSealed = "sealed"
+)
+
+// baselineCols are the baseline table's columns, in schema order: what a leaf covers.
+const baselineCols = entryCols + ", approved_ns, approved_by"
+
+// Seal is what a seal row records (its new column, as JSON).
+type Seal struct {
+	Paths  int64  `json:"paths"`
+	Root   string `json:"root"`
+	Leaves string `json:"leaves_sha256"` // sha256 of the approval_leaves blob
 }
 
-// Head returns the history's row count, newest row id and chain head.
-func (db *DB) Head(ctx context.Context) (HistoryHead, error) {
-	var h HistoryHead
-	if err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM history").Scan(&h.Rows); err != nil {
-		return h, db.wrap(err)
+type leaf struct {
+	path string
+	sum  [32]byte
+}
+
+// baselineLeaves reads every baseline row, in path order, and hashes it.
+func baselineLeaves(ctx context.Context, q querier) ([]leaf, error) {
+	rows, err := q.QueryContext(ctx, "SELECT "+baselineCols+" FROM baseline ORDER BY path")
+	if err != nil {
+		return nil, err
 	}
-	var err error
-	h.LastID, h.Hash, err = head(ctx, db.r)
-	return h, db.wrap(err)
+	defer rows.Close()
+	cols := make([]sql.NullString, strings.Count(baselineCols, ",")+1)
+	dest := make([]any, len(cols))
+	for i := range cols {
+		dest[i] = &cols[i]
+	}
+	var out []leaf
+	var n [binary.MaxVarintLen64]byte
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		h := sha256.New()
+		h.Write([]byte(leafDomain))
+		for _, c := range cols {
+			// Every column is NOT NULL; a NULL would be a schema change, which changes the domain.
+			h.Write(n[:binary.PutUvarint(n[:], uint64(len(c.String)))])
+			h.Write([]byte(c.String))
+		}
+		l := leaf{path: cols[0].String}
+		h.Sum(l.sum[:0])
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// sealOf computes the root of the leaves and the sorted short leaves that name them.
+func sealOf(leaves []leaf) (Seal, []byte) {
+	h := sha256.New()
+	h.Write([]byte(rootDomain))
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(leaves)))
+	h.Write(n[:])
+	short := make([]byte, 0, len(leaves)*shortLeaf)
+	for _, l := range leaves {
+		h.Write(l.sum[:])
+		short = append(short, l.sum[:shortLeaf]...)
+	}
+	sortShort(short)
+	ls := sha256.Sum256(short)
+	return Seal{Paths: int64(len(leaves)), Root: hex.EncodeToString(h.Sum(nil)), Leaves: hex.EncodeToString(ls[:])}, short
+}
+
+func sortShort(b []byte) {
+	n := len(b) / shortLeaf
+	idx := make([]uint64, n)
+	for i := range idx {
+		idx[i] = binary.BigEndian.Uint64(b[i*shortLeaf:])
+	}
+	slices.Sort(idx)
+	for i, v := range idx {
+		binary.BigEndian.PutUint64(b[i*shortLeaf:], v)
+	}
+}
+
+// sealTx appends a seal of the baseline as tx sees it after the row (headID, headHash) and
+// returns the seal row's id and hash.
+func sealTx(ctx context.Context, tx *sql.Tx, headID int64, headHash, by string, nowNS int64) (int64, string, error) {
+	leaves, err := baselineLeaves(ctx, tx)
+	if err != nil {
+		return 0, "", err
+	}
+	s, short := sealOf(leaves)
+	body, err := json.Marshal(s)
+	if err != nil {
+		return 0, "", err
+	}
+	row := chainRow{ID: headID + 1, TimeNS: nowNS, Source: string(SourceApproval), Kind: KindSealed,
+		New: sql.NullString{String: string(body), Valid: true}, Severity: "none", Verdict: "none", By: by}
+	if row.Hash, err = rowHash(headHash, &row); err != nil {
+		return 0, "", err
+	}
+	if _, err := tx.ExecContext(ctx, sqlAddHistory, row.ID, row.TimeNS, nil, row.Source, row.Path, row.Location, row.Kind,
+		row.Flags, nil, row.New.String, row.Rule, row.Severity, row.Verdict, nil, nil, row.By, row.Hash); err != nil {
+		return 0, "", err
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO approval_leaves(history_id, leaves) VALUES(?, ?)", row.ID, short); err != nil {
+		return 0, "", err
+	}
+	return row.ID, row.Hash, nil
+}
+
+// sealChanged is what Commit runs when the transaction changed the baseline.
+func (t *Tx) sealChanged(ctx context.Context) error {
+	if !t.baselineChanged {
+		return nil
+	}
+	if !t.headKnown {
+		var err error
+		if t.headID, t.headHash, err = head(ctx, t.tx); err != nil {
+			return t.db.wrap(err)
+		}
+		t.headKnown = true
+	}
+	by, nowNS := t.approvedBy, t.approvedNS
+	if nowNS == 0 {
+		nowNS = time.Now().UnixNano()
+	}
+	id, hash, err := sealTx(ctx, t.tx, t.headID, t.headHash, by, nowNS)
+	if err != nil {
+		return fmt.Errorf("database %s: seal the baseline: %w", t.db.path, t.db.wrap(err))
+	}
+	t.headID, t.headHash, t.baselineChanged = id, hash, false
+	return nil
+}
+
+// sealAtUpgrade is schema 4's Go step: it seals the baseline as it is when the schema arrives.
+func sealAtUpgrade(ctx context.Context, tx *sql.Tx) error {
+	var n int64
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM baseline").Scan(&n); err != nil || n == 0 {
+		return err
+	}
+	id, hash, err := head(ctx, tx)
+	if err != nil {
+		return err
+	}
+	_, _, err = sealTx(ctx, tx, id, hash, "tripline schema 4 (the baseline as it was at the upgrade)", time.Now().UnixNano())
+	return err
+}
+
+// BaselineCheck is what VerifyBaseline found.
+type BaselineCheck struct {
+	OK     bool  `json:"ok"`
+	Paths  int64 `json:"paths"`   // baseline rows now
+	SealID int64 `json:"seal_id"` // the history row whose seal the baseline was checked against (0: none)
+	// Edited are the baseline rows that no seal approved: edited or added outside tripline.
+	Edited []string `json:"edited,omitempty"`
+	// Missing counts approved rows that are no longer in the baseline (deleted outside tripline).
+	Missing int64  `json:"missing,omitempty"`
+	Problem string `json:"problem,omitempty"` // one line, when not OK
+}
+
+// VerifyBaseline checks the baseline against the newest seal in the history, from a snapshot. It
+// also checks that the seal row links to the rows around it in the chain, so an edited seal is
+// found without walking the whole history (VerifyChain does that).
+func (db *DB) VerifyBaseline(ctx context.Context) (BaselineCheck, error) {
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return BaselineCheck{}, db.wrap(err)
+	}
+	defer tx.Rollback()
+	return db.checkBaseline(ctx, tx)
+}
+
+// checkBaseline is VerifyBaseline inside tx.
+func (db *DB) checkBaseline(ctx context.Context, tx *sql.Tx) (BaselineCheck, error) {
+	var res BaselineCheck
+	leaves, err := baselineLeaves(ctx, tx)
+	if err != nil {
+		return res, db.wrap(err)
+	}
+	res.Paths = int64(len(leaves))
+	var sealRow chainRow
+	err = sealRow.scan(tx.QueryRowContext(ctx, "SELECT "+chainCols+" FROM history WHERE source = ? AND kind = ? ORDER BY id DESC LIMIT 1",
+		SourceApproval, KindSealed))
+	if errors.Is(err, sql.ErrNoRows) {
+		if len(leaves) == 0 {
+			res.OK = true
+			return res, nil
+		}
+		res.Problem = fmt.Sprintf("the baseline's %d rows were approved by no seal in the history: the seal rows were deleted, or the baseline was written outside tripline", len(leaves))
+		return res, nil
+	}
+	if err != nil {
+		return res, db.wrap(err)
+	}
+	res.SealID = sealRow.ID
+	if p, err := db.sealLinks(ctx, tx, &sealRow); err != nil || p != "" {
+		res.Problem = p
+		return res, err
+	}
+	var recorded Seal
+	if err := json.Unmarshal([]byte(sealRow.New.String), &recorded); err != nil {
+		res.Problem = fmt.Sprintf("history row %d: the seal is not valid JSON", sealRow.ID)
+		return res, nil
+	}
+	now, _ := sealOf(leaves)
+	if now.Root == recorded.Root {
+		res.OK = true
+		return res, nil
+	}
+	var short []byte
+	err = tx.QueryRowContext(ctx, "SELECT leaves FROM approval_leaves WHERE history_id = ?", sealRow.ID).Scan(&short)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return res, db.wrap(err)
+	}
+	if sum := sha256.Sum256(short); err != nil || hex.EncodeToString(sum[:]) != recorded.Leaves || len(short)%shortLeaf != 0 {
+		res.Problem = fmt.Sprintf("the baseline is not what history row %d sealed, and that seal's row list was edited too", sealRow.ID)
+		return res, nil
+	}
+	approved := map[uint64]int{}
+	for i := 0; i < len(short); i += shortLeaf {
+		approved[binary.BigEndian.Uint64(short[i:])]++
+	}
+	for _, l := range leaves {
+		k := binary.BigEndian.Uint64(l.sum[:shortLeaf])
+		if approved[k] > 0 {
+			approved[k]--
+			continue
+		}
+		res.Edited = append(res.Edited, l.path)
+	}
+	for _, n := range approved {
+		res.Missing += int64(n)
+	}
+	res.Problem = fmt.Sprintf("the baseline is not what history row %d sealed: ", sealRow.ID)
+	var parts []string
+	if len(res.Edited) > 0 {
+		parts = append(parts, fmt.Sprintf("%d row(s) edited or added outside tripline (%s)", len(res.Edited), quoteFew(res.Edited)))
+	}
+	if gone := res.Missing - int64(len(res.Edited)); gone > 0 {
+		parts = append(parts, fmt.Sprintf("%d approved row(s) deleted", gone))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "rows were reordered or duplicated")
+	}
+	res.Problem += strings.Join(parts, "; ")
+	return res, nil
+}
+
+// sealLinks checks that a seal row is linked into the chain: its hash follows from the row
+// before it, and the row after it follows from its hash. It returns a problem, or "".
+func (db *DB) sealLinks(ctx context.Context, tx *sql.Tx, seal *chainRow) (string, error) {
+	var prev chainRow
+	prevHash := ""
+	err := prev.scan(tx.QueryRowContext(ctx, "SELECT "+chainCols+" FROM history WHERE id < ? ORDER BY id DESC LIMIT 1", seal.ID))
+	switch {
+	case err == nil:
+		prevHash = prev.Hash
+	case errors.Is(err, sql.ErrNoRows):
+		if _, prevHash, err = anchor(ctx, tx); err != nil {
+			return "", db.wrap(err)
+		}
+	default:
+		return "", db.wrap(err)
+	}
+	if h, err := rowHash(prevHash, seal); err != nil || h != seal.Hash {
+		return fmt.Sprintf("history row %d, the newest seal of the baseline, was edited: its content no longer matches its hash", seal.ID), nil
+	}
+	var next chainRow
+	err = next.scan(tx.QueryRowContext(ctx, "SELECT "+chainCols+" FROM history WHERE id > ? ORDER BY id LIMIT 1", seal.ID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", db.wrap(err)
+	}
+	if h, err := rowHash(seal.Hash, &next); err != nil || h != next.Hash {
+		return fmt.Sprintf("history row %d, the newest seal of the baseline, was edited together with its hash: row %d no longer follows it", seal.ID, next.ID), nil
+	}
+	return "", nil
+}
+
+// quoteFew names up to three paths, quoted, and how many more there are.
+func quoteFew(paths []string) string {
+	var b strings.Builder
+	for i, p := range paths {
+		if i == 3 {
+			fmt.Fprintf(&b, " and %d more", len(paths)-3)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(baseline.QuotePath(p))
+	}
+	return b.String()
 }

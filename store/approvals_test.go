@@ -32,17 +32,18 @@ func TestLastApprovalsAndHead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.Accept(ctx, []string{"/etc/a"}, "alice", 100); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Accept(ctx, []string{"/etc/b"}, "bob", 200); err != nil {
-		t.Fatal(err)
-	}
+	accepted(t, db, "/etc/a", "alice", 100)
+	accepted(t, db, "/etc/b", "bob", 200)
 	a, err := db.LastApprovals(ctx)
 	if err != nil || len(a) != 1 || a[0].Path != "/etc/b" || a[0].By != "bob" || a[0].TimeNS != 200 || a[0].Old == nil || a[0].New == nil {
 		t.Fatalf("last approvals: %+v %v", a, err)
 	}
-	if h, err := db.Head(ctx); err != nil || h.Rows != 2 || h.LastID < 2 {
+	// The chain holds the two acceptances and four seals: one after each transaction that changed
+	// the baseline (two puts, two acceptances).
+	if h, err := db.Head(ctx); err != nil || h.Rows != 6 || h.LastID != 6 {
 		t.Errorf("head: %+v %v", h, err)
+	}
+	if c, err := db.Count(ctx); err != nil || c.History != 2 {
+		t.Errorf("count of changes and acceptances: %+v %v", c, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"time"
 )
 
 // The history is a hash chain. A row's hash is
@@ -159,6 +160,10 @@ func backfillChain(ctx context.Context, tx *sql.Tx) error {
 
 // ChainResult is what Verify found.
 type ChainResult struct {
+	// Kept is the head the caller kept off the host (VerifyChainHead), "" when none was given;
+	// KeptID is the row whose hash it is, 0 when this history has no such row.
+	Kept     string `json:"kept_head,omitempty"`
+	KeptID   int64  `json:"kept_head_id,omitempty"`
 	Rows     int64  `json:"rows"`      // rows checked
 	Head     string `json:"head"`      // the newest row's hash: keep it off the host
 	HeadID   int64  `json:"head_id"`   // its id
@@ -170,7 +175,15 @@ type ChainResult struct {
 
 // VerifyChain walks the whole history, in id order, from a snapshot.
 func (db *DB) VerifyChain(ctx context.Context) (ChainResult, error) {
-	var res ChainResult
+	return db.VerifyChainHead(ctx, "")
+}
+
+// VerifyChainHead is VerifyChain that also checks a head kept off the host earlier (an ECS
+// event's tripline.history.hash, an export's chain head): the history must still hold the row
+// with that hash. A history cut back to before it, or rewritten, no longer does; a chain whose
+// hashes were all recomputed after an edit does not either.
+func (db *DB) VerifyChainHead(ctx context.Context, kept string) (ChainResult, error) {
+	res := ChainResult{Kept: kept}
 	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return res, db.wrap(err)
@@ -181,6 +194,9 @@ func (db *DB) VerifyChain(ctx context.Context) (ChainResult, error) {
 		return res, db.wrap(err)
 	}
 	res.AnchorID, res.HeadID, res.Head = aid, aid, prev
+	if kept != "" && kept == prev {
+		res.KeptID = aid
+	}
 	rows, err := tx.QueryContext(ctx, "SELECT "+chainCols+" FROM history ORDER BY id")
 	if err != nil {
 		return res, db.wrap(err)
@@ -221,9 +237,19 @@ func (db *DB) VerifyChain(ctx context.Context) (ChainResult, error) {
 		}
 		prev, prevID = r.Hash, r.ID
 		res.Head, res.HeadID = r.Hash, r.ID
+		if kept != "" && r.Hash == kept {
+			res.KeptID = r.ID
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return res, db.wrap(err)
+	}
+	if kept != "" && res.KeptID == 0 {
+		res.Problem = fmt.Sprintf("the head kept earlier (%s) is not in this history, which ends at row %d: rows after it were removed (the history was cut back or rolled back) or the history was rewritten", kept, res.HeadID)
+		if res.AnchorID > 0 {
+			res.Problem += fmt.Sprintf("; or retention pruned it (rows up to %d are gone)", res.AnchorID)
+		}
+		return res, nil
 	}
 	res.OK = true
 	return res, nil
@@ -233,6 +259,9 @@ func (db *DB) VerifyChain(ctx context.Context) (ChainResult, error) {
 type PruneResult struct {
 	Rows     int64 // rows deleted
 	AnchorID int64 // the chain now starts after this row
+	// KeptSeal says why the newest seal of the baseline and the rows after it were kept: the
+	// baseline no longer matches it (VerifyBaseline's problem). "" when nothing was kept back.
+	KeptSeal string
 }
 
 // Prune deletes the oldest history rows: those recorded before beforeNS (0: no age limit) and
@@ -266,6 +295,26 @@ func (db *DB) Prune(ctx context.Context, beforeNS, keepRows int64) (PruneResult,
 			cutoff = max(cutoff, id)
 		}
 	}
+	// The newest seal goes only when the baseline is still what it sealed: it is sealed again
+	// after the cut, by a row that says so. A baseline that no longer matches keeps its seal (and
+	// the rows after it), so pruning never launders an edit.
+	var sealID int64
+	if err := tx.tx.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM history WHERE source = ? AND kind = ?", SourceApproval, KindSealed).Scan(&sealID); err != nil {
+		return res, db.wrap(err)
+	}
+	reseal := false
+	if sealID > 0 && cutoff >= sealID {
+		chk, err := db.checkBaseline(ctx, tx.tx)
+		if err != nil {
+			return res, err
+		}
+		if chk.OK {
+			reseal = true
+		} else {
+			cutoff = sealID - 1
+			res.KeptSeal = chk.Problem
+		}
+	}
 	if cutoff == 0 {
 		aid, _, err := anchor(ctx, tx.tx)
 		res.AnchorID = aid
@@ -281,6 +330,13 @@ func (db *DB) Prune(ctx context.Context, beforeNS, keepRows int64) (PruneResult,
 	}
 	res.Rows, _ = r.RowsAffected()
 	res.AnchorID = cutoff
+	if _, err := tx.tx.ExecContext(ctx, "DELETE FROM approval_leaves WHERE history_id <= ?", cutoff); err != nil {
+		return res, db.wrap(err)
+	}
+	if reseal {
+		tx.baselineChanged, tx.approvedBy = true, fmt.Sprintf("retention (the approval sealed by row %d, which it pruned)", sealID)
+		tx.approvedNS = time.Now().UnixNano()
+	}
 	for k, v := range map[string]string{metaAnchorID: strconv.FormatInt(cutoff, 10), metaAnchorHash: hash} {
 		if err := tx.SetMeta(ctx, k, v); err != nil {
 			return res, err
@@ -297,4 +353,22 @@ func (db *DB) Checkpoint(ctx context.Context) error {
 	}
 	_, err := db.w.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
 	return db.wrap(err)
+}
+
+// HistoryHead says how long the history is: its row count and the id of its newest row.
+type HistoryHead struct {
+	Rows   int64  `json:"rows"`
+	LastID int64  `json:"last_id"`
+	Hash   string `json:"chain_head"` // the newest row's hash ("" when there is none)
+}
+
+// Head returns the history's row count, newest row id and chain head.
+func (db *DB) Head(ctx context.Context) (HistoryHead, error) {
+	var h HistoryHead
+	if err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM history").Scan(&h.Rows); err != nil {
+		return h, db.wrap(err)
+	}
+	var err error
+	h.LastID, h.Hash, err = head(ctx, db.r)
+	return h, db.wrap(err)
 }

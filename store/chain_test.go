@@ -7,6 +7,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/proc"
 )
 
 var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -31,10 +34,10 @@ func chainRecords(n int, run int64, t0 int64) []*Record {
 			r.Hits = []string{"h\n1"}
 		}
 		if i%4 == 1 {
-			r.Actor = map[string]any{"pid": i, "exe": "/usr/bin/é"}
+			r.Actor = &proc.Actor{Attribution: proc.AttrKernel, PID: int32(i), Process: &proc.Process{PID: int32(i), Exe: "/usr/bin/é"}}
 		}
 		if i%5 == 4 {
-			r.Kind, r.New = "deleted", nil // NULL new
+			r.Kind, r.New = baseline.Deleted, nil // NULL new
 		}
 		out = append(out, r)
 	}

@@ -3,10 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/tripline/tripline/baseline"
@@ -157,187 +154,51 @@ func (db *DB) states(ctx context.Context, q querier) (map[string]State, error) {
 	return out, db.wrap(rows.Err())
 }
 
-// Counts of the tables, for show and status.
-type Counts struct {
-	Baseline, State, History, Runs int64
-}
-
-// Count returns the row counts of the main tables.
-func (db *DB) Count(ctx context.Context) (Counts, error) {
-	var c Counts
-	err := db.r.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM baseline), (SELECT count(*) FROM state),
-		(SELECT count(*) FROM history), (SELECT count(*) FROM runs)`).Scan(&c.Baseline, &c.State, &c.History, &c.Runs)
-	return c, db.wrap(err)
-}
-
-// Record is one row of the history.
-type Record struct {
-	TimeNS   int64
-	RunID    int64
-	Source   string // scan, event, reconcile, accept, baseline
-	Path     string
-	Location string
-	Kind     string // created, deleted, modified, accepted
-	Flags    []string
-	Old, New *baseline.Entry
-	Rule     string
-	Severity string
-	Verdict  string
-	Hits     any // JSON-encoded as given
-	Actor    any // JSON-encoded as given; nil when nobody is known
-	By       string
-	// Set by AddHistory: the row's id and its hash in the chain.
-	ID   int64
-	Hash string
-}
-
-// Tx is one write transaction. It holds the write lock from Begin to Commit or Rollback.
-type Tx struct {
-	db     *DB
-	tx     *sql.Tx
-	cancel context.CancelFunc
-	stmts  map[string]*sql.Stmt
-	// The chain's head as this transaction left it: read once, then advanced by AddHistory.
-	headKnown bool
-	headID    int64
-	headHash  string
-	// The content store's size as this transaction left it, once read.
-	contentKnown bool
-	contentBytes int64
-	contentFull  bool
-	contentEmpty bool            // the store was empty when first looked at
-	contentPut   map[string]bool // contents this transaction stored
-}
-
-// Begin starts a write transaction, waiting up to BusyTimeoutMS for another writer (SQLite's
-// wait does not end early when ctx does). Once Begin has returned, cancelling ctx fails the
-// statements run with it but does not undo the transaction: what succeeded can be committed.
-func (db *DB) Begin(ctx context.Context) (*Tx, error) {
-	if db.w == nil {
-		return nil, fmt.Errorf("database %s: opened read-only", db.path)
+// Lookup returns what is known of a path: its drift row (nil when it has none; Present false when
+// it was last seen deleted) and its baseline entry (nil when it has none).
+func (t *Tx) Lookup(ctx context.Context, path string) (*State, *baseline.Entry, error) {
+	var st *State
+	var present int
+	var seen int64
+	e, err := scanEntry(t.queryRow(ctx, sqlStateOf, path), &present, &seen)
+	switch {
+	case err == nil:
+		st = &State{Entry: e, Present: present != 0, SeenNS: seen}
+	case !errors.Is(err, sql.ErrNoRows):
+		return nil, nil, t.db.wrap(err)
 	}
-	// database/sql rolls a transaction back as soon as the context given to BeginTx is done, so
-	// give it one that ctx ends only until BeginTx returns; Commit or Rollback release it.
-	txCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, cancel)
-	tx, err := db.w.BeginTx(txCtx, nil)
-	if !stop() {
-		// ctx ended during the wait: the transaction, if any, is being rolled back.
-		if err == nil {
-			tx.Rollback()
-			err = ctx.Err()
-		}
+	base, err := t.db.baselineEntry(ctx, t, path)
+	return st, base, err
+}
+
+func (db *DB) baselineEntry(ctx context.Context, tx *Tx, path string) (*baseline.Entry, error) {
+	row := tx.queryRow(ctx, sqlBaselineOf, path)
+	e, err := scanEntry(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
 	}
 	if err != nil {
-		cancel()
 		return nil, db.wrap(err)
 	}
-	return &Tx{db: db, tx: tx, cancel: cancel, stmts: map[string]*sql.Stmt{}}, nil
-}
-
-// The statements a daemon runs for every event. They are prepared once, when the database is
-// opened (the writer's single connection is free then), and bound to each transaction after.
-const (
-	sqlPutBaseline = "INSERT OR REPLACE INTO baseline(" + entryCols + ", approved_ns, approved_by) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-	sqlPutState    = "INSERT OR REPLACE INTO state(" + entryCols + ", present, seen_ns) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-	sqlDeleteState = "DELETE FROM state WHERE path = ?"
-	sqlBaselineOf  = "SELECT " + entryCols + " FROM baseline WHERE path = ?"
-	sqlStateOf     = "SELECT " + entryCols + ", present, seen_ns FROM state WHERE path = ?"
-	sqlAddHistory  = `INSERT INTO history(id, time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actor, by, hash)
-		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
-)
-
-var hotSQL = []string{sqlPutBaseline, sqlPutState, sqlDeleteState, sqlBaselineOf, sqlStateOf, sqlAddHistory}
-
-// prepare readies the hot statements on the writer. Preparing later, while a transaction holds
-// the only connection, would wait for that connection forever.
-func (db *DB) prepare(ctx context.Context) error {
-	db.prepared = map[string]*sql.Stmt{}
-	for _, q := range hotSQL {
-		st, err := db.w.PrepareContext(ctx, q)
-		if err != nil {
-			return db.wrap(err)
-		}
-		db.prepared[q] = st
-	}
-	return nil
-}
-
-// stmt returns q prepared for this transaction: a hot statement bound to it, or another prepared
-// on the transaction's own connection.
-func (t *Tx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
-	if st, ok := t.stmts[q]; ok {
-		return st, nil
-	}
-	var st *sql.Stmt
-	if ps, ok := t.db.prepared[q]; ok {
-		st = t.tx.StmtContext(ctx, ps)
-	} else {
-		var err error
-		if st, err = t.tx.PrepareContext(ctx, q); err != nil {
-			return nil, t.db.wrap(err)
-		}
-	}
-	t.stmts[q] = st
-	return st, nil
-}
-
-func (t *Tx) exec(ctx context.Context, q string, args ...any) error {
-	st, err := t.stmt(ctx, q)
-	if err != nil {
-		return err
-	}
-	_, err = st.ExecContext(ctx, args...)
-	return t.db.wrap(err)
-}
-
-// queryRow runs a prepared query that returns at most one row.
-func (t *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	st, err := t.stmt(ctx, q)
-	if err != nil {
-		// Let the caller's Scan report it, through a query that fails the same way.
-		return t.tx.QueryRowContext(ctx, q, args...)
-	}
-	return st.QueryRowContext(ctx, args...)
-}
-
-// Commit commits the transaction. The context of the statements does not apply: a commit is
-// never half done because a signal arrived.
-func (t *Tx) Commit() error {
-	for _, st := range t.stmts {
-		st.Close()
-	}
-	defer t.cancel()
-	return t.db.wrap(t.tx.Commit())
-}
-
-// Rollback abandons the transaction; after Commit it does nothing.
-func (t *Tx) Rollback() {
-	for _, st := range t.stmts {
-		st.Close()
-	}
-	t.tx.Rollback()
-	t.cancel()
-}
-
-// SetMeta sets a value of the meta table.
-func (t *Tx) SetMeta(ctx context.Context, key, value string) error {
-	return t.exec(ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value)
+	return &e, nil
 }
 
 // PutBaseline approves an entry (insert or replace).
 func (t *Tx) PutBaseline(ctx context.Context, e *baseline.Entry, approvedNS int64, by string) error {
 	args := append(entryArgs(e), approvedNS, by)
+	t.baselineChanged, t.approvedBy, t.approvedNS = true, by, approvedNS
 	return t.exec(ctx, sqlPutBaseline, args...)
 }
 
 // DeleteBaseline removes a path from the baseline.
 func (t *Tx) DeleteBaseline(ctx context.Context, path string) error {
+	t.baselineChanged = true
 	return t.exec(ctx, "DELETE FROM baseline WHERE path = ?", path)
 }
 
 // ClearBaseline removes every baseline and state row (before re-creating the baseline).
 func (t *Tx) ClearBaseline(ctx context.Context) error {
+	t.baselineChanged = true
 	if err := t.exec(ctx, "DELETE FROM baseline"); err != nil {
 		return err
 	}
@@ -359,186 +220,22 @@ func (t *Tx) DeleteState(ctx context.Context, path string) error {
 	return t.exec(ctx, sqlDeleteState, path)
 }
 
-// StartRun records the start of a run and returns its id.
-func (t *Tx) StartRun(ctx context.Context, kind, root, by string, startedNS int64) (int64, error) {
-	res, err := t.tx.ExecContext(ctx, "INSERT INTO runs(kind, started_ns, root, by) VALUES(?, ?, ?, ?)", kind, startedNS, root, by)
-	if err != nil {
-		return 0, t.db.wrap(err)
-	}
-	id, err := res.LastInsertId()
-	return id, t.db.wrap(err)
+// Counts of the tables, for show and status.
+type Counts struct {
+	Baseline, State, History, Runs int64
 }
 
-// FinishRun records the end of a run.
-func (t *Tx) FinishRun(ctx context.Context, id, finishedNS int64, files, findings, errs int) error {
-	return t.exec(ctx, "UPDATE runs SET finished_ns = ?, files = ?, findings = ?, errors = ? WHERE id = ?", finishedNS, files, findings, errs, id)
+// Count returns the row counts of the main tables. History counts changes and acceptances, not
+// the seals of the baseline (approvals.go).
+func (db *DB) Count(ctx context.Context) (Counts, error) {
+	var c Counts
+	err := db.r.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM baseline), (SELECT count(*) FROM state),
+		(SELECT count(*) FROM history WHERE source != '`+string(SourceApproval)+`'), (SELECT count(*) FROM runs)`).Scan(&c.Baseline, &c.State, &c.History, &c.Runs)
+	return c, db.wrap(err)
 }
 
-func jsonOrNull(v any) (any, error) {
-	if v == nil {
-		return nil, nil
-	}
-	if e, ok := v.(*baseline.Entry); ok && e == nil {
-		return nil, nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	return string(b), nil
-}
-
-// AddHistory appends a record.
-func (t *Tx) AddHistory(ctx context.Context, r *Record) error {
-	old, err := jsonOrNull(r.Old)
-	if err != nil {
-		return err
-	}
-	cur, err := jsonOrNull(r.New)
-	if err != nil {
-		return err
-	}
-	hits, err := jsonOrNull(r.Hits)
-	if err != nil {
-		return err
-	}
-	actor, err := jsonOrNull(r.Actor)
-	if err != nil {
-		return err
-	}
-	if !t.headKnown {
-		if t.headID, t.headHash, err = head(ctx, t.tx); err != nil {
-			return t.db.wrap(err)
-		}
-		t.headKnown = true
-	}
-	row := chainRow{ID: t.headID + 1, TimeNS: r.TimeNS, Source: r.Source, Path: r.Path, Location: r.Location, Kind: r.Kind,
-		Flags: strings.Join(r.Flags, ","), Old: nullString(old), New: nullString(cur), Rule: r.Rule, Severity: r.Severity,
-		Verdict: r.Verdict, Hits: nullString(hits), Actor: nullString(actor), By: r.By}
-	var run any
-	if r.RunID != 0 {
-		run = r.RunID
-		row.RunID = sql.NullInt64{Int64: r.RunID, Valid: true}
-	}
-	if row.Hash, err = rowHash(t.headHash, &row); err != nil {
-		return fmt.Errorf("database %s: corrupt history (%v); 'tripline history --verify' says more", t.db.path, err)
-	}
-	if err := t.exec(ctx, sqlAddHistory, row.ID, r.TimeNS, run, r.Source, r.Path, r.Location, r.Kind, row.Flags, old, cur,
-		r.Rule, r.Severity, r.Verdict, hits, actor, r.By, row.Hash); err != nil {
-		return err
-	}
-	t.headID, t.headHash = row.ID, row.Hash
-	r.ID, r.Hash = row.ID, row.Hash
-	return nil
-}
-
-// nullString turns what jsonOrNull returns (nil or a string) into a chain column.
-func nullString(v any) sql.NullString {
-	if s, ok := v.(string); ok {
-		return sql.NullString{String: s, Valid: true}
-	}
-	return sql.NullString{}
-}
-
-// AcceptResult says what an acceptance changed.
-type AcceptResult struct {
-	Approved []string // paths whose observed change is now the baseline
-	Removed  []string // paths removed from the baseline (observed deleted)
-	// Refreshed are paths whose drift carried no change (a new ctime or inode with the same
-	// content and attributes): the baseline row is updated, no history row is written.
-	Refreshed []string
-	Unknown   []string // paths asked for that have no drift recorded
-}
-
-// Accept makes the last observed state the baseline: for every path in paths, or for every path
-// with drift (in path order) when paths is empty. Each acceptance is recorded in the history with
-// who ran it.
-func (db *DB) Accept(ctx context.Context, paths []string, by string, nowNS int64) (AcceptResult, error) {
-	var res AcceptResult
-	tx, err := db.Begin(ctx)
-	if err != nil {
-		return res, err
-	}
-	defer tx.Rollback()
-	// Read the drift under the write lock: a state a writer records meanwhile must not be
-	// deleted without being accepted.
-	states, err := db.states(ctx, tx.tx)
-	if err != nil {
-		return res, err
-	}
-	var todo []State
-	if len(paths) == 0 {
-		for _, s := range states {
-			todo = append(todo, s)
-		}
-		sort.Slice(todo, func(i, j int) bool { return todo[i].Path < todo[j].Path })
-	} else {
-		seen := map[string]bool{}
-		for _, p := range paths {
-			if seen[p] {
-				continue
-			}
-			seen[p] = true
-			s, ok := states[p]
-			if !ok {
-				res.Unknown = append(res.Unknown, p)
-				continue
-			}
-			todo = append(todo, s)
-		}
-	}
-	run, err := tx.StartRun(ctx, "accept", "", by, nowNS)
-	if err != nil {
-		return res, err
-	}
-	for i := range todo {
-		s := &todo[i]
-		old, err := db.baselineEntry(ctx, tx, s.Path)
-		if err != nil {
-			return res, err
-		}
-		rec := &Record{TimeNS: nowNS, RunID: run, Source: "accept", Path: s.Path, Location: s.Location,
-			Kind: "accepted", Old: old, Rule: "", Severity: "none", Verdict: "accepted", By: by}
-		if s.Present {
-			if err := tx.PutBaseline(ctx, &s.Entry, nowNS, by); err != nil {
-				return res, err
-			}
-			if _, changed := baseline.Diff(old, &s.Entry); !changed {
-				res.Refreshed = append(res.Refreshed, s.Path)
-				if err := tx.DeleteState(ctx, s.Path); err != nil {
-					return res, err
-				}
-				continue
-			}
-			rec.New = &s.Entry
-			res.Approved = append(res.Approved, s.Path)
-		} else {
-			if err := tx.DeleteBaseline(ctx, s.Path); err != nil {
-				return res, err
-			}
-			res.Removed = append(res.Removed, s.Path)
-		}
-		if err := tx.AddHistory(ctx, rec); err != nil {
-			return res, err
-		}
-		if err := tx.DeleteState(ctx, s.Path); err != nil {
-			return res, err
-		}
-	}
-	if err := tx.FinishRun(ctx, run, nowNS, len(todo), 0, 0); err != nil {
-		return res, err
-	}
-	return res, tx.Commit()
-}
-
-func (db *DB) baselineEntry(ctx context.Context, tx *Tx, path string) (*baseline.Entry, error) {
-	row := tx.queryRow(ctx, sqlBaselineOf, path)
-	e, err := scanEntry(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, db.wrap(err)
-	}
-	return &e, nil
+// States returns every drift row, read inside the transaction: under the write lock, so no other
+// writer changes one before this transaction commits.
+func (t *Tx) States(ctx context.Context) (map[string]State, error) {
+	return t.db.states(ctx, t.tx)
 }

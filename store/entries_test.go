@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/proc"
 )
 
 // testEntry returns an entry with every field set, inode and dev above 1<<63 (negative as
@@ -341,7 +342,7 @@ type historyRow struct {
 func historyRows(t testing.TB, path string) []historyRow {
 	t.Helper()
 	rows, err := rawOpen(t, path, "mode=ro").Query(`SELECT time_ns, run_id, source, path, location, kind, flags, old, new,
-		rule, severity, verdict, hits, actor, by FROM history ORDER BY id`)
+		rule, severity, verdict, hits, actor, by FROM history WHERE source != 'approval' ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +390,7 @@ func TestHistory(t *testing.T) {
 				Flags: []string{"exec", "suid"}, Rule: "new-exec", Severity: "high", Verdict: "alert",
 				Hits: []string{"a", "b"}, By: "root"},
 			{TimeNS: 12, RunID: run, Source: "scan", Path: cur.Path, Location: "cron", Kind: "modified", Old: &old, New: &cur,
-				Actor: map[string]any{"pid": 42, "exe": "/usr/bin/vi"}},
+				Actor: &proc.Actor{Attribution: proc.AttrLive, PID: 42, Process: &proc.Process{PID: 42, Exe: "/usr/bin/vi"}}},
 			{TimeNS: 13, Source: "event", Path: cur.Path, Kind: "deleted", Old: &old},
 			{TimeNS: 14, Source: "event", Path: "/x\ny", Kind: "deleted", Old: (*baseline.Entry)(nil), New: nil},
 		}
@@ -423,7 +424,7 @@ func TestHistory(t *testing.T) {
 	if e := decodeEntry(t, r.new); e == nil || *e != cur {
 		t.Errorf("row 2 new = %+v, want %+v", e, cur)
 	}
-	if r.actor.String != `{"exe":"/usr/bin/vi","pid":42}` || r.hits.Valid || r.flags != "" {
+	if r.actor.String != `{"attribution":"live","pid":42,"process":{"pid":42,"ppid":0,"name":"","exe":"/usr/bin/vi","start_ticks":0,"uid":0,"euid":0,"gid":0,"egid":0,"loginuid":0,"sessionid":0}}` || r.hits.Valid || r.flags != "" {
 		t.Errorf("row 2 = %+v", r)
 	}
 	r = rows[2]

@@ -2,10 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
-
-	"github.com/tripline/tripline/baseline"
 )
 
 // Gap is a window in which changes may have been missed.
@@ -34,19 +30,26 @@ func (t *Tx) CloseGaps(ctx context.Context, endNS, run int64) error {
 	return t.exec(ctx, "UPDATE gaps SET end_ns = ?, reconcile_run = ? WHERE end_ns = 0 AND start_ns <= ?", endNS, run, endNS)
 }
 
-// Lookup returns what is known of a path: its drift row (nil when it has none; Present false when
-// it was last seen deleted) and its baseline entry (nil when it has none).
-func (t *Tx) Lookup(ctx context.Context, path string) (*State, *baseline.Entry, error) {
-	var st *State
-	var present int
-	var seen int64
-	e, err := scanEntry(t.queryRow(ctx, sqlStateOf, path), &present, &seen)
-	switch {
-	case err == nil:
-		st = &State{Entry: e, Present: present != 0, SeenNS: seen}
-	case !errors.Is(err, sql.ErrNoRows):
-		return nil, nil, t.db.wrap(err)
+// Gaps returns the gaps that overlap [fromNS, toNS) (toNS 0: up to now), oldest first.
+func (db *DB) Gaps(ctx context.Context, fromNS, toNS int64) ([]Gap, error) {
+	q := "SELECT id, start_ns, end_ns, reason, detail, coalesce(reconcile_run, 0) FROM gaps WHERE (end_ns = 0 OR end_ns >= ?)"
+	args := []any{fromNS}
+	if toNS != 0 {
+		q += " AND start_ns < ?"
+		args = append(args, toNS)
 	}
-	base, err := t.db.baselineEntry(ctx, t, path)
-	return st, base, err
+	rows, err := db.r.QueryContext(ctx, q+" ORDER BY start_ns", args...)
+	if err != nil {
+		return nil, db.wrap(err)
+	}
+	defer rows.Close()
+	var out []Gap
+	for rows.Next() {
+		var g Gap
+		if err := rows.Scan(&g.ID, &g.StartNS, &g.EndNS, &g.Reason, &g.Detail, &g.ReconcileRun); err != nil {
+			return nil, db.wrap(err)
+		}
+		out = append(out, g)
+	}
+	return out, db.wrap(rows.Err())
 }

@@ -2,29 +2,138 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/policy"
+	"github.com/tripline/tripline/proc"
 )
+
+// Source names who observed a change recorded in the history.
+type Source string
+
+// Sources. The values are stable: they are the history's source column and "source" in every
+// JSON output.
+const (
+	SourceScan      Source = "scan"      // a scan compared the host with the last observation
+	SourceBaseline  Source = "baseline"  // the first scan, which records the baseline (a run's kind)
+	SourceEvent     Source = "event"     // the watcher, after a kernel event
+	SourceReconcile Source = "reconcile" // the watcher's scan after a gap
+	SourceAccept    Source = "accept"    // baseline accept or update
+	SourceRestore   Source = "restore"   // tripline restore
+	// SourceApproval marks a seal of the baseline (approvals.go): a row of the chain, not a
+	// change of a path. History and Count leave it out.
+	SourceApproval Source = "approval"
+)
+
+// Record is one row of the history.
+type Record struct {
+	TimeNS   int64
+	RunID    int64
+	Source   Source
+	Path     string
+	Location string
+	Kind     baseline.Kind // created, deleted, modified, accepted, restored
+	Flags    []string
+	Old, New *baseline.Entry
+	Rule     string
+	Severity string
+	Verdict  policy.Verdict
+	Hits     any         // JSON-encoded as given
+	Actor    *proc.Actor // nil when nobody is known
+	By       string
+	// Set by AddHistory: the row's id and its hash in the chain.
+	ID   int64
+	Hash string
+}
+
+func jsonOrNull(v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if e, ok := v.(*baseline.Entry); ok && e == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+// AddHistory appends a record.
+func (t *Tx) AddHistory(ctx context.Context, r *Record) error {
+	old, err := jsonOrNull(r.Old)
+	if err != nil {
+		return err
+	}
+	cur, err := jsonOrNull(r.New)
+	if err != nil {
+		return err
+	}
+	hits, err := jsonOrNull(r.Hits)
+	if err != nil {
+		return err
+	}
+	var actor any
+	if r.Actor != nil {
+		if actor, err = jsonOrNull(r.Actor); err != nil {
+			return err
+		}
+	}
+	if !t.headKnown {
+		if t.headID, t.headHash, err = head(ctx, t.tx); err != nil {
+			return t.db.wrap(err)
+		}
+		t.headKnown = true
+	}
+	row := chainRow{ID: t.headID + 1, TimeNS: r.TimeNS, Source: string(r.Source), Path: r.Path, Location: r.Location, Kind: string(r.Kind),
+		Flags: strings.Join(r.Flags, ","), Old: nullString(old), New: nullString(cur), Rule: r.Rule, Severity: r.Severity,
+		Verdict: string(r.Verdict), Hits: nullString(hits), Actor: nullString(actor), By: r.By}
+	var run any
+	if r.RunID != 0 {
+		run = r.RunID
+		row.RunID = sql.NullInt64{Int64: r.RunID, Valid: true}
+	}
+	if row.Hash, err = rowHash(t.headHash, &row); err != nil {
+		return fmt.Errorf("database %s: corrupt history (%v); 'tripline history --verify' says more", t.db.path, err)
+	}
+	if err := t.exec(ctx, sqlAddHistory, row.ID, r.TimeNS, run, row.Source, r.Path, r.Location, row.Kind, row.Flags, old, cur,
+		r.Rule, r.Severity, row.Verdict, hits, actor, r.By, row.Hash); err != nil {
+		return err
+	}
+	t.headID, t.headHash = row.ID, row.Hash
+	r.ID, r.Hash = row.ID, row.Hash
+	return nil
+}
+
+// nullString turns what jsonOrNull returns (nil or a string) into a chain column.
+func nullString(v any) sql.NullString {
+	if s, ok := v.(string); ok {
+		return sql.NullString{String: s, Valid: true}
+	}
+	return sql.NullString{}
+}
 
 // HistoryRow is one recorded change, decoded.
 type HistoryRow struct {
 	ID       int64           `json:"id"`
 	TimeNS   int64           `json:"time_ns"`
 	RunID    int64           `json:"run_id,omitempty"`
-	Source   string          `json:"source"` // scan, event, reconcile, accept, restore
+	Source   Source          `json:"source"`
 	Path     string          `json:"path"`
 	Location string          `json:"location"`
-	Kind     string          `json:"kind"`
+	Kind     baseline.Kind   `json:"kind"`
 	Flags    []string        `json:"flags"`
 	Old      *baseline.Entry `json:"old,omitempty"`
 	New      *baseline.Entry `json:"new,omitempty"`
 	Rule     string          `json:"rule,omitempty"`
 	Severity string          `json:"severity"`
-	Verdict  string          `json:"verdict"`
-	Actor    json.RawMessage `json:"actor,omitempty"` // as the watcher recorded it; absent for scans
+	Verdict  policy.Verdict  `json:"verdict"`
+	Actor    *proc.Actor     `json:"actor,omitempty"` // nil for scans
 	By       string          `json:"by"`
 	Hash     string          `json:"hash"`
 }
@@ -83,6 +192,8 @@ func (db *DB) History(ctx context.Context, q HistoryQuery) ([]HistoryRow, error)
 		}
 		where = append(where, "severity IN ("+strings.Join(in, ",")+")")
 	}
+	// Seal rows are the chain's, not changes of a path: VerifyChain and VerifyBaseline read them.
+	where = append(where, "source != '"+string(SourceApproval)+"'")
 	sqlq := "SELECT " + chainCols + " FROM history"
 	if len(where) > 0 {
 		sqlq += " WHERE " + strings.Join(where, " AND ")
@@ -102,8 +213,8 @@ func (db *DB) History(ctx context.Context, q HistoryQuery) ([]HistoryRow, error)
 		if err := c.scan(rows); err != nil {
 			return nil, db.wrap(err)
 		}
-		h := HistoryRow{ID: c.ID, TimeNS: c.TimeNS, RunID: c.RunID.Int64, Source: c.Source, Path: c.Path, Location: c.Location,
-			Kind: c.Kind, Flags: []string{}, Rule: c.Rule, Severity: c.Severity, Verdict: c.Verdict, By: c.By, Hash: c.Hash}
+		h := HistoryRow{ID: c.ID, TimeNS: c.TimeNS, RunID: c.RunID.Int64, Source: Source(c.Source), Path: c.Path, Location: c.Location,
+			Kind: baseline.Kind(c.Kind), Flags: []string{}, Rule: c.Rule, Severity: c.Severity, Verdict: policy.Verdict(c.Verdict), By: c.By, Hash: c.Hash}
 		if c.Flags != "" {
 			h.Flags = strings.Split(c.Flags, ",")
 		}
@@ -113,34 +224,22 @@ func (db *DB) History(ctx context.Context, q HistoryQuery) ([]HistoryRow, error)
 		if h.New, err = decodeStoredEntry(c.New); err != nil {
 			return nil, fmt.Errorf("%s: history row %d: %w", db.path, c.ID, err)
 		}
-		if c.Actor.Valid {
-			h.Actor = json.RawMessage(c.Actor.String)
-		}
+		h.Actor = decodeActor(c.Actor)
 		out = append(out, h)
 	}
 	return out, db.wrap(rows.Err())
 }
 
-// Gaps returns the gaps that overlap [fromNS, toNS) (toNS 0: up to now), oldest first.
-func (db *DB) Gaps(ctx context.Context, fromNS, toNS int64) ([]Gap, error) {
-	q := "SELECT id, start_ns, end_ns, reason, detail, coalesce(reconcile_run, 0) FROM gaps WHERE (end_ns = 0 OR end_ns >= ?)"
-	args := []any{fromNS}
-	if toNS != 0 {
-		q += " AND start_ns < ?"
-		args = append(args, toNS)
+// decodeActor decodes the actor column of a history row; NULL and "" (rows of old versions) are
+// nobody. A value that does not decode (written by hand: the chain check says so) is shown as an
+// unknown actor that says why, so the rest of the history can still be read.
+func decodeActor(s sql.NullString) *proc.Actor {
+	if !s.Valid || s.String == "" {
+		return nil
 	}
-	rows, err := db.r.QueryContext(ctx, q+" ORDER BY start_ns", args...)
-	if err != nil {
-		return nil, db.wrap(err)
+	var a proc.Actor
+	if err := json.Unmarshal([]byte(s.String), &a); err != nil {
+		return &proc.Actor{Attribution: proc.AttrNone, Why: "the recorded actor does not decode: " + err.Error()}
 	}
-	defer rows.Close()
-	var out []Gap
-	for rows.Next() {
-		var g Gap
-		if err := rows.Scan(&g.ID, &g.StartNS, &g.EndNS, &g.Reason, &g.Detail, &g.ReconcileRun); err != nil {
-			return nil, db.wrap(err)
-		}
-		out = append(out, g)
-	}
-	return out, db.wrap(rows.Err())
+	return &a
 }

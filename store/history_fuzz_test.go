@@ -13,6 +13,7 @@ func FuzzHistoryColumns(f *testing.F) {
 	f.Add(`{"mode":-1,"size":"x"}`, "", int64(-5), "zz")
 	f.Fuzz(func(t *testing.T, entry, path string, id int64, prev string) {
 		_, _ = decodeStoredEntry(sql.NullString{String: entry, Valid: true})
+		_ = decodeActor(sql.NullString{String: entry, Valid: true})
 		r := chainRow{ID: id, Path: path, Old: sql.NullString{String: entry, Valid: true}, Actor: sql.NullString{String: entry, Valid: len(entry)%2 == 0}}
 		h1, err1 := rowHash(prev, &r)
 		h2, err2 := rowHash(prev, &r)

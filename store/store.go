@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/mattn/go-sqlite3"
+	"golang.org/x/sys/unix"
 )
 
 //go:embed migrations/*.sql
@@ -115,8 +116,17 @@ func open(ctx context.Context, path string) (*DB, error) {
 		}
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+		return nil, fmt.Errorf("database %s: read-only here (%v): tripline records every scan and change; choose a writable file with --db", path, errors.Unwrap(err))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	// SQLite's write-ahead log lives beside the file: a writable file in a read-only directory
+	// would otherwise fail with "unable to open database file: no such file or directory".
+	if err := unix.Access(filepath.Dir(path), unix.W_OK|unix.X_OK); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("database %s: its directory is read-only here (%v): SQLite keeps %s-wal and %s-shm beside the database; make the directory writable or choose another --db", path, err, filepath.Base(path), filepath.Base(path))
 	}
 	st, err := f.Stat()
 	f.Close()
@@ -243,6 +253,10 @@ func (db *DB) wrapSQLite(err error) error {
 			return fmt.Errorf("database %s: cannot open (%v)", db.path, err)
 		}
 	}
+	if strings.HasPrefix(err.Error(), "sql: Scan error on column") {
+		// Every table is STRICT: a value of another type than its column's can only be damage.
+		return fmt.Errorf("database %s: corrupt (%v); move it aside and run `tripline scan` to record a new baseline", db.path, err)
+	}
 	return fmt.Errorf("database %s: %w", db.path, err)
 }
 
@@ -308,7 +322,8 @@ func (db *DB) setWAL(ctx context.Context, h *sql.DB) (string, error) {
 
 // goSteps complete a migration with work SQL cannot do, in its transaction.
 var goSteps = map[string]func(context.Context, *sql.Tx) error{
-	"003_chain.sql": backfillChain,
+	"003_chain.sql":     backfillChain,
+	"004_approvals.sql": sealAtUpgrade,
 }
 
 func (db *DB) migrate(ctx context.Context) error {
@@ -365,17 +380,4 @@ func (db *DB) migrate(ctx context.Context) error {
 		ver++
 	}
 	return nil
-}
-
-// Meta returns a value of the meta table.
-func (db *DB) Meta(ctx context.Context, key string) (string, bool, error) {
-	var v string
-	err := db.r.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", key).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, db.wrap(err)
-	}
-	return v, true, nil
 }

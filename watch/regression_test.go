@@ -69,7 +69,7 @@ func startHarness(t *testing.T, backend string, pol *policy.Policy, dirs ...stri
 	}
 	ready := make(chan struct{})
 	h.w = New(Options{Root: h.root, Policy: pol, DB: db, Backend: backend, By: "test", ReconcileEvery: time.Hour,
-		Log: slog.New(slog.NewTextHandler(h.log, nil)),
+		Log: slog.New(slog.NewTextHandler(h.log, nil)), Reconcile: reconcileWith(h.root, db, "test"),
 		Emit: func(c Change) error {
 			h.mu.Lock()
 			h.got = append(h.got, c)
@@ -212,8 +212,8 @@ func TestDirectoryEventKeepsAttribution(t *testing.T) {
 	if c == nil {
 		t.Fatal("chmod +x not reported")
 	}
-	if c.Source != "event" || c.PID != int32(cmd.Process.Pid) {
-		t.Errorf("chmod +x reported with source %s, pid %d; want event, pid %d", c.Source, c.PID, cmd.Process.Pid)
+	if c.Source != store.SourceEvent || c.Actor.PID != int32(cmd.Process.Pid) {
+		t.Errorf("chmod +x reported with source %s, pid %d; want event, pid %d", c.Source, c.Actor.PID, cmd.Process.Pid)
 	}
 }
 

@@ -18,9 +18,9 @@ import (
 
 	"github.com/tripline/tripline/attrib"
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/journal"
 	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/proc"
-	"github.com/tripline/tripline/scan"
 	"github.com/tripline/tripline/store"
 )
 
@@ -28,26 +28,25 @@ import (
 // far as the backend can tell.
 type Change struct {
 	Finding policy.Finding
-	Source  string // "event" or "reconcile"
-	PID     int32  // 0 when unknown
-	Caps    Caps   // what the backend could tell (no pid with inotify)
-	// Attribution says how the actor is known (attrib.Kernel, ExecCache, Live, ParentOnly,
-	// PIDOnly, Heuristic or None; see package attrib), and Why what is missing.
-	Attribution string
-	Why         string
-	// Actor is the process that made the change and Ancestors its parents up to pid 1 (parent
-	// first); Actor is nil for pid-only and none.
-	Actor     *proc.Process
-	Ancestors []proc.Process
+	Source  store.Source // store.SourceEvent or SourceReconcile
+	Caps    Caps         // what the backend could tell (no pid with inotify)
+	// Actor is who made the change and how that is known; never nil (proc.AttrNone when nobody
+	// is known).
+	Actor *proc.Actor
 }
 
-// Actor is what the history records of who made a change.
-type Actor struct {
-	Attribution string         `json:"attribution"`
-	Why         string         `json:"why,omitempty"`
-	PID         int32          `json:"pid,omitempty"`
-	Process     *proc.Process  `json:"process,omitempty"`
-	Ancestors   []proc.Process `json:"ancestors,omitempty"`
+// Reconciler compares every location of pol with its last observation and records what changed
+// as one run with source store.SourceReconcile (cmd/tripline gives it scan.Run). It returns the
+// error of ctx when interrupted; nothing of the run is recorded then.
+type Reconciler func(ctx context.Context, pol *policy.Policy) (*Reconciled, error)
+
+// Reconciled is what a reconcile found.
+type Reconciled struct {
+	RunID   int64
+	First   bool // the reconcile recorded the baseline (an empty database)
+	Paths   int
+	Changes []policy.Finding // the changes since the last observation that a rule fired on
+	Errors  []error          // one per path that could not be observed completely
 }
 
 // Status is what the ready line reports.
@@ -83,6 +82,8 @@ type Options struct {
 	// Attribution is the exec cache that names the actors of events; nil: /proc alone, read
 	// when an event is handled (with pidfds from fanotify to prove each read).
 	Attribution *attrib.Cache
+	// Reconcile is the full comparison run on start, after a gap and on the timer. Required.
+	Reconcile Reconciler
 }
 
 // Watcher is the daemon's loop. Create it with New; Run does the work.
@@ -116,7 +117,7 @@ func New(o Options) *Watcher {
 	if o.Backend == "" {
 		o.Backend = "auto"
 	}
-	return &Watcher{o: o, root: scan.NormRoot(o.Root), pol: o.Policy, reload: make(chan struct{}, 1), dirs: map[string]bool{}, attr: o.Attribution}
+	return &Watcher{o: o, root: baseline.NormRoot(o.Root), pol: o.Policy, reload: make(chan struct{}, 1), dirs: map[string]bool{}, attr: o.Attribution}
 }
 
 // Reload replaces the policy; the loop re-marks the directories and reconciles. Safe to call from
@@ -190,10 +191,13 @@ func (w *Watcher) logical(host string) string {
 // Run watches until ctx is done, then drains what was read, commits and returns nil. It returns
 // an error when the backend cannot be opened, fails its self-check, or the database fails.
 func (w *Watcher) Run(ctx context.Context) error {
+	if w.o.Reconcile == nil {
+		return errors.New("watch: Options.Reconcile is not set")
+	}
 	if w.attr == nil {
 		w.attr = attrib.NewCache(nil)
 	}
-	b, fallback, err := openBackend(w.o.Backend, w.attr.Feed() == "proc")
+	b, fallback, err := openBackend(w.o.Backend, w.attr.Feed() == attrib.FeedProc)
 	if err != nil {
 		return err
 	}
@@ -426,8 +430,7 @@ func (w *Watcher) openGap(ctx context.Context, startNS int64, reason, detail str
 // the open gaps.
 func (w *Watcher) reconcile(ctx context.Context, why string) error {
 	start := time.Now()
-	res, err := scan.Run(ctx, scan.Options{Root: w.o.Root, Policy: w.policy(), DB: w.o.DB, By: w.o.By,
-		Source: "reconcile", MaxHashBytes: w.o.MaxHashBytes, ChangesOnly: true})
+	res, err := w.o.Reconcile(ctx, w.policy())
 	if err != nil && ctx.Err() != nil {
 		// Stopped mid-way: nothing of it was recorded, and the open gap says a reconcile is due.
 		w.o.Log.Info("reconcile interrupted; the gap stays open for the next start", "why", why)
@@ -440,7 +443,8 @@ func (w *Watcher) reconcile(ctx context.Context, why string) error {
 		w.o.Log.Warn("reconcile could not read a path", "err", perr)
 	}
 	for _, f := range res.Changes {
-		if err := w.emit(Change{Finding: f, Source: "reconcile"}); err != nil {
+		nobody := &proc.Actor{Attribution: proc.AttrNone, Why: "found by reconciliation: the change happened while no event could be read"}
+		if err := w.emit(Change{Finding: f, Source: store.SourceReconcile, Actor: nobody}); err != nil {
 			return err
 		}
 	}
@@ -470,8 +474,8 @@ func (w *Watcher) emit(c Change) error {
 		return nil
 	}
 	c.Caps = w.caps
-	if c.Attribution == "" {
-		c.Attribution = "none"
+	if c.Actor == nil {
+		c.Actor = proc.Nobody()
 	}
 	return w.o.Emit(c)
 }
@@ -511,32 +515,21 @@ func (w *Watcher) match(pol *policy.Policy, p string) *policy.Location {
 
 // actor resolves who made the change of a pending path: through the exec cache when the backend
 // gave a pid; by a recent process naming the path when it gave none (inotify) and a feed runs.
-func (w *Watcher) actor(pe *pending) (*policy.Actor, any, Change) {
-	c := Change{Source: "event", PID: pe.pid, Attribution: attrib.None}
-	var res *attrib.Resolution
+func (w *Watcher) actor(pe *pending) *proc.Actor {
 	switch {
 	case pe.pid != 0:
-		r := w.attr.Resolve(pe.pid, pe.at, pe.pidfd)
-		res = &r
-	case w.attr.Feed() != "proc":
-		res = w.attr.Guess(w.host(pe.logical), pe.at)
-	}
-	if res == nil {
-		if !w.caps.PIDs {
-			c.Why = w.backend.Name() + " reports no pid"
+		a := w.attr.Resolve(pe.pid, pe.at, pe.pidfd)
+		return &a
+	case w.attr.Feed() != attrib.FeedProc:
+		if a := w.attr.Guess(w.host(pe.logical), pe.at); a != nil {
+			return a
 		}
-		return nil, nil, c
 	}
-	c.PID, c.Attribution, c.Why, c.Actor, c.Ancestors = res.PID, res.Attribution, res.Why, res.Process, res.Ancestors
-	a := Actor{Attribution: res.Attribution, Why: res.Why, PID: res.PID, Process: res.Process, Ancestors: res.Ancestors}
-	if res.Process == nil {
-		return nil, a, c
+	a := proc.Nobody()
+	if !w.caps.PIDs {
+		a.Why = w.backend.Name() + " reports no pid"
 	}
-	pa := &policy.Actor{Exe: res.Process.Exe, Args: res.Process.Args}
-	for _, an := range res.Ancestors {
-		pa.Ancestors = append(pa.Ancestors, policy.Ancestor{Exe: an.Exe, Args: an.Args})
-	}
-	return pa, a, c
+	return a
 }
 
 // maxBatch bounds how many events one transaction handles.
@@ -679,13 +672,16 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 			lost = true
 			continue
 		}
-		pa, actor, c := w.actor(byPath[p])
-		f, changed, ok, err := scan.Observe(ctx, tx, pol, scan.Observation{Path: p, Cur: cur, Source: "event", TimeNS: now, By: w.o.By, Actor: actor, PolicyActor: pa})
+		actor, recorded := w.actor(byPath[p]), (*proc.Actor)(nil)
+		if actor.Attribution != proc.AttrNone {
+			recorded = actor // the history records nobody as no actor, as it does for a scan
+		}
+		rec, err := journal.Observe(ctx, tx, pol, journal.Observation{Path: p, Cur: cur, Source: store.SourceEvent, TimeNS: now, By: w.o.By, Actor: recorded})
 		if err != nil {
 			return lost, err
 		}
-		if changed {
-			switch err := scan.KeepContent(ctx, tx, w.root, cur, now); {
+		if rec.Changed {
+			switch err := journal.KeepContent(ctx, tx, w.root, cur, now); {
 			case errors.Is(err, store.ErrContentFull):
 				if !w.contentFullSaid {
 					w.contentFullSaid = true
@@ -695,9 +691,8 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 				return lost, err
 			}
 		}
-		if ok {
-			c.Finding = f
-			out = append(out, c)
+		if rec.Fired {
+			out = append(out, Change{Finding: rec.Finding, Source: store.SourceEvent, Actor: actor})
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -21,13 +21,6 @@ import (
 	"github.com/tripline/tripline/store"
 )
 
-type actor struct {
-	Attribution string         `json:"attribution"`
-	PID         int32          `json:"pid"`
-	Process     *proc.Process  `json:"process"`
-	Ancestors   []proc.Process `json:"ancestors"`
-}
-
 func main() {
 	n := flag.Int("n", 1_000_000, "changes to record")
 	paths := flag.Int("paths", 10_000, "distinct paths")
@@ -65,7 +58,7 @@ func record(ctx context.Context, db *store.DB, from, n, paths, batch int, t0 int
 			cur := old
 			cur.Mode, cur.CtimeNS = 0o755, t0+int64(i)
 			pid := int32(10_000 + i%30_000)
-			a := actor{Attribution: "kernel", PID: pid, Process: &proc.Process{PID: pid, PPID: 900, Name: "chmod", Exe: "/usr/bin/chmod",
+			a := &proc.Actor{Attribution: proc.AttrKernel, PID: pid, Process: &proc.Process{PID: pid, PPID: 900, Name: "chmod", Exe: "/usr/bin/chmod",
 				Args: []string{"chmod", "+x", p}, UID: int32(i % 3), EUID: int32(i % 3), GID: 0, EGID: 0, LoginUID: 1000, SessionID: 3},
 				Ancestors: []proc.Process{shell}}
 			rec := &store.Record{TimeNS: t0 + int64(i)*int64(time.Millisecond), Source: "event", Path: p, Location: "cron-periodic",

@@ -87,7 +87,7 @@ func versionLine() string {
 	gov := runtime.Version()
 	v := versionString()
 	if v == "devel" {
-		v = "devel (this build has no version stamp: build from a git clone, or set -ldflags \"-X main.version=...\")"
+		v = "devel (no version stamp: build in a git clone with -buildvcs=true, or with -ldflags \"-X main.version=...\")"
 	}
 	return fmt.Sprintf("tripline %s (database schema %d, %s)", v, store.SchemaVersion(), gov)
 }
@@ -241,7 +241,11 @@ Examples:
   sudo tripline scan --format json        later runs: changes as JSON lines
   sudo tripline baseline accept /etc/cron.daily/backup
   tripline --root /mnt/image --db img.db scan   scan a mounted disk image
-  tripline policy locations               what the policy watches on this host`,
+  tripline policy locations               what the policy watches on this host
+
+Flags may come before or after the arguments ('--' ends them). 'tripline help COMMAND' shows
+a command's help; 'tripline man' prints the manual page; 'tripline completion bash|zsh|fish'
+prints the shell completion.`,
 		Version:         versionString(),
 		Writer:          stdout,
 		ErrWriter:       stderr,

@@ -200,7 +200,7 @@ var arities = map[string]arity{
 	"baseline export":  {0, 0, "", "use -o FILE"},
 	"baseline keygen":  {0, 0, "", "use --out PREFIX"},
 	"baseline verify":  {1, 1, "FILE", ""},
-	"baseline diff":    {2, 2, "export (A.json B.json)", ""},
+	"baseline diff":    {2, 2, "exports (A.json B.json)", ""},
 	"history":          {0, 1, "PATH", ""},
 	"restore":          {1, 1, "PATH", ""},
 	"show":             {1, 1, "PATH@N", ""},
@@ -223,7 +223,7 @@ func (a arity) check(name string, args []string) error {
 	case a.min == a.max && a.min == 1:
 		msg = fmt.Sprintf("%s needs exactly one %s (got %d)", name, a.what, n)
 	case a.min == a.max:
-		msg = fmt.Sprintf("%s needs exactly %d: %s (got %d)", name, a.min, a.what, n)
+		msg = fmt.Sprintf("%s needs %d %s (got %d)", name, a.min, a.what, n)
 	case n < a.min:
 		msg = fmt.Sprintf("%s needs at least %d %s", name, a.min, a.what)
 	default:

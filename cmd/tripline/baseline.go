@@ -10,8 +10,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/journal"
 	"github.com/tripline/tripline/report"
-	"github.com/tripline/tripline/scan"
 )
 
 func baselineCommand(e *env) *cli.Command {
@@ -78,12 +78,12 @@ func accept(c *cli.Context, e *env, paths []string) error {
 		return err
 	}
 	defer db.Close()
-	if _, ok, err := db.Meta(c.Context, scan.MetaBaselineNS); err != nil {
+	if _, ok, err := db.BaselineInfo(c.Context); err != nil {
 		return err
 	} else if !ok {
 		return fmt.Errorf("no baseline in %s yet: run 'tripline scan' first", db.Path())
 	}
-	res, err := db.Accept(c.Context, paths, whoami(), time.Now().UnixNano())
+	res, err := journal.Accept(c.Context, db, paths, whoami(), time.Now().UnixNano())
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func showBaseline(c *cli.Context, e *env) error {
 		return err
 	}
 	defer db.Close()
-	created, ok, err := db.Meta(c.Context, scan.MetaBaselineNS)
+	info, ok, err := db.BaselineInfo(c.Context)
 	if err != nil {
 		return err
 	}
@@ -155,11 +155,7 @@ func showBaseline(c *cli.Context, e *env) error {
 			}
 		}
 	} else {
-		root, _, _ := db.Meta(c.Context, scan.MetaRoot)
-		by, _, _ := db.Meta(c.Context, scan.MetaBaselineBy)
-		var ns int64
-		fmt.Sscan(created, &ns)
-		fmt.Fprintf(e.stdout, "Baseline of %s recorded %s by %s; %d entries shown.\n", root, time.Unix(0, ns).UTC().Format(time.RFC3339), by, len(entries))
+		fmt.Fprintf(e.stdout, "Baseline of %s recorded %s by %s; %d entries shown.\n", info.Root, time.Unix(0, info.CreatedNS).UTC().Format(time.RFC3339), info.CreatedBy, len(entries))
 		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "MODE\tOWNER\tSIZE\tSHA256\tAPPROVED\tLOCATION\tPATH")
 		for i := range entries {

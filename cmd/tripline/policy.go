@@ -69,7 +69,7 @@ or extends it when the file says "extends: default".`,
 			{
 				Name:      "locations",
 				Usage:     "list every directory and file the policy resolves to on this host (or under --root), and whether it exists",
-				UsageText: "tripline [--root DIR] policy locations [--format text|json] [--missing]",
+				UsageText: "tripline [--root DIR] policy locations [--format text|json] [--existing]",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text or json"},
 					&cli.BoolFlag{Name: "existing", Usage: "list only what exists"},

@@ -11,6 +11,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/journal"
+	"github.com/tripline/tripline/proc"
 	"github.com/tripline/tripline/store"
 )
 
@@ -103,27 +105,8 @@ func runRestore(c *cli.Context, e *env) error {
 		return fmt.Errorf("%s: restored, but it cannot be read back: %w", baseline.QuotePath(p), err)
 	}
 	after.Location = want.Location
-	prev := want
-	if st != nil {
-		prev = nil
-		if st.Present {
-			prev = &st.Entry
-		}
-	}
-	now := time.Now().UnixNano()
-	self := map[string]any{"attribution": "self", "pid": os.Getpid(), "why": "tripline restore, run by " + whoami()}
-	rec := &store.Record{TimeNS: now, Source: "restore", Path: p, Location: want.Location, Kind: "restored",
-		Flags: []string{}, Old: prev, New: &after, Severity: "none", Verdict: "restored", By: whoami(), Actor: self}
-	if err := tx.AddHistory(c.Context, rec); err != nil {
-		return err
-	}
-	// The observation is now the restored file: a watcher handling the restore's own events
-	// after this commit finds nothing new.
-	if _, changed := baseline.Diff(want, &after); !changed {
-		err = tx.DeleteState(c.Context, p)
-	} else {
-		err = tx.PutState(c.Context, &after, true, now)
-	}
+	self := &proc.Actor{Attribution: proc.AttrSelf, PID: int32(os.Getpid()), Why: "tripline restore, run by " + whoami()}
+	rec, err := journal.Restored(c.Context, tx, journal.Known{State: st, Base: want}, &after, whoami(), self, time.Now().UnixNano())
 	if err != nil {
 		return err
 	}

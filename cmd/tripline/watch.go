@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -16,7 +17,9 @@ import (
 	"github.com/tripline/tripline/attrib"
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/internal/sdnotify"
+	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/report"
+	"github.com/tripline/tripline/scan"
 	"github.com/tripline/tripline/sink"
 	"github.com/tripline/tripline/store"
 	"github.com/tripline/tripline/watch"
@@ -34,8 +37,8 @@ observation (changes made while it was down are reported with source "reconcile"
 "ready" and tells systemd (NOTIFY_SOCKET; WATCHDOG=1 from the loop when the unit sets WatchdogSec,
 RELOADING=1 then READY=1 around a SIGHUP reload). A kernel queue overflow or a watched directory
 appearing or going is recorded as a gap and reconciled; so is every --reconcile-every.
-SIGHUP reloads the policy and reopens the output (file, syslog or journal); SIGTERM and SIGINT drain, commit and
-exit 0.
+SIGHUP reloads the policy and reopens the output (file, syslog or journal); SIGTERM and SIGINT
+drain, commit and exit 0.
 
 Every event names the process that made the change, its parent and its users, and says how it
 knows (tripline.attribution in ECS):
@@ -90,6 +93,19 @@ func pruneLoop(ctx context.Context, e *env, db *store.DB, maxAge time.Duration, 
 	}
 }
 
+// reconciler is the watcher's full comparison: a scan of every location against its last
+// observation, recording the changes under source reconcile.
+func reconciler(e *env, db *store.DB, maxHashBytes int64) watch.Reconciler {
+	return func(ctx context.Context, pol *policy.Policy) (*watch.Reconciled, error) {
+		res, err := scan.Run(ctx, scan.Options{Root: e.root, Policy: pol, DB: db, By: whoami(),
+			Source: store.SourceReconcile, MaxHashBytes: maxHashBytes, ChangesOnly: true})
+		if err != nil {
+			return nil, err
+		}
+		return &watch.Reconciled{RunID: res.RunID, First: res.First, Paths: res.Paths, Changes: res.Changes, Errors: res.Errors}, nil
+	}
+}
+
 func runWatch(c *cli.Context, e *env) error {
 	format, err := report.ParseFormat(c.String("format"), report.ECS, report.JSON, report.Text)
 	if err != nil {
@@ -130,7 +146,16 @@ func runWatch(c *cli.Context, e *env) error {
 	if c.Int64("history-max-rows") < 0 {
 		return usagef("--history-max-rows must not be negative")
 	}
-	go pruneLoop(ctx, e, db, maxAge, c.Int64("history-max-rows"))
+	// The goroutines beside the watcher (retention, SIGHUP) are stopped and waited for before
+	// the output and the database they use are closed.
+	bgCtx, stopBG := context.WithCancel(ctx)
+	var bg sync.WaitGroup
+	defer func() { stopBG(); bg.Wait() }()
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		pruneLoop(bgCtx, e, db, maxAge, c.Int64("history-max-rows"))
+	}()
 
 	watchdog, err := sdnotify.WatchdogInterval()
 	if err != nil {
@@ -154,21 +179,15 @@ func runWatch(c *cli.Context, e *env) error {
 	emit := func(ch watch.Change) error {
 		var buf bytes.Buffer
 		r := &report.Renderer{W: &buf, Format: format, Host: host, Users: users, HostUsers: hostUsers, Root: root}
-		a := &report.Actor{PID: ch.PID, Attribution: ch.Attribution, Why: ch.Why, Process: ch.Actor, Ancestors: ch.Ancestors}
-		if len(ch.Ancestors) > 0 {
-			a.Parent = &ch.Ancestors[0]
-		}
-		if ch.Source == "reconcile" {
-			a.Why = "found by reconciliation: the change happened while no event could be read"
-		}
-		if err := r.FindingBy(&ch.Finding, ch.Source, a); err != nil {
+		if err := r.FindingBy(&ch.Finding, string(ch.Source), ch.Actor); err != nil {
 			return err
 		}
 		return out.Write(sinkRecord(&ch, buf.Bytes()))
 	}
 	w = watch.New(watch.Options{Root: e.root, Policy: pol, DB: db, Backend: c.String("backend"),
 		ReconcileEvery: c.Duration("reconcile-every"), MaxHashBytes: c.Int64("max-hash-size"), By: whoami(),
-		Log: e.log, Emit: emit, Attribution: cache, Reloaded: notifyReloaded(e), Alive: notifyAlive(e), AliveEvery: watchdog / 2,
+		Log: e.log, Emit: emit, Attribution: cache, Reconcile: reconciler(e, db, c.Int64("max-hash-size")),
+		Reloaded: notifyReloaded(e), Alive: notifyAlive(e), AliveEvery: watchdog / 2,
 		Ready: func(s watch.Status) {
 			args := []any{"backend", s.Backend, "pids", s.Caps.PIDs, "pidfds", s.Caps.PIDFDs, "pidfd_support", s.Caps.PIDFDSupport,
 				"locations", s.Locations, "directories", s.Directories, "db", db.Path(), "root", root}
@@ -197,8 +216,15 @@ func runWatch(c *cli.Context, e *env) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	bg.Add(1)
 	go func() {
-		for range hup {
+		defer bg.Done()
+		for {
+			select {
+			case <-bgCtx.Done():
+				return
+			case <-hup:
+			}
 			if err := sdnotify.Reloading(); err != nil {
 				e.log.Warn("systemd notification failed", "err", err)
 			}
@@ -215,6 +241,7 @@ func runWatch(c *cli.Context, e *env) error {
 		}
 	}()
 	err = w.Run(ctx)
+	stopBG() // no reload or prune after the watcher stopped
 	sdnotify.Notify("STOPPING=1")
 	if err != nil {
 		return err
@@ -230,13 +257,16 @@ func runWatch(c *cli.Context, e *env) error {
 func sinkRecord(ch *watch.Change, msg []byte) sink.Record {
 	f := &ch.Finding
 	r := sink.Record{Message: bytes.TrimRight(msg, "\n"), Time: time.Now(), Severity: f.Severity, Rule: f.Rule(),
-		Path: f.Change.Path, Kind: string(f.Change.Kind), Verdict: string(f.Verdict), Source: ch.Source,
-		PID: int(ch.PID), HistoryID: f.HistoryID}
+		Path: f.Change.Path, Kind: string(f.Change.Kind), Verdict: string(f.Verdict), Source: string(ch.Source),
+		HistoryID: f.HistoryID}
 	if f.Location != nil {
 		r.Location = f.Location.ID
 	}
 	if ch.Actor != nil {
-		r.Exe = ch.Actor.Exe
+		r.PID = int(ch.Actor.PID)
+		if ch.Actor.Process != nil {
+			r.Exe = ch.Actor.Process.Exe
+		}
 	}
 	return r
 }

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tripline/tripline/internal/testenv"
+)
+
+// An image whose /etc is a symlink (to a directory outside the tree) used to scan 0 paths, exit 0
+// and say "Nothing stands out". It now names the link, sets exit bit 8 (unreadable) and does not
+// call an unread tree clean. A merged-/usr alias (/lib -> usr/lib, both in the default policy) is
+// scanned under its real name and is no error.
+func TestScanSymlinkedLocationDirectory(t *testing.T) {
+	fx := newFixture(t)
+	outside := t.TempDir()
+	if err := os.Rename(fx.path("etc"), filepath.Join(outside, "etc")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(outside, "etc"), fx.path("etc")); err != nil {
+		t.Fatal(err)
+	}
+	fx.write(t, "usr/lib/systemd/system/app.service", "[Service]\nExecStart=/usr/bin/app\n", 0o644)
+	if err := os.Symlink("usr/lib", fx.path("lib")); err != nil {
+		t.Fatal(err)
+	}
+	r := tl(t, fx, "scan")
+	if r.code != exitUnreadable {
+		t.Errorf("exit %d, want %d\n%s%s", r.code, exitUnreadable, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "/etc: is a symbolic link to ") || !strings.Contains(r.stderr, "never follows: the locations below it were not scanned") {
+		t.Errorf("stderr does not name the link:\n%s", r.stderr)
+	}
+	if strings.Contains(r.stderr, "/lib:") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("the merged-/usr alias is reported, or more than one line:\n%s", r.stderr)
+	}
+	if strings.Contains(r.stdout, "Nothing stands out in the inventory") || !strings.Contains(r.stdout, "Nothing stands out in what could be read") {
+		t.Errorf("stdout calls the unread tree clean:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stdout, "systemd-units") {
+		t.Errorf("the unit under /usr/lib was not scanned:\n%s", r.stdout)
+	}
+}
+
+// Editing the baseline with sqlite3 used to approve a setuid file silently: scan exited 0. It now
+// refuses with one line naming the row (exit 17), and baseline create is the way out.
+func TestScanRefusesEditedBaseline(t *testing.T) {
+	if _, err := exec.LookPath("sqlite3"); err != nil {
+		testenv.SkipOrFail(t, "the sqlite3 shell is not installed")
+	}
+	fx := newFixture(t)
+	if r := tl(t, fx, "scan"); r.code != 0 {
+		t.Fatalf("first scan: %d %s", r.code, r.stderr)
+	}
+	os.Chmod(fx.path("etc/init.d/alpha"), 0o4755)
+	if out, err := exec.Command("sqlite3", fx.db, "UPDATE baseline SET mode = 2541 WHERE path = '/etc/init.d/alpha'").CombinedOutput(); err != nil {
+		t.Fatalf("sqlite3: %v %s", err, out)
+	}
+	r := tl(t, fx, "scan")
+	if r.code != exitError || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 ||
+		!strings.Contains(r.stderr, "1 row(s) edited or added outside tripline (/etc/init.d/alpha)") || !strings.Contains(r.stderr, "refusing to compare") {
+		t.Errorf("scan against the edited baseline: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout, "Nothing stands out") || strings.Contains(r.stdout, "findings") {
+		t.Errorf("it compared anyway:\n%s", r.stdout)
+	}
+	if r := tl(t, fx, "baseline", "create"); r.code&^exitUnreadable != 0 {
+		t.Fatalf("baseline create: %d %s", r.code, r.stderr)
+	}
+	if r := tl(t, fx, "scan"); r.code != 0 {
+		t.Errorf("after baseline create: %d %s", r.code, r.stderr)
+	}
+}

@@ -1,0 +1,159 @@
+// Package investigate turns the history the store keeps into what an investigator reads: a
+// path's timeline, the changes grouped by the process that made them, the suspicious time facts
+// (timestomping, a file created and armed within one login session), the distinct content
+// versions of a file and the unified diffs between them, and the JSON view of all of it.
+//
+// It decides nothing and touches nothing: every function works on store rows and gaps handed to
+// it, and the one that needs stored content asks a Contents for it. What changed in a row is
+// said by report.What, the words the scan and the daemon used when they reported it. Every string
+// an attacker may have chosen (names, content, arguments) is quoted with baseline's rules before
+// it is written.
+package investigate
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/proc"
+	"github.com/tripline/tripline/store"
+)
+
+// Timeline is one path's recorded life, as 'tripline history PATH' shows it.
+type Timeline struct {
+	Path  string
+	Rows  []store.HistoryRow // oldest first; at least one
+	Gaps  []store.Gap        // the coverage gaps since the first row
+	Notes []string           // Suspicious(Rows)
+	Diffs []string           // the content diffs (Diffs), when they were asked for
+}
+
+// NewTimeline builds the timeline of path from its rows (oldest first, at least one) and the
+// coverage gaps since the first of them.
+func NewTimeline(path string, rows []store.HistoryRow, gaps []store.Gap) *Timeline {
+	return &Timeline{Path: path, Rows: rows, Gaps: gaps, Notes: Suspicious(rows)}
+}
+
+// WriteText writes the timeline for people: when the path was first seen and born, each change
+// with its finding and actor, the gaps, the suspicious facts and the diffs. users names the
+// acting processes' uids (they are this host's processes, even under --root).
+func (tl *Timeline) WriteText(w io.Writer, users *baseline.Users) error {
+	rows := tl.Rows
+	bw := &errWriter{w: w}
+	bw.printf("%s: %d recorded changes, oldest first\n", baseline.QuotePath(tl.Path), len(rows))
+	if len(rows) > 0 {
+		bw.printf("first seen %s (%s)", when(rows[0].TimeNS), baseline.QuoteLine(string(rows[0].Source)))
+		for _, r := range rows {
+			if r.New != nil && r.New.BtimeNS != 0 {
+				bw.printf("; born %s", when(r.New.BtimeNS))
+				break
+			}
+		}
+		bw.printf("\n")
+	}
+	for i := range rows {
+		r := &rows[i]
+		bw.printf("\n#%d %s  %-9s %s\n", r.ID, when(r.TimeNS), baseline.QuoteLine(string(r.Source)), What(r))
+		bw.printf("      %s\n", Finding(r))
+		if r.Source != "accept" && r.Source != "restore" {
+			bw.printf("      %s\n", DescribeActor(ActorOf(r), users))
+		}
+	}
+	if len(tl.Gaps) > 0 {
+		bw.printf("\ncoverage gaps during its life (changes in them were found by reconciling, without an actor):\n")
+		for _, g := range tl.Gaps {
+			end := when(g.EndNS)
+			if g.EndNS == 0 {
+				end = "still open"
+			}
+			bw.printf("  %s to %s: %s %s\n", when(g.StartNS), end, baseline.QuoteLine(g.Reason), baseline.QuoteLine(g.Detail))
+		}
+	}
+	if len(tl.Notes) > 0 {
+		bw.printf("\nsuspicious:\n")
+		for _, n := range tl.Notes {
+			bw.printf("  ! %s\n", n)
+		}
+	}
+	for _, d := range tl.Diffs {
+		bw.printf("%s\n", d)
+	}
+	return bw.err
+}
+
+// WriteGrouped writes rows for people, grouped by the process that made them in the order each
+// first appears: "what else did this process, this user, this session touch".
+func WriteGrouped(w io.Writer, rows []store.HistoryRow, users *baseline.Users) error {
+	bw := &errWriter{w: w}
+	if len(rows) == 0 {
+		bw.printf("No recorded change matches.\n")
+		return bw.err
+	}
+	groups := Group(rows)
+	bw.printf("%d changes by %d actors\n", len(rows), len(groups))
+	for _, g := range groups {
+		title := "no actor (scans, reconciles, acceptances)"
+		if g.Actor != nil {
+			title = DescribeActor(g.Actor, users)
+		}
+		bw.printf("\n%s\n", title)
+		for _, r := range g.Rows {
+			bw.printf("  #%d %s %-9s %s: %s [%s]\n", r.ID, when(r.TimeNS), baseline.QuoteLine(string(r.Source)), baseline.QuotePath(r.Path), What(r), Finding(r))
+		}
+	}
+	return bw.err
+}
+
+// ActorGroup is the rows one process made (Actor nil: the rows no process is known for).
+type ActorGroup struct {
+	Actor *proc.Actor
+	Rows  []*store.HistoryRow
+}
+
+// Group groups rows by the process that made them (its pid and executable), in the order each
+// first appears; the rows without a known pid form one group.
+func Group(rows []store.HistoryRow) []ActorGroup {
+	var out []ActorGroup
+	index := map[string]int{}
+	for i := range rows {
+		r := &rows[i]
+		a := ActorOf(r)
+		key := "none"
+		if a != nil && a.PID != 0 {
+			key = fmt.Sprint(a.PID)
+			if a.Process != nil {
+				key += "/" + a.Process.Exe
+			}
+		} else {
+			a = nil
+		}
+		k, ok := index[key]
+		if !ok {
+			k = len(out)
+			index[key] = k
+			out = append(out, ActorGroup{Actor: a})
+		}
+		out[k].Rows = append(out[k].Rows, r)
+	}
+	return out
+}
+
+// when renders a time of the history; zero is a time not known.
+func when(ns int64) string {
+	if ns == 0 {
+		return "-"
+	}
+	return baseline.FormatTime(ns)
+}
+
+// errWriter keeps the first write error, so a long rendering checks once.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) printf(format string, a ...any) {
+	if e.err == nil {
+		_, e.err = fmt.Fprintf(e.w, format, a...)
+	}
+}

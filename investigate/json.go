@@ -1,0 +1,91 @@
+package investigate
+
+import (
+	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/store"
+)
+
+// The JSON views below are the store's rows with every integer time doubled by an RFC 3339
+// string of it, in UTC to the nanosecond (baseline.FormatTime): "time" beside "time_ns",
+// "mtime" beside "mtime_ns" and so on. jq and most JSON readers hold numbers as float64 and round
+// 19-digit nanoseconds; the strings keep them exact. The integers stay (fields are added, never
+// renamed).
+
+// RowJSON is a history row in 'history --format json'.
+type RowJSON struct {
+	store.HistoryRow
+	Time string     `json:"time"`
+	Old  *EntryJSON `json:"old,omitempty"`
+	New  *EntryJSON `json:"new,omitempty"`
+}
+
+// EntryJSON is an observation of a path in a RowJSON.
+type EntryJSON struct {
+	*baseline.Entry
+	Mtime string `json:"mtime"`
+	Ctime string `json:"ctime"`
+	Btime string `json:"btime,omitempty"` // absent when the filesystem gives no birth time
+}
+
+// GapJSON is a coverage gap.
+type GapJSON struct {
+	store.Gap
+	Start string `json:"start"`
+	End   string `json:"end,omitempty"` // absent while the gap is open
+}
+
+// TimelineJSON is 'history PATH --format json'.
+type TimelineJSON struct {
+	Path  string    `json:"path"`
+	Rows  []RowJSON `json:"rows"`
+	Gaps  []GapJSON `json:"gaps"`
+	Notes []string  `json:"notes"`
+	Diffs []string  `json:"diffs,omitempty"` // with --diff; never empty then
+}
+
+// RowsJSON is 'history --format json' without a path.
+type RowsJSON struct {
+	Rows []RowJSON `json:"rows"`
+}
+
+// JSON returns the timeline's JSON view.
+func (tl *Timeline) JSON() TimelineJSON {
+	out := TimelineJSON{Path: tl.Path, Rows: Rows(tl.Rows), Gaps: []GapJSON{}, Notes: tl.Notes, Diffs: tl.Diffs}
+	for _, g := range tl.Gaps {
+		out.Gaps = append(out.Gaps, Gap(g))
+	}
+	if out.Notes == nil {
+		out.Notes = []string{}
+	}
+	return out
+}
+
+// Rows returns the JSON view of rows (never nil).
+func Rows(rows []store.HistoryRow) []RowJSON {
+	out := make([]RowJSON, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, RowJSON{HistoryRow: r, Time: baseline.FormatTime(r.TimeNS), Old: Entry(r.Old), New: Entry(r.New)})
+	}
+	return out
+}
+
+// Entry returns the JSON view of e (nil for nil).
+func Entry(e *baseline.Entry) *EntryJSON {
+	if e == nil {
+		return nil
+	}
+	j := &EntryJSON{Entry: e, Mtime: baseline.FormatTime(e.MtimeNS), Ctime: baseline.FormatTime(e.CtimeNS)}
+	if e.BtimeNS != 0 {
+		j.Btime = baseline.FormatTime(e.BtimeNS)
+	}
+	return j
+}
+
+// Gap returns the JSON view of g.
+func Gap(g store.Gap) GapJSON {
+	j := GapJSON{Gap: g, Start: baseline.FormatTime(g.StartNS)}
+	if g.EndNS != 0 {
+		j.End = baseline.FormatTime(g.EndNS)
+	}
+	return j
+}

@@ -1,0 +1,259 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+)
+
+// sealedDB makes a database whose baseline of n rows was written, and so sealed, by the store.
+func sealedDB(t *testing.T, n int) (*DB, string) {
+	t.Helper()
+	ctx := context.Background()
+	db, path := openTest(t)
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		e := testEntry(fmt.Sprintf("/etc/init.d/s%02d", i), i)
+		e.Mode = 0o644
+		if err := tx.PutBaseline(ctx, &e, 1, "installer"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return db, path
+}
+
+func verifyBaseline(t *testing.T, db *DB) BaselineCheck {
+	t.Helper()
+	c, err := db.VerifyBaseline(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Every way of changing the baseline behind tripline's back is found, and the rows are named.
+func TestSealFindsEditedBaseline(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		sql     string
+		edited  []string
+		missing int64
+		problem string
+	}{
+		{"setuid bit set on a row", "UPDATE baseline SET mode = 2541 WHERE path = '/etc/init.d/s03'",
+			[]string{"/etc/init.d/s03"}, 1, `1 row(s) edited or added outside tripline (/etc/init.d/s03)`},
+		{"hash replaced", "UPDATE baseline SET sha256 = '" + strings.Repeat("ab", 32) + "' WHERE path = '/etc/init.d/s01'",
+			[]string{"/etc/init.d/s01"}, 1, "/etc/init.d/s01"},
+		{"row added", "INSERT INTO baseline SELECT '/etc/init.d/evil', location, type, 2541, uid, gid, size, inode, dev, nlink, mtime_ns, ctime_ns, btime_ns, target, sha256, hash_state, approved_ns, approved_by FROM baseline WHERE path = '/etc/init.d/s00'",
+			[]string{"/etc/init.d/evil"}, 0, "/etc/init.d/evil"},
+		{"row deleted", "DELETE FROM baseline WHERE path = '/etc/init.d/s04'", nil, 1, "1 approved row(s) deleted"},
+		{"approver rewritten", "UPDATE baseline SET approved_by = 'alice' WHERE path = '/etc/init.d/s02'",
+			[]string{"/etc/init.d/s02"}, 1, "/etc/init.d/s02"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db, path := sealedDB(t, 6)
+			if c := verifyBaseline(t, db); !c.OK || c.Paths != 6 || c.SealID == 0 {
+				t.Fatalf("sealed by the store: %+v", c)
+			}
+			rawExec(t, path, tt.sql)
+			c := verifyBaseline(t, db)
+			if c.OK || fmt.Sprint(c.Edited) != fmt.Sprint(tt.edited) || c.Missing != tt.missing || !strings.Contains(c.Problem, tt.problem) {
+				t.Errorf("after %s: %+v", tt.sql, c)
+			}
+			if !strings.Contains(c.Problem, fmt.Sprintf("history row %d sealed", c.SealID)) {
+				t.Errorf("the problem does not name the seal: %q", c.Problem)
+			}
+		})
+	}
+}
+
+// An attacker who edits the seal too is found by the seal's place in the chain, or by the leaves.
+func TestSealFindsEditedSeal(t *testing.T) {
+	ctx := context.Background()
+	t.Run("root rewritten", func(t *testing.T) {
+		db, path := sealedDB(t, 3)
+		rawExec(t, path, "UPDATE baseline SET mode = 2541 WHERE path = '/etc/init.d/s00'")
+		rawExec(t, path, "UPDATE history SET new = json_set(new, '$.root', '"+strings.Repeat("0", 64)+"') WHERE source = 'approval'")
+		if c := verifyBaseline(t, db); c.OK || !strings.Contains(c.Problem, "was edited") {
+			t.Errorf("%+v", c)
+		}
+		if r, err := db.VerifyChain(ctx); err != nil || r.OK {
+			t.Errorf("the chain does not see the edited seal: %+v %v", r, err)
+		}
+	})
+	t.Run("leaves rewritten", func(t *testing.T) {
+		db, path := sealedDB(t, 3)
+		rawExec(t, path, "UPDATE baseline SET mode = 2541 WHERE path = '/etc/init.d/s00'")
+		rawExec(t, path, "UPDATE approval_leaves SET leaves = zeroblob(24)")
+		if c := verifyBaseline(t, db); c.OK || !strings.Contains(c.Problem, "row list was edited too") {
+			t.Errorf("%+v", c)
+		}
+	})
+	t.Run("seals deleted", func(t *testing.T) {
+		db, path := sealedDB(t, 3)
+		rawExec(t, path, "DELETE FROM history WHERE source = 'approval'")
+		if c := verifyBaseline(t, db); c.OK || !strings.Contains(c.Problem, "approved by no seal") {
+			t.Errorf("%+v", c)
+		}
+	})
+}
+
+// Acceptances and refreshes seal what they wrote: an accepted change is not an edit.
+func TestSealFollowsAccept(t *testing.T) {
+	ctx := context.Background()
+	db, _ := sealedDB(t, 3)
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := testEntry("/etc/init.d/s01", 1)
+	e.Mode = 0o4755
+	if err := tx.PutState(ctx, &e, true, 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	before := verifyBaseline(t, db)
+	accepted(t, db, "/etc/init.d/s01", "alice", 10)
+	after := verifyBaseline(t, db)
+	if !before.OK || !after.OK || after.SealID <= before.SealID {
+		t.Errorf("before %+v, after %+v", before, after)
+	}
+	if r, err := db.VerifyChain(ctx); err != nil || !r.OK {
+		t.Errorf("chain: %+v %v", r, err)
+	}
+}
+
+// Retention never leaves the baseline unsealed, and never prunes the seal of an edited one.
+func TestPruneKeepsTheBaselineSealed(t *testing.T) {
+	ctx := context.Background()
+	db, path := sealedDB(t, 3)
+	addRows := func(n int) {
+		tx, err := db.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < n; i++ {
+			if err := tx.AddHistory(ctx, &Record{TimeNS: 100, Source: "event", Path: "/etc/init.d/s00", Kind: "modified", Severity: "low", Verdict: "alert", By: "t"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addRows(5)
+	res, err := db.Prune(ctx, 0, 2)
+	if err != nil || res.Rows != 4 || res.KeptSeal != "" {
+		t.Fatalf("prune: %+v %v", res, err)
+	}
+	if c := verifyBaseline(t, db); !c.OK || c.SealID <= 6 {
+		t.Errorf("after the prune that took the seal: %+v", c)
+	}
+	if r, err := db.VerifyChain(ctx); err != nil || !r.OK {
+		t.Errorf("chain after prune: %+v %v", r, err)
+	}
+	// An edited baseline keeps its seal, and what follows it, whatever retention asks.
+	rawExec(t, path, "UPDATE baseline SET mode = 2541 WHERE path = '/etc/init.d/s00'")
+	addRows(5)
+	seal := verifyBaseline(t, db).SealID
+	res, err = db.Prune(ctx, 0, 1)
+	if err != nil || !strings.Contains(res.KeptSeal, "/etc/init.d/s00") || res.AnchorID >= seal {
+		t.Fatalf("prune of an edited baseline: %+v %v", res, err)
+	}
+	if c := verifyBaseline(t, db); c.OK || c.SealID != seal {
+		t.Errorf("the edit was laundered: %+v", c)
+	}
+}
+
+// A head kept off the host finds a history cut back below it, which the chain alone cannot.
+func TestVerifyChainHeadFindsTruncation(t *testing.T) {
+	ctx := context.Background()
+	db, path := sealedDB(t, 2)
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*Record
+	for i := 0; i < 6; i++ {
+		r := &Record{TimeNS: int64(100 + i), Source: "event", Path: "/etc/init.d/s00", Kind: "modified", Severity: "high", Verdict: "alert", By: "t"}
+		if err := tx.AddHistory(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	kept := recs[4].Hash // what the SIEM received with the fifth event
+	if r, err := db.VerifyChainHead(ctx, kept); err != nil || !r.OK || r.KeptID != recs[4].ID {
+		t.Fatalf("intact history: %+v %v", r, err)
+	}
+	rawExec(t, path, fmt.Sprintf("DELETE FROM history WHERE id >= %d", recs[3].ID))
+	r, err := db.VerifyChain(ctx)
+	if err != nil || !r.OK {
+		t.Fatalf("the chain alone cannot see a cut tail (the documented limit): %+v %v", r, err)
+	}
+	r, err = db.VerifyChainHead(ctx, kept)
+	if err != nil || r.OK || r.KeptID != 0 || !strings.Contains(r.Problem, "is not in this history, which ends at row "+fmt.Sprint(recs[2].ID)) {
+		t.Errorf("cut history against the kept head: %+v %v", r, err)
+	}
+}
+
+// A database of schema 3 (before seals) is sealed as it is when it is first opened by this one.
+func TestUpgradeSealsTheBaseline(t *testing.T) {
+	path := t.TempDir() + "/old.db"
+	for _, name := range []string{"001_init.sql", "002_gaps.sql", "003_chain.sql"} {
+		body, err := migrationFS.ReadFile("migrations/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rawExec(t, path, string(body))
+	}
+	rawExec(t, path, fmt.Sprintf("PRAGMA user_version = 3; PRAGMA application_id = %d", applicationID))
+	rawExec(t, path, "INSERT INTO baseline VALUES('/etc/rc.local','rc-local','file',493,0,0,10,5,6,1,7,8,9,'','"+strings.Repeat("cd", 32)+"','ok',1,'installer')")
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c := verifyBaseline(t, db)
+	if !c.OK || c.Paths != 1 || c.SealID != 1 {
+		t.Errorf("upgraded: %+v", c)
+	}
+	rows := historyRowsAll(t, path)
+	if len(rows) != 1 || rows[0].source != string(SourceApproval) || !strings.Contains(rows[0].by, "schema 4") {
+		t.Errorf("seal rows %+v", rows)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// historyRowsAll is historyRows with the seals.
+func historyRowsAll(t *testing.T, path string) []historyRow {
+	t.Helper()
+	rows, err := rawOpen(t, path, "mode=ro").Query("SELECT source, by FROM history ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []historyRow
+	for rows.Next() {
+		var r historyRow
+		if err := rows.Scan(&r.source, &r.by); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
