@@ -109,6 +109,15 @@ exec setpriv --reuid=` + fmt.Sprint(uid) + ` --regid=` + fmt.Sprint(uid) + ` --c
 					t.Fatal(err)
 				}
 			}
+			// As under systemd (a DynamicUser's state directory is bind-mounted at
+			// /var/lib/tripline in the service's namespace, below the 0755 /var/lib), the user
+			// reaches its directories without a capability: store.Open's access(2) check of the
+			// database directory runs on the real uid, without capabilities.
+			for d := filepath.Dir(filepath.Dir(fx.db)); d != "/tmp" && d != "/" && d != "."; d = filepath.Dir(d) {
+				if err := os.Chmod(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
 			out := filepath.Join(filepath.Dir(fx.db), "log", "events.json")
 			d := startWatchWith(t, fx, out, wrapper, "--attribution", feed.mode)
 			ready := d.waitLog(t, "msg=ready")
