@@ -3,17 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
-	"os"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-
-	"golang.org/x/sys/unix"
-
-	"github.com/tripline/tripline/internal/testenv"
 )
 
 // hiddenLine is issue 13's attack: on a terminal, "\r\x1b[K" returns the cursor to the start of
@@ -78,7 +70,7 @@ func TestShowToTerminal(t *testing.T) {
 		t.Errorf("show to a pipe: exit %d, %q, stderr %q; want the bytes as stored", r.code, r.stdout, r.stderr)
 	}
 
-	master, slave := openPTY(t)
+	master, slave := openPTY(t, 80)
 	got := make(chan []byte)
 	go func() {
 		b, _ := io.ReadAll(master) // ends with EIO once the slave side is closed
@@ -99,32 +91,4 @@ func TestShowToTerminal(t *testing.T) {
 	if !strings.Contains(se.String(), "shown Go-quoted") {
 		t.Errorf("stderr %q does not say that lines were quoted", se.String())
 	}
-}
-
-// openPTY opens a pseudo-terminal pair; the slave side is what a program sees as its terminal.
-func openPTY(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		testenv.SkipOrFail(t, "no pseudo-terminals here: "+err.Error())
-	}
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		m.Close()
-		t.Fatalf("unlock pty: %v", err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		m.Close()
-		t.Fatalf("pty number: %v", err)
-	}
-	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		m.Close()
-		if errors.Is(err, os.ErrNotExist) {
-			testenv.SkipOrFail(t, "/dev/pts is not mounted: "+err.Error())
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(); s.Close() })
-	return m, s
 }
