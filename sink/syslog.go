@@ -17,8 +17,8 @@ import (
 // DevLog is the local syslog socket.
 const DevLog = "/dev/log"
 
-// Syslog facility of tripline's messages: 4, security/authorization (RFC 5424 6.2.1), which
-// Debian's rsyslog writes to /var/log/auth.log.
+// FacilityAuth is the syslog facility of tripline's messages: 4, security/authorization
+// (RFC 5424 6.2.1), which Debian's rsyslog writes to /var/log/auth.log.
 const FacilityAuth = 4
 
 // SyslogOptions tune the RFC 5424 header. Zero values take the defaults.
