@@ -59,8 +59,9 @@ dl.summary dd{margin:0;overflow-wrap:anywhere}
 .count.execs{border-color:var(--execline);background:var(--exec)}
 table{border-collapse:collapse;width:100%;margin:4px 0 8px;font-size:.93em}
 table.files{table-layout:fixed}
-col.c-path{width:29%}col.c-type{width:5.5%}col.c-mode{width:10.5%}col.c-owner{width:11%}col.c-size{width:6.5%}col.c-hash{width:9.5%}col.c-time{width:14%}
+col.c-path{width:26%}col.c-type{width:5.5%}col.c-mode{width:10.5%}col.c-owner{width:10%}col.c-size{width:6.5%}col.c-hash{width:13.5%}col.c-time{width:14%}
 td.owner{overflow-wrap:anywhere}
+td.hash{overflow-wrap:anywhere;font-size:.86em}
 th,td{text-align:left;vertical-align:top;padding:4px 8px;border-bottom:1px solid var(--line)}
 thead th{background:var(--head);border-bottom:2px solid #b9c2cc;white-space:nowrap;font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
@@ -155,12 +156,12 @@ const htmlSource = `<!DOCTYPE html>
 <meta name="referrer" content="no-referrer">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light">
-<title>tripline baseline — {{.H.Host}}</title>
+<title>tripline baseline — {{.H.Name}}</title>
 {{style}}
 </head>
 <body>
 <header class="page">
-<h1>Baseline of <span class="host">{{.H.Host}}</span></h1>
+<h1>Baseline of <span class="host">{{.H.Name}}</span></h1>
 <p class="sub">tripline baseline export · exported {{template "time" .H.ExportedAt}} · {{.H.Files}} files in {{.LocTotal}} locations</p>
 <nav><a href="#summary">Summary</a><a href="#locations">Locations</a><a href="#changes">Changes since the previous approval</a><a href="#files">Files</a><a href="#verify">Verifying the export</a></nav>
 </header>
@@ -175,7 +176,7 @@ const htmlSource = `<!DOCTYPE html>
 <div class="count"><b>{{.H.HistoryRows}}</b><span>history rows{{if .H.HistoryRows}} (newest id {{.H.HistoryLast}}){{end}}</span></div>
 </div>
 <dl class="summary">
-<div><dt>Host</dt><dd class="mono">{{.H.Host}}</dd></div>
+<div><dt>Host</dt><dd class="mono">{{or .H.Host "— (no /etc/hostname)"}}</dd></div>
 <div><dt>Machine ID</dt><dd class="mono">{{or .H.MachineID "—"}}</dd></div>
 <div><dt>Root</dt><dd class="mono">{{.H.Root}}</dd></div>
 <div><dt>Policy source</dt><dd class="mono">{{.H.PolicySource}}</dd></div>
@@ -214,14 +215,14 @@ const htmlSource = `<!DOCTYPE html>
 
 <section id="files">
 <h2>Files by location</h2>
-<p class="legend">Rows marked <span class="badge">exec</span> (and shaded) are executable regular files in executed locations. Paths that are not plain printable UTF-8 are shown in double quotes with escapes (\n, \xff). Hashes are shortened; hover for the full value, or read the JSON export.</p>
+<p class="legend">Rows marked <span class="badge">exec</span> (and shaded) are executable regular files in executed locations. Paths that are not plain printable UTF-8 are shown in double quotes with escapes (\n, \xff). SHA-256 values are shown whole, wrapped in groups of 16 hex digits (a copy gives the 64 digits without breaks).</p>
 {{range .Groups}}<section class="loc" id="{{.Anchor}}">
 <h3><span class="mono">{{.ID}}</span><span class="meta">{{.Category}} · {{.Use}} · {{len .Files}} files{{if .Exec}} · {{.Exec}} marked exec{{end}}</span></h3>
 {{if .Files}}<table class="sortable files">
 <colgroup><col class="c-path"><col class="c-type"><col class="c-mode"><col class="c-owner"><col class="c-size"><col class="c-hash"><col class="c-time"><col class="c-time"></colgroup>
 <thead><tr><th>Path</th><th>Type</th><th>Mode</th><th>Owner:group</th><th class="num">Size</th><th>SHA-256</th><th>Modified</th><th>Approved</th></tr></thead>
 <tbody>
-{{range .Files}}<tr{{if .Exec}} class="exec"{{end}}><td class="path mono" data-sort="{{.Path}}">{{wbr .Path}}{{if .Exec}}<span class="badge">exec</span>{{end}}{{if .Target}}<span class="target">→ {{wbr .Target}}</span>{{end}}</td><td>{{.Type}}</td><td class="mode mono">{{.Mode}} {{.ModeSym}}</td><td class="owner" title="uid {{.UID}}, gid {{.GID}}">{{.Owner}}</td><td class="num" data-sort="{{.Size}}">{{.SizeText}}</td><td class="mono nowrap">{{if .Hash}}<span title="{{.Hash}}">{{.HashShort}}</span>{{else}}<span class="dim">{{.HashState}}</span>{{end}}</td><td class="time" data-sort="{{.Modified.Full}}">{{template "time" .Modified}}</td><td class="time" data-sort="{{.ApprovedAt.Full}}">{{template "time" .ApprovedAt}}{{if .ApprovedBy}}<br><span class="dim">by {{.ApprovedBy}}</span>{{end}}</td></tr>
+{{range .Files}}<tr{{if .Exec}} class="exec"{{end}}><td class="path mono" data-sort="{{.Path}}">{{wbr .Path}}{{if .Exec}}<span class="badge">exec</span>{{end}}{{if .Target}}<span class="target">→ {{wbr .Target}}</span>{{end}}</td><td>{{.Type}}</td><td class="mode mono">{{.Mode}} {{.ModeSym}}</td><td class="owner" title="uid {{.UID}}, gid {{.GID}}">{{.Owner}}</td><td class="num" data-sort="{{.Size}}">{{.SizeText}}</td><td class="hash mono">{{if .Hash}}{{.HashWrapped}}{{else}}<span class="dim">{{.HashState}}</span>{{end}}</td><td class="time" data-sort="{{.Modified.Full}}">{{template "time" .Modified}}</td><td class="time" data-sort="{{.ApprovedAt.Full}}">{{template "time" .ApprovedAt}}{{if .ApprovedBy}}<br><span class="dim">by {{.ApprovedBy}}</span>{{end}}</td></tr>
 {{end}}</tbody>
 </table>
 {{else}}<p class="none">no approved files</p>{{end}}
@@ -233,7 +234,7 @@ const htmlSource = `<!DOCTYPE html>
 <h2>Verifying the export</h2>
 <p>This page is for reading. The evidence is the JSON export and its Ed25519 signature (<code>tripline baseline export --format json -o FILE.json --sign KEY</code>). Check it with <code>tripline baseline verify FILE.json --pubkey PUB.pem</code>, or with stock OpenSSL 3, without trusting tripline:</p>
 <pre>openssl pkeyutl -verify -pubin -inkey PUB.pem -rawin -in FILE.json -sigfile FILE.json.sig</pre>
-<p>Generated by tripline {{.H.TriplineVersion}} for {{.H.Host}} at {{.H.ExportedAt.Full}}. The page loads nothing from anywhere; sorting a table by its header needs script, reading it does not.</p>
+<p>Generated by tripline {{.H.TriplineVersion}} for {{.H.Name}} at {{.H.ExportedAt.Full}}. The page loads nothing from anywhere; sorting a table by its header needs script, reading it does not.</p>
 </footer>
 {{script}}
 </body>
@@ -243,6 +244,9 @@ const htmlSource = `<!DOCTYPE html>
 type htmlTime struct{ Full, Short string }
 
 type htmlHeader struct {
+	// Name is what the page calls the host: its host name, else its machine id (an image without
+	// /etc/hostname), else the exported root, so the title never reads "Baseline of".
+	Name                                                               string
 	Host, MachineID, Root, TriplineVersion, PolicySource, PolicyDigest string
 	BaselineBy, LastApprovalBy                                         string
 	ExportedAt, BaselineAt, LastApprovalAt                             htmlTime
@@ -265,7 +269,8 @@ type htmlFile struct {
 	Path, Target, Type, Mode, ModeSym, Owner string
 	UID, GID                                 uint32
 	Size                                     int64
-	SizeText, Hash, HashShort, HashState     string
+	SizeText, Hash, HashState                string
+	HashWrapped                              template.HTML
 	Modified, ApprovedAt                     htmlTime
 	ApprovedBy                               string
 	Exec                                     bool
@@ -300,6 +305,7 @@ func newHTMLPage(d *Document) *htmlPage {
 		ExportedAt: showTime(h.ExportedAt), BaselineAt: showTime(h.BaselineAt), BaselineBy: text(h.BaselineBy),
 		LastApprovalAt: showTime(h.LastApprovalAt), LastApprovalBy: text(h.LastApprovalBy),
 		Files: h.Files, Executables: h.Executables, HistoryRows: h.History.Rows, HistoryLast: h.History.LastID}
+	p.H.Name = hostName(h)
 	// Anchors are made from positions, never from names a policy or host controls.
 	groups := map[string]int{}
 	p.LocTotal = len(d.Locations)
@@ -342,10 +348,7 @@ func newHTMLPage(d *Document) *htmlPage {
 		if hf.HashState == "" {
 			hf.HashState = "not hashed"
 		}
-		hf.HashShort = hf.Hash
-		if len(hf.Hash) > 16 {
-			hf.HashShort = hf.Hash[:12] + "…"
-		}
+		hf.HashWrapped = wrapEvery(hf.Hash, 16)
 		if f.Executable {
 			p.Groups[g].Exec++
 		}
@@ -363,6 +366,34 @@ func newHTMLPage(d *Document) *htmlPage {
 		p.ChangeRows = append(p.ChangeRows, hc)
 	}
 	return p
+}
+
+// hostName names the exported host for a title: its host name, else "machine ID" from
+// /etc/machine-id, else "root DIR".
+func hostName(h *Header) string {
+	switch {
+	case strings.TrimSpace(h.Host) != "":
+		return text(h.Host)
+	case strings.TrimSpace(h.MachineID) != "":
+		return "machine " + text(h.MachineID)
+	case h.Root != "":
+		return "root " + showPath(h.Root, "")
+	}
+	return "an unnamed host"
+}
+
+// wrapEvery escapes s and lets it break after every n characters (<wbr> adds nothing to what a
+// reader copies), for values such as a sha256 that have no natural break.
+func wrapEvery(s string, n int) template.HTML {
+	r := []rune(s)
+	var b strings.Builder
+	for i := 0; i < len(r); i += n {
+		if i > 0 {
+			b.WriteString("<wbr>")
+		}
+		b.WriteString(template.HTMLEscapeString(string(r[i:min(i+n, len(r))])))
+	}
+	return template.HTML(b.String())
 }
 
 // showPath is a path as tripline prints it everywhere: as it is when plain, else Go-quoted. A

@@ -202,7 +202,9 @@ func TestHTMLHostileNamesAreText(t *testing.T) {
 	if !strings.Contains(raw, `/<wbr>etc/<wbr>cron.d/<wbr>&lt;script&gt;alert(1)&lt;/<wbr>script&gt;<`) {
 		t.Error("path is not escaped text with <wbr> after its slashes")
 	}
-	if strings.Count(raw, "<wbr>") != strings.Count(raw, "/<wbr>") {
+	// Outside hash cells (groups of 16 hex digits), a <wbr> only ever follows a slash.
+	noHash := regexp.MustCompile(`<td class="hash mono">[0-9a-f]{16}(<wbr>[0-9a-f]{16}){3}</td>`).ReplaceAllString(raw, "")
+	if strings.Count(noHash, "<wbr>") != strings.Count(noHash, "/<wbr>") {
 		t.Error("a <wbr> does not follow a slash")
 	}
 	// No raw newline inside any table cell's text: every path cell is one line.
@@ -341,10 +343,20 @@ func TestHTMLMarksExecutables(t *testing.T) {
 	if regexp.MustCompile(`<tr class="exec"><td class="path mono" data-sort="/etc/cron.d/evil`).MatchString(files) {
 		t.Error("an executable in a config location is marked")
 	}
-	// Full hash in the title, a short one shown.
-	f := d.Files[0]
-	if !strings.Contains(files, `<span title="`+f.SHA256+`">`+f.SHA256[:12]+"…</span>") {
-		t.Error("hash is not shortened with the full value in title")
+	// Every hash is shown whole: its 64 digits, in four breakable groups of 16.
+	raw := section(t, rawHTML(t, d), "files")
+	for _, f := range d.Files {
+		if f.SHA256 == "" {
+			continue
+		}
+		h := f.SHA256
+		want := `<td class="hash mono">` + h[:16] + "<wbr>" + h[16:32] + "<wbr>" + h[32:48] + "<wbr>" + h[48:] + "</td>"
+		if !strings.Contains(raw, want) {
+			t.Errorf("hash of %q is not shown whole and wrapped: want %s", f.Path, want)
+		}
+	}
+	if strings.Contains(files, "…") {
+		t.Error("a value is still cut short with an ellipsis")
 	}
 	if !strings.Contains(files, "too-large") {
 		t.Error("an unhashed file does not say why")
@@ -408,5 +420,45 @@ func TestHTMLMinimalAndHostileHeader(t *testing.T) {
 	page = renderHTML(t, d)
 	if strings.Contains(page, "<img") || !strings.Contains(page, `data-sort="/x">/x`) {
 		t.Error("file in an unlisted location missing, or owner name is markup")
+	}
+}
+
+// TestHTMLHostName: an image without /etc/hostname is named by its machine id, else by its root,
+// never "Baseline of " followed by nothing.
+func TestHTMLHostName(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		h          Header
+		want, host string
+	}{
+		{"hostname", Header{Host: "web-1", MachineID: "4c1f", Root: "/mnt/img"}, "web-1", "web-1"},
+		{"machine id only", Header{MachineID: "4c1f0e9a7b2d4e6f8a0b1c2d3e4f5a6b", Root: "/mnt/img"},
+			"machine 4c1f0e9a7b2d4e6f8a0b1c2d3e4f5a6b", "— (no /etc/hostname)"},
+		{"neither", Header{Root: "/mnt/img"}, "root /mnt/img", "— (no /etc/hostname)"},
+		{"blank hostname", Header{Host: "  ", MachineID: "ab12", Root: "/"}, "machine ab12", "  "},
+		{"hostile machine id", Header{MachineID: "<b>x\n"}, "machine &lt;b&gt;x&#34;", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &Document{Format: FormatName, Version: Version, Header: tc.h}
+			page := renderHTML(t, d)
+			if tc.name == "hostile machine id" {
+				if strings.Contains(page, "<b>x") {
+					t.Fatal("a hostile machine id became markup")
+				}
+				return
+			}
+			for _, want := range []string{
+				"<title>tripline baseline — " + tc.want + "</title>",
+				`<h1>Baseline of <span class="host">` + tc.want + "</span></h1>",
+				"for " + tc.want + " at",
+			} {
+				if !strings.Contains(page, want) {
+					t.Errorf("page lacks %q", want)
+				}
+			}
+			if tc.host != "" && !strings.Contains(page, `<dt>Host</dt><dd class="mono">`+tc.host+"</dd>") {
+				t.Errorf("the summary's Host is not %q", tc.host)
+			}
+		})
 	}
 }

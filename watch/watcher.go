@@ -78,6 +78,12 @@ type Options struct {
 	Emit func(Change) error
 	// Ready is called once every location is watched and the start-up reconcile is done.
 	Ready func(Status)
+	// Reloaded is called from the loop when a Reload is done: re-marked and reconciled.
+	Reloaded func()
+	// Alive is called from the loop every AliveEvery once it is ready, so a watchdog fed by it
+	// stops being fed when the loop is stuck.
+	Alive      func()
+	AliveEvery time.Duration
 	// Attribution is the exec cache that names the actors of events; nil: /proc alone, read
 	// when an event is handled (with pidfds from fanotify to prove each read).
 	Attribution *attrib.Cache
@@ -265,6 +271,12 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(w.o.ReconcileEvery)
 	defer tick.Stop()
+	var alive <-chan time.Time
+	if w.o.Alive != nil && w.o.AliveEvery > 0 {
+		t := time.NewTicker(w.o.AliveEvery)
+		defer t.Stop()
+		alive = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -302,6 +314,11 @@ func (w *Watcher) Run(ctx context.Context) error {
 			if err := w.reconcile(ctx, "reload"); err != nil {
 				return err
 			}
+			if w.o.Reloaded != nil {
+				w.o.Reloaded()
+			}
+		case <-alive:
+			w.o.Alive()
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"slices"
@@ -17,9 +16,11 @@ import (
 
 	"github.com/tripline/tripline/attrib"
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/internal/sdnotify"
 	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/report"
 	"github.com/tripline/tripline/scan"
+	"github.com/tripline/tripline/sink"
 	"github.com/tripline/tripline/store"
 	"github.com/tripline/tripline/watch"
 )
@@ -33,10 +34,11 @@ inotify) and turns each change into an observation: stat, diff against the last 
 judge with the policy, record in the history, emit one line. On start it checks itself (a
 canary change must come back through the backend), reconciles every location with the last
 observation (changes made while it was down are reported with source "reconcile"), logs
-"ready" and tells systemd (NOTIFY_SOCKET). A kernel queue overflow or a watched directory
+"ready" and tells systemd (NOTIFY_SOCKET; WATCHDOG=1 from the loop when the unit sets WatchdogSec,
+RELOADING=1 then READY=1 around a SIGHUP reload). A kernel queue overflow or a watched directory
 appearing or going is recorded as a gap and reconciled; so is every --reconcile-every.
-SIGHUP reloads the policy and reopens the output file; SIGTERM and SIGINT drain, commit and
-exit 0.
+SIGHUP reloads the policy and reopens the output (file, syslog or journal); SIGTERM and SIGINT
+drain, commit and exit 0.
 
 Every event names the process that made the change, its parent and its users, and says how it
 knows (tripline.attribution in ECS):
@@ -51,7 +53,7 @@ knows (tripline.attribution in ECS):
 mounts tracefs at /sys/kernel/tracing while it runs when it is not mounted), then connector (netlink process
 connector), then proc (/proc alone, with fanotify pidfds). The ready line says which runs and why.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "output", Value: "-", Usage: "append events to `FILE` (- for stdout); reopened on SIGHUP", EnvVars: []string{"TRIPLINE_OUTPUT"}},
+			&cli.StringFlag{Name: "output", Value: "-", Usage: "where events go: `FILE` (appended, reopened on SIGHUP), - (stdout), syslog[:/PATH|udp://HOST:PORT|tcp://HOST:PORT] (RFC 5424; /dev/log by default), journal (systemd journal)", EnvVars: []string{"TRIPLINE_OUTPUT"}},
 			&cli.StringFlag{Name: "format", Value: "ecs", Usage: "event `FORMAT`: ecs (Elastic Common Schema), json, text", EnvVars: []string{"TRIPLINE_FORMAT"}},
 			&cli.StringFlag{Name: "backend", Value: "auto", Usage: "`NAME`: auto (fanotify, else inotify), fanotify, inotify", EnvVars: []string{"TRIPLINE_BACKEND"}},
 			&cli.DurationFlag{Name: "reconcile-every", Value: 3600 * 1e9, Usage: "compare every location with the last observation this often (`DURATION`)", EnvVars: []string{"TRIPLINE_RECONCILE_EVERY"}},
@@ -92,56 +94,6 @@ func pruneLoop(ctx context.Context, e *env, db *store.DB, maxAge time.Duration, 
 	}
 }
 
-// output is the daemon's event sink: every event is rendered whole and written with one write to
-// a file opened O_APPEND, so lines from concurrent writers never interleave; Reopen follows
-// logrotate.
-type output struct {
-	mu   sync.Mutex
-	name string
-	w    io.Writer
-	f    *os.File
-}
-
-func openOutput(name string, stdout io.Writer) (*output, error) {
-	o := &output{name: name, w: stdout}
-	if name == "-" {
-		return o, nil
-	}
-	return o, o.Reopen()
-}
-
-func (o *output) Reopen() error {
-	if o.name == "-" {
-		return nil
-	}
-	f, err := os.OpenFile(o.name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return fmt.Errorf("output %s: %w", o.name, err)
-	}
-	o.mu.Lock()
-	old := o.f
-	o.f, o.w = f, f
-	o.mu.Unlock()
-	if old != nil {
-		old.Close()
-	}
-	return nil
-}
-
-func (o *output) write(b []byte) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	_, err := o.w.Write(b)
-	return err
-}
-
-func (o *output) Close() error {
-	if o.f != nil {
-		return o.f.Close()
-	}
-	return nil
-}
-
 // reconciler is the watcher's full comparison: a scan of every location against its last
 // observation, recording the changes under source reconcile.
 func reconciler(e *env, db *store.DB, maxHashBytes int64) watch.Reconciler {
@@ -180,7 +132,7 @@ func runWatch(c *cli.Context, e *env) error {
 		return err
 	}
 	defer db.Close()
-	out, err := openOutput(c.String("output"), e.stdout)
+	out, err := sink.Open(c.String("output"), e.stdout)
 	if err != nil {
 		return err
 	}
@@ -206,6 +158,11 @@ func runWatch(c *cli.Context, e *env) error {
 		pruneLoop(bgCtx, e, db, maxAge, c.Int64("history-max-rows"))
 	}()
 
+	watchdog, err := sdnotify.WatchdogInterval()
+	if err != nil {
+		return err
+	}
+
 	cache, ast, err := attrib.Open(c.String("attribution"), nil)
 	if err != nil {
 		return fmt.Errorf("%w (choose another with --attribution)", err)
@@ -226,7 +183,7 @@ func runWatch(c *cli.Context, e *env) error {
 		if err := r.FindingBy(&ch.Finding, string(ch.Source), ch.Actor); err != nil {
 			return err
 		}
-		return out.write(buf.Bytes())
+		return out.Write(sinkRecord(&ch, buf.Bytes()))
 	}
 	coverage := map[string]watch.Coverage{}
 	for _, kv := range c.StringSlice("coverage") {
@@ -239,6 +196,7 @@ func runWatch(c *cli.Context, e *env) error {
 	w = watch.New(watch.Options{Root: e.root, Policy: pol, DB: db, Backend: c.String("backend"), Coverage: coverage,
 		ReconcileEvery: c.Duration("reconcile-every"), MaxHashBytes: c.Int64("max-hash-size"), By: whoami(),
 		Log: e.log, Emit: emit, Attribution: cache, Reconcile: reconciler(e, db, c.Int64("max-hash-size")),
+		Reloaded: notifyReloaded(e), Alive: notifyAlive(e), AliveEvery: watchdog / 2,
 		Ready: func(s watch.Status) {
 			args := []any{"backend", s.Backend, "pids", s.Caps.PIDs, "pidfds", s.Caps.PIDFDs, "pidfd_support", s.Caps.PIDFDSupport,
 				"locations", s.Locations, "directories", s.Directories, "fanotify_dirs", s.Coverage.Fanotify,
@@ -266,7 +224,7 @@ func runWatch(c *cli.Context, e *env) error {
 				args = append(args, "unwatched", s.Errors)
 			}
 			e.log.Info("ready", args...)
-			if err := watch.SdNotify("READY=1"); err != nil {
+			if err := sdnotify.Notify("READY=1"); err != nil {
 				e.log.Warn("systemd notification failed", "err", err)
 			}
 		}})
@@ -283,12 +241,16 @@ func runWatch(c *cli.Context, e *env) error {
 				return
 			case <-hup:
 			}
+			if err := sdnotify.Reloading(); err != nil {
+				e.log.Warn("systemd notification failed", "err", err)
+			}
 			if err := out.Reopen(); err != nil {
 				e.log.Error("reopen output", "err", err)
 			}
 			p, err := e.policy()
 			if err != nil {
 				e.log.Error("policy not reloaded, keeping the current one", "err", oneLine(err.Error()))
+				notifyReloaded(e)()
 				continue
 			}
 			w.Reload(p)
@@ -296,7 +258,7 @@ func runWatch(c *cli.Context, e *env) error {
 	}()
 	err = w.Run(ctx)
 	stopBG() // no reload or prune after the watcher stopped
-	watch.SdNotify("STOPPING=1")
+	sdnotify.Notify("STOPPING=1")
 	if err != nil {
 		return err
 	}
@@ -304,4 +266,41 @@ func runWatch(c *cli.Context, e *env) error {
 	e.log.Info("stopped", "attribution", cache.Feed(), "execs", st.Execs, "forks", st.Forks, "exits", st.Exits,
 		"feed_drops", st.Drops, "processes_cached", st.Entries, "cache_bytes", st.Bytes, "evicted", st.Evicted)
 	return nil
+}
+
+// sinkRecord is the event rendered in msg as a sink gets it, with the facts a structured sink
+// (the journal) indexes.
+func sinkRecord(ch *watch.Change, msg []byte) sink.Record {
+	f := &ch.Finding
+	r := sink.Record{Message: bytes.TrimRight(msg, "\n"), Time: time.Now(), Severity: f.Severity, Rule: f.Rule(),
+		Path: f.Change.Path, Kind: string(f.Change.Kind), Verdict: string(f.Verdict), Source: string(ch.Source),
+		HistoryID: f.HistoryID}
+	if f.Location != nil {
+		r.Location = f.Location.ID
+	}
+	if ch.Actor != nil {
+		r.PID = int(ch.Actor.PID)
+		if ch.Actor.Process != nil {
+			r.Exe = ch.Actor.Process.Exe
+		}
+	}
+	return r
+}
+
+// notifyReloaded tells systemd a SIGHUP reload is over (READY=1 after RELOADING=1).
+func notifyReloaded(e *env) func() {
+	return func() {
+		if err := sdnotify.Notify("READY=1"); err != nil {
+			e.log.Warn("systemd notification failed", "err", err)
+		}
+	}
+}
+
+// notifyAlive feeds systemd's watchdog (WatchdogSec= in the unit) from the daemon's loop.
+func notifyAlive(e *env) func() {
+	return func() {
+		if err := sdnotify.Notify("WATCHDOG=1"); err != nil {
+			e.log.Warn("systemd watchdog notification failed", "err", err)
+		}
+	}
 }
