@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tripline/tripline/internal/testenv"
 	"github.com/urfave/cli/v2"
 )
 
@@ -282,7 +283,7 @@ func TestMan(t *testing.T) {
 		}
 	}
 	if _, err := exec.LookPath("man"); err != nil {
-		t.Skip("man is not installed (apt-get install man-db groff-base): the rendering is not checked")
+		testenv.SkipOrFail(t, "man is not installed (apt-get install man-db groff-base): the rendering is not checked")
 	}
 	cmd := exec.Command("man", "--warnings", "-l", "-")
 	cmd.Env = append(os.Environ(), "MANWIDTH=80", "MAN_KEEP_FORMATTING=0")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/tripline/tripline/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,7 +48,7 @@ var compCases = []struct {
 // TestCompletionBash sources the script in bash, as a user's shell does, and asks it.
 func TestCompletionBash(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("bash is not installed")
+		testenv.SkipOrFail(t, "bash is not installed")
 	}
 	script := completionScript(t, "bash")
 	out, err := exec.Command("bash", "-c", "source "+script+"; complete -p tripline").CombinedOutput()
@@ -74,7 +75,7 @@ func TestCompletionBash(t *testing.T) {
 // TestCompletionFish asks fish itself (complete -C) with the script loaded.
 func TestCompletionFish(t *testing.T) {
 	if _, err := exec.LookPath("fish"); err != nil {
-		t.Skip("fish is not installed (apt-get install fish): the fish script is not checked")
+		testenv.SkipOrFail(t, "fish is not installed (apt-get install fish): the fish script is not checked")
 	}
 	script := completionScript(t, "fish")
 	for _, c := range compCases {
@@ -95,7 +96,7 @@ func TestCompletionFish(t *testing.T) {
 // (its answers were checked by hand in a terminal: compsys needs one).
 func TestCompletionZsh(t *testing.T) {
 	if _, err := exec.LookPath("zsh"); err != nil {
-		t.Skip("zsh is not installed (apt-get install zsh): the zsh script is not checked")
+		testenv.SkipOrFail(t, "zsh is not installed (apt-get install zsh): the zsh script is not checked")
 	}
 	script := completionScript(t, "zsh")
 	if out, err := exec.Command("zsh", "-n", script).CombinedOutput(); err != nil {

@@ -137,6 +137,7 @@ func runWatch(c *cli.Context, e *env) error {
 		return err
 	}
 	defer out.Close()
+	logNote(e, out)
 
 	var maxAge time.Duration
 	if s := c.String("history-max-age"); s != "0" {
@@ -247,6 +248,7 @@ func runWatch(c *cli.Context, e *env) error {
 			if err := out.Reopen(); err != nil {
 				e.log.Error("reopen output", "err", err)
 			}
+			logNote(e, out)
 			p, err := e.policy()
 			if err != nil {
 				e.log.Error("policy not reloaded, keeping the current one", "err", oneLine(err.Error()))
@@ -302,5 +304,12 @@ func notifyAlive(e *env) func() {
 		if err := sdnotify.Notify("WATCHDOG=1"); err != nil {
 			e.log.Warn("systemd watchdog notification failed", "err", err)
 		}
+	}
+}
+
+// logNote logs what opening the output changed about it (a file others could write, tightened).
+func logNote(e *env, out sink.Sink) {
+	if n, ok := out.(interface{ Note() string }); ok && n.Note() != "" {
+		e.log.Warn(n.Note())
 	}
 }

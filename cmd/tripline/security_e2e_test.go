@@ -117,3 +117,22 @@ func TestHistoryVerifyKeptHead(t *testing.T) {
 		t.Errorf("cut history against the kept head: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// watch --output at a planted symlink refuses to start (one line, exit 17) and writes nothing
+// to the link's target.
+func TestWatchOutputRefusesSymlink(t *testing.T) {
+	testenv.RequireRoot(t)
+	fx := newFixture(t)
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "shadow")
+	os.WriteFile(victim, []byte("root:*:19000::::::\n"), 0o600)
+	link := filepath.Join(dir, "events.ndjson")
+	os.Symlink(victim, link)
+	r := tl(t, fx, "watch", "--output", link)
+	if r.code != exitError || !strings.Contains(r.stderr, "is a symbolic link, which tripline never writes through") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("watch --output LINK: exit %d\n%s", r.code, r.stderr)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "root:*:19000::::::\n" {
+		t.Errorf("the link's target was written: %q", b)
+	}
+}
