@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/internal/cliargs"
 	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/store"
 )
@@ -109,6 +110,15 @@ type commandError struct {
 
 func (e commandError) Error() string { return e.err.Error() }
 func (e commandError) Unwrap() error { return e.err }
+
+// usage is a cliargs.UsageError as the usage error of its command.
+func usage(err error) error {
+	var ue *cliargs.UsageError
+	if errors.As(err, &ue) {
+		return commandError{path: ue.Path, err: usageError{ue.Err}}
+	}
+	return err
+}
 
 // helpHint is the help page to read after err.
 func helpHint(err error) string {
@@ -351,7 +361,7 @@ func prepare(cmds []*cli.Command, parent string) {
 		}
 		c.HideHelpCommand = true
 		for flag, env := range envTwins[path] {
-			if !addEnv(c.Flags, flag, env) {
+			if !cliargs.AddEnv(c.Flags, flag, env) {
 				panic(fmt.Sprintf("envTwins: %s has no flag --%s", path, flag))
 			}
 		}
@@ -362,8 +372,8 @@ func prepare(cmds []*cli.Command, parent string) {
 			}
 			c.Action = func(ctx *cli.Context) error {
 				if declared {
-					if err := ar.check(path, ctx.Args().Slice()); err != nil {
-						return commandError{path: path, err: err}
+					if err := ar.Check(path, ctx.Args().Slice()); err != nil {
+						return usage(err)
 					}
 				}
 				if err := act(ctx); err != nil {
@@ -374,31 +384,6 @@ func prepare(cmds []*cli.Command, parent string) {
 		}
 		prepare(c.Subcommands, path)
 	}
-}
-
-// addEnv adds env to the environment variables of the flag called name.
-func addEnv(flags []cli.Flag, name, env string) bool {
-	for _, f := range flags {
-		if f.Names()[0] != name {
-			continue
-		}
-		switch f := f.(type) {
-		case *cli.StringFlag:
-			f.EnvVars = append(f.EnvVars, env)
-		case *cli.BoolFlag:
-			f.EnvVars = append(f.EnvVars, env)
-		case *cli.IntFlag:
-			f.EnvVars = append(f.EnvVars, env)
-		case *cli.Int64Flag:
-			f.EnvVars = append(f.EnvVars, env)
-		case *cli.DurationFlag:
-			f.EnvVars = append(f.EnvVars, env)
-		default:
-			return false
-		}
-		return true
-	}
-	return false
 }
 
 // run is main without the process: tests call it directly.
@@ -412,8 +397,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		commandFound = false
 		fmt.Fprintf(stderr, "tripline: unknown command %q; see 'tripline --help'\n", name)
 	}
-	args, err := normalize(app, args)
-	if err == nil {
+	args, err := cliargs.Normalize(app, args)
+	if err != nil {
+		err = usage(err)
+	} else {
 		err = app.RunContext(ctx, args)
 	}
 	if !commandFound {

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/tripline/tripline/internal/clidoc"
 )
 
 // tlRun runs tripline in this process, as main does.
@@ -142,7 +144,7 @@ func leafPaths(t *testing.T) []string {
 	t.Helper()
 	app := newApp(&bytes.Buffer{}, &bytes.Buffer{}, &env{})
 	var paths []string
-	walkCommands(app.Commands, "", func(path string, c *cli.Command) {
+	clidoc.Walk(app.Commands, "", func(path string, c *cli.Command) {
 		if c.Action != nil {
 			paths = append(paths, path)
 		}
@@ -164,15 +166,15 @@ func TestStrictArgs(t *testing.T) {
 			continue
 		}
 		cmd := strings.Fields(path)
-		if ar.max >= 0 {
-			args := append(append([]string{"--db", db}, cmd...), slices.Repeat([]string{"/x"}, ar.max+1)...)
+		if ar.Max >= 0 {
+			args := append(append([]string{"--db", db}, cmd...), slices.Repeat([]string{"/x"}, ar.Max+1)...)
 			r := tlRun(t, args...)
 			if r.code != exitUsage || !strings.Contains(r.stderr, "tripline: "+path+" ") || !strings.Contains(r.stderr, "(see 'tripline "+path+" --help')") {
 				t.Errorf("%v: exit %d, stderr %q", args[2:], r.code, r.stderr)
 			}
 		}
-		if ar.min > 0 {
-			args := append(append([]string{"--db", db}, cmd...), slices.Repeat([]string{"/x"}, ar.min-1)...)
+		if ar.Min > 0 {
+			args := append(append([]string{"--db", db}, cmd...), slices.Repeat([]string{"/x"}, ar.Min-1)...)
 			r := tlRun(t, args...)
 			if r.code != exitUsage || !strings.Contains(r.stderr, "tripline: "+path+" needs") {
 				t.Errorf("%v: exit %d, stderr %q", args[2:], r.code, r.stderr)
