@@ -7,18 +7,18 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/user"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/internal/buildinfo"
 	"github.com/tripline/tripline/internal/cliargs"
 	"github.com/tripline/tripline/policy"
+	"github.com/tripline/tripline/proc"
+	"github.com/tripline/tripline/report"
 	"github.com/tripline/tripline/store"
 )
 
@@ -35,53 +35,10 @@ const (
 )
 
 // version is set by a release build with -ldflags "-X main.version=1.2.3"; otherwise it comes
-// from the build information Go records (see moduleVersion).
+// from the build information Go records.
 var version = ""
 
-// versionString is tripline's version as the version command and the auditor export print it:
-// the stamped version, else the module's version from the VCS stamp, else "devel" plus the commit
-// when it is known.
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "devel"
-	}
-	return moduleVersion(bi)
-}
-
-// moduleVersion reads the version from build information. 'go build' in a git clone stamps a
-// (pseudo-)version such as v0.0.0-20261202153645-959e1445925d, with "+dirty" for uncommitted
-// changes. A build with -buildvcs=false, 'go run' and 'go test' (unless given -buildvcs=true), and
-// any build in a git worktree (Go looks for a .git directory; a worktree's .git is a file) record
-// none: then the version is "devel", with the commit if the stamp has one.
-func moduleVersion(bi *debug.BuildInfo) string {
-	set := map[string]string{}
-	for _, s := range bi.Settings {
-		set[s.Key] = s.Value
-	}
-	dirty := set["vcs.modified"] == "true"
-	if v := bi.Main.Version; v != "" && v != "(devel)" {
-		if dirty && !strings.HasSuffix(v, "+dirty") {
-			v += "+dirty"
-		}
-		return v
-	}
-	rev := set["vcs.revision"]
-	if rev == "" {
-		return "devel"
-	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	v := "devel+" + rev
-	if dirty {
-		v += "-dirty"
-	}
-	return v
-}
+func versionString() string { return buildinfo.Version(version) }
 
 // versionLine is what 'tripline version' prints.
 func versionLine() string {
@@ -191,45 +148,10 @@ func (e *env) openDBReadOnly(ctx context.Context) (*store.DB, error) {
 	return store.OpenReadOnly(ctx, e.dbPath)
 }
 
-// defaultDB is /var/lib/tripline/tripline.db for root, and the user's state directory otherwise,
-// so that tripline works unprivileged without touching system paths.
-func defaultDB() string {
-	if os.Geteuid() == 0 {
-		return "/var/lib/tripline/tripline.db"
-	}
-	dir := os.Getenv("XDG_STATE_HOME")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			home = os.TempDir()
-		}
-		dir = filepath.Join(home, ".local", "state")
-	}
-	return filepath.Join(dir, "tripline", "tripline.db")
-}
+// whoami says who is running tripline, for acceptances and runs.
+var whoami = proc.Invoker
 
-// whoami says who is running tripline, for acceptances and runs: "root (uid 0) via sudo from alice".
-func whoami() string {
-	uid := os.Getuid()
-	name := fmt.Sprint(uid)
-	if u, err := user.LookupId(name); err == nil {
-		name = u.Username
-	}
-	s := fmt.Sprintf("%s (uid %d)", name, uid)
-	if su := os.Getenv("SUDO_USER"); su != "" {
-		s += " via sudo from " + su
-	}
-	return s
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
+var isTerminal = report.IsTerminal
 
 func newApp(stdout, stderr io.Writer, e *env) *cli.App {
 	app := &cli.App{
@@ -277,7 +199,7 @@ prints the shell completion.`,
 			e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 			e.dbPath = c.String("db")
 			if e.dbPath == "" {
-				e.dbPath = defaultDB()
+				e.dbPath = store.DefaultPath()
 			}
 			e.policyFile = c.String("policy")
 			e.root = c.String("root")
