@@ -68,13 +68,14 @@ type commandError struct {
 func (e commandError) Error() string { return e.err.Error() }
 func (e commandError) Unwrap() error { return e.err }
 
-// usage is a cliargs.UsageError as the usage error of its command.
-func usage(err error) error {
+// commandErr is err as the error of the command at path; a cliargs.UsageError is a usage error of
+// the command it names.
+func commandErr(path string, err error) error {
 	var ue *cliargs.UsageError
 	if errors.As(err, &ue) {
 		return commandError{path: ue.Path, err: usageError{ue.Err}}
 	}
-	return err
+	return commandError{path: path, err: err}
 }
 
 // helpHint is the help page to read after err.
@@ -251,12 +252,12 @@ prints the shell completion.`,
 			manCommand(e),
 		},
 	}
-	prepare(app.Commands, "")
+	cliargs.Prepare(app.Commands, cliargs.Spec{Arities: arities, Env: envTwins, Wrap: commandErr})
 	return app
 }
 
-// envTwins are the environment variables of flags whose command file does not declare them:
-// every flag of a scan, so that a cron job or a unit file sets them once.
+// envTwins are the environment variables of flags whose command file does not declare them
+// (cliargs.Spec.Env): every flag of a scan, so that a cron job or a unit file sets them once.
 var envTwins = map[string]map[string]string{
 	"scan":            scanEnv,
 	"baseline create": scanEnv,
@@ -269,43 +270,6 @@ var scanEnv = map[string]string{
 	"max-hash-size": "TRIPLINE_MAX_HASH_SIZE",
 	"workers":       "TRIPLINE_WORKERS",
 	"no-content":    "TRIPLINE_NO_CONTENT",
-}
-
-// prepare applies what every command shares, in one place: the usage-error handler, the
-// argument count of arities (checked before the action runs), the command's name on its errors
-// (for the help hint), and envTwins. One help command at the top ('tripline help baseline
-// accept'); no "help" subcommand under each parent.
-func prepare(cmds []*cli.Command, parent string) {
-	for _, c := range cmds {
-		path := strings.TrimSpace(parent + " " + c.Name)
-		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
-			return commandError{path: path, err: usageError{err}}
-		}
-		c.HideHelpCommand = true
-		for flag, env := range envTwins[path] {
-			if !cliargs.AddEnv(c.Flags, flag, env) {
-				panic(fmt.Sprintf("envTwins: %s has no flag --%s", path, flag))
-			}
-		}
-		if act := c.Action; act != nil {
-			ar, declared := arities[path]
-			if !declared && path != "help" {
-				panic(fmt.Sprintf("arities: no argument count declared for %q", path))
-			}
-			c.Action = func(ctx *cli.Context) error {
-				if declared {
-					if err := ar.Check(path, ctx.Args().Slice()); err != nil {
-						return usage(err)
-					}
-				}
-				if err := act(ctx); err != nil {
-					return commandError{path: path, err: err}
-				}
-				return nil
-			}
-		}
-		prepare(c.Subcommands, path)
-	}
 }
 
 // run is main without the process: tests call it directly.
@@ -321,7 +285,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	args, err := cliargs.Normalize(app, args)
 	if err != nil {
-		err = usage(err)
+		err = commandErr("", err)
 	} else {
 		err = app.RunContext(ctx, args)
 	}

@@ -260,3 +260,56 @@ func AddEnv(flags []cli.Flag, name, env string) bool {
 	}
 	return false
 }
+
+// Spec is what Prepare gives every command of an app.
+type Spec struct {
+	// Arities are the argument counts, by command path; every command that has an action but
+	// "help" must have one.
+	Arities map[string]Arity
+	// Env are environment variables to add to flags the command's definition does not give one:
+	// by command path, then by flag name.
+	Env map[string]map[string]string
+	// Wrap makes the error a command returns the caller's, given the command's path: a
+	// *UsageError for a flag it does not know or a wrong argument count, else its action's error.
+	Wrap func(path string, err error) error
+}
+
+// Prepare applies s to cmds and their subcommands, in one place: the usage-error handler, the
+// argument count (checked before the action runs), the wrapped errors and the environment
+// variables. One help command at the top ('tripline help baseline accept'), no "help"
+// subcommand under each parent. It panics on a Spec that does not fit the commands: that is a
+// mistake in the program, found by its first run.
+func Prepare(cmds []*cli.Command, s Spec) { prepare(cmds, "", s) }
+
+func prepare(cmds []*cli.Command, parent string, s Spec) {
+	for _, c := range cmds {
+		path := strings.TrimSpace(parent + " " + c.Name)
+		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+			return s.Wrap(path, &UsageError{Path: path, Err: err})
+		}
+		c.HideHelpCommand = true
+		for flag, env := range s.Env[path] {
+			if !AddEnv(c.Flags, flag, env) {
+				panic(fmt.Sprintf("cliargs: %s has no flag --%s for %s", path, flag, env))
+			}
+		}
+		if act := c.Action; act != nil {
+			ar, declared := s.Arities[path]
+			if !declared && path != "help" {
+				panic(fmt.Sprintf("cliargs: no argument count declared for %q", path))
+			}
+			c.Action = func(ctx *cli.Context) error {
+				if declared {
+					if err := ar.Check(path, ctx.Args().Slice()); err != nil {
+						return s.Wrap(path, err)
+					}
+				}
+				if err := act(ctx); err != nil {
+					return s.Wrap(path, err)
+				}
+				return nil
+			}
+		}
+		prepare(c.Subcommands, path, s)
+	}
+}
