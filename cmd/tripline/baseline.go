@@ -32,9 +32,6 @@ Every acceptance is recorded in the history with who ran it and when.`,
 				Usage:     "accept everything the last scan found (new, changed and deleted paths)",
 				UsageText: "tripline baseline update",
 				Action: func(c *cli.Context) error {
-					if c.Args().Present() {
-						return usagef("update takes no arguments; to accept some paths use 'tripline baseline accept PATH...'")
-					}
 					return accept(c, e, nil)
 				},
 			},
@@ -43,9 +40,6 @@ Every acceptance is recorded in the history with who ran it and when.`,
 				Usage:     "accept the last observed state of some paths",
 				UsageText: "tripline baseline accept PATH...",
 				Action: func(c *cli.Context) error {
-					if !c.Args().Present() {
-						return usagef("accept needs at least one PATH (or use 'tripline baseline update' to accept everything)")
-					}
 					var paths []string
 					for _, a := range c.Args().Slice() {
 						p, err := pathArg(a)

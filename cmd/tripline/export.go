@@ -51,9 +51,6 @@ give the public key to the auditor.`,
 				&cli.StringFlag{Name: "out", Value: "tripline-export", Usage: "file name `PREFIX`"},
 			},
 			Action: func(c *cli.Context) error {
-				if c.Args().Present() {
-					return usagef("keygen takes no arguments (use --out PREFIX)")
-				}
 				priv, pub := c.String("out")+".key", c.String("out")+".pub.pem"
 				if err := export.Keygen(priv, pub); err != nil {
 					return err
@@ -74,9 +71,6 @@ same check with OpenSSL 3:
 				&cli.StringFlag{Name: "sig", Usage: "the signature `FILE` (default: FILE.sig)"},
 			},
 			Action: func(c *cli.Context) error {
-				if c.NArg() != 1 {
-					return usagef("verify needs exactly one FILE")
-				}
 				pub := c.String("pubkey")
 				if pub == "" {
 					return usagef("verify needs --pubkey PUB, the public key of the signer")
@@ -112,9 +106,6 @@ agree, else the sum of 1 (paths only in B: added), 2 (only in A: removed), 4 (di
 }
 
 func runExport(c *cli.Context, e *env) error {
-	if c.Args().Present() {
-		return usagef("export takes no arguments (use -o FILE)")
-	}
 	format := c.String("format")
 	switch format {
 	case "json", "csv", "html":
@@ -172,9 +163,6 @@ func runExport(c *cli.Context, e *env) error {
 }
 
 func runExportDiff(c *cli.Context, e *env) error {
-	if c.NArg() != 2 {
-		return usagef("diff needs two exports: A.json B.json")
-	}
 	format := c.String("format")
 	if format != "text" && format != "json" {
 		return usagef("--format %q: must be text or json", format)

@@ -53,9 +53,6 @@ or extends it when the file says "extends: default".`,
 				Usage:     "validate a policy file; errors are printed as file:line: what is wrong",
 				UsageText: "tripline policy check FILE",
 				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return usagef("check needs exactly one FILE")
-					}
 					pol, err := policy.LoadFile(c.Args().First())
 					if err != nil {
 						return err
