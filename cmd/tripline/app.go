@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -203,18 +202,10 @@ prints the shell completion.`,
 				e.dbPath = store.DefaultPath()
 			}
 			e.policyFile = c.String("policy")
-			e.root = c.String("root")
-			if e.root != "" {
-				abs, err := filepath.Abs(e.root)
+			if root := c.String("root"); root != "" {
+				abs, err := baseline.AbsRoot(root)
 				if err != nil {
-					return usagef("--root %s: %v", e.root, err)
-				}
-				st, err := os.Stat(abs)
-				if err != nil {
-					return usagef("--root %s: %v", e.root, err)
-				}
-				if !st.IsDir() {
-					return usagef("--root %s: not a directory", e.root)
+					return usagef("--root %s: %v", root, err)
 				}
 				e.root = abs
 			}

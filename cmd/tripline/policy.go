@@ -1,11 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/report"
@@ -31,21 +29,10 @@ or extends it when the file says "extends: default".`,
 					if err != nil {
 						return err
 					}
-					switch c.String("format") {
-					case "yaml":
-						fmt.Fprintf(e.stdout, "# effective policy from %s (sha256 %s)\n", pol.Source(), pol.Digest())
-						enc := yaml.NewEncoder(e.stdout)
-						enc.SetIndent(2)
-						if err := enc.Encode(pol); err != nil {
-							return err
-						}
-						return enc.Close()
-					case "json":
-						enc := json.NewEncoder(e.stdout)
-						enc.SetIndent("", "  ")
-						return enc.Encode(pol)
+					if f := c.String("format"); f != "yaml" && f != "json" {
+						return usagef("--format %q: must be yaml or json", f)
 					}
-					return usagef("--format %q: must be yaml or json", c.String("format"))
+					return pol.Write(e.stdout, c.String("format"))
 				},
 			},
 			{
