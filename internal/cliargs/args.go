@@ -1,5 +1,6 @@
 // Package cliargs puts a command line in the order urfave/cli v2 parses, so that flags may come
-// anywhere, and checks the count of a command's positional arguments.
+// anywhere, checks the count of a command's positional arguments, and applies to every command
+// what they share (Prepare).
 //
 // urfave/cli v2 parses flags with the standard library's flag package, which stops at the first
 // argument that is not a flag: "history PATH --format json" leaves "--format" and "json" as two
