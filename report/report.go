@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -53,6 +54,22 @@ func LocalHost() Host {
 	h := Host{}
 	h.Name, _ = os.Hostname()
 	if b, err := os.ReadFile("/etc/machine-id"); err == nil {
+		h.ID = strings.TrimSpace(string(b))
+	}
+	return h
+}
+
+// HostAt is the identity of the system whose root is root: the running one for "" and "/", else
+// an image's own (its etc/hostname and etc/machine-id), never this host's.
+func HostAt(root string) Host {
+	if root == "" || root == "/" {
+		return LocalHost()
+	}
+	h := Host{}
+	if b, err := os.ReadFile(filepath.Join(root, "etc/hostname")); err == nil {
+		h.Name = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "etc/machine-id")); err == nil {
 		h.ID = strings.TrimSpace(string(b))
 	}
 	return h

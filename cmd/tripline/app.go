@@ -6,18 +6,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/user"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/internal/buildinfo"
+	"github.com/tripline/tripline/internal/cliargs"
 	"github.com/tripline/tripline/policy"
+	"github.com/tripline/tripline/proc"
+	"github.com/tripline/tripline/report"
 	"github.com/tripline/tripline/store"
 )
 
@@ -34,53 +34,10 @@ const (
 )
 
 // version is set by a release build with -ldflags "-X main.version=1.2.3"; otherwise it comes
-// from the build information Go records (see moduleVersion).
+// from the build information Go records.
 var version = ""
 
-// versionString is tripline's version as the version command and the auditor export print it:
-// the stamped version, else the module's version from the VCS stamp, else "devel" plus the commit
-// when it is known.
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "devel"
-	}
-	return moduleVersion(bi)
-}
-
-// moduleVersion reads the version from build information. 'go build' in a git clone stamps a
-// (pseudo-)version such as v0.0.0-20261202153645-959e1445925d, with "+dirty" for uncommitted
-// changes. A build with -buildvcs=false, 'go run' and 'go test' (unless given -buildvcs=true), and
-// any build in a git worktree (Go looks for a .git directory; a worktree's .git is a file) record
-// none: then the version is "devel", with the commit if the stamp has one.
-func moduleVersion(bi *debug.BuildInfo) string {
-	set := map[string]string{}
-	for _, s := range bi.Settings {
-		set[s.Key] = s.Value
-	}
-	dirty := set["vcs.modified"] == "true"
-	if v := bi.Main.Version; v != "" && v != "(devel)" {
-		if dirty && !strings.HasSuffix(v, "+dirty") {
-			v += "+dirty"
-		}
-		return v
-	}
-	rev := set["vcs.revision"]
-	if rev == "" {
-		return "devel"
-	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	v := "devel+" + rev
-	if dirty {
-		v += "-dirty"
-	}
-	return v
-}
+func versionString() string { return buildinfo.Version(version) }
 
 // versionLine is what 'tripline version' prints.
 func versionLine() string {
@@ -109,6 +66,16 @@ type commandError struct {
 
 func (e commandError) Error() string { return e.err.Error() }
 func (e commandError) Unwrap() error { return e.err }
+
+// commandErr is err as the error of the command at path; a cliargs.UsageError is a usage error of
+// the command it names.
+func commandErr(path string, err error) error {
+	var ue *cliargs.UsageError
+	if errors.As(err, &ue) {
+		return commandError{path: ue.Path, err: usageError{ue.Err}}
+	}
+	return commandError{path: path, err: err}
+}
 
 // helpHint is the help page to read after err.
 func helpHint(err error) string {
@@ -181,45 +148,10 @@ func (e *env) openDBReadOnly(ctx context.Context) (*store.DB, error) {
 	return store.OpenReadOnly(ctx, e.dbPath)
 }
 
-// defaultDB is /var/lib/tripline/tripline.db for root, and the user's state directory otherwise,
-// so that tripline works unprivileged without touching system paths.
-func defaultDB() string {
-	if os.Geteuid() == 0 {
-		return "/var/lib/tripline/tripline.db"
-	}
-	dir := os.Getenv("XDG_STATE_HOME")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			home = os.TempDir()
-		}
-		dir = filepath.Join(home, ".local", "state")
-	}
-	return filepath.Join(dir, "tripline", "tripline.db")
-}
+// whoami says who is running tripline, for acceptances and runs.
+var whoami = proc.Invoker
 
-// whoami says who is running tripline, for acceptances and runs: "root (uid 0) via sudo from alice".
-func whoami() string {
-	uid := os.Getuid()
-	name := fmt.Sprint(uid)
-	if u, err := user.LookupId(name); err == nil {
-		name = u.Username
-	}
-	s := fmt.Sprintf("%s (uid %d)", name, uid)
-	if su := os.Getenv("SUDO_USER"); su != "" {
-		s += " via sudo from " + su
-	}
-	return s
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
+var isTerminal = report.IsTerminal
 
 func newApp(stdout, stderr io.Writer, e *env) *cli.App {
 	app := &cli.App{
@@ -267,21 +199,13 @@ prints the shell completion.`,
 			e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 			e.dbPath = c.String("db")
 			if e.dbPath == "" {
-				e.dbPath = defaultDB()
+				e.dbPath = store.DefaultPath()
 			}
 			e.policyFile = c.String("policy")
-			e.root = c.String("root")
-			if e.root != "" {
-				abs, err := filepath.Abs(e.root)
+			if root := c.String("root"); root != "" {
+				abs, err := baseline.AbsRoot(root)
 				if err != nil {
-					return usagef("--root %s: %v", e.root, err)
-				}
-				st, err := os.Stat(abs)
-				if err != nil {
-					return usagef("--root %s: %v", e.root, err)
-				}
-				if !st.IsDir() {
-					return usagef("--root %s: not a directory", e.root)
+					return usagef("--root %s: %v", root, err)
 				}
 				e.root = abs
 			}
@@ -319,12 +243,12 @@ prints the shell completion.`,
 			manCommand(e),
 		},
 	}
-	prepare(app.Commands, "")
+	cliargs.Prepare(app.Commands, cliargs.Spec{Arities: arities, Env: envTwins, Wrap: commandErr})
 	return app
 }
 
-// envTwins are the environment variables of flags whose command file does not declare them:
-// every flag of a scan, so that a cron job or a unit file sets them once.
+// envTwins are the environment variables of flags whose command file does not declare them
+// (cliargs.Spec.Env): every flag of a scan, so that a cron job or a unit file sets them once.
 var envTwins = map[string]map[string]string{
 	"scan":            scanEnv,
 	"baseline create": scanEnv,
@@ -339,68 +263,6 @@ var scanEnv = map[string]string{
 	"no-content":    "TRIPLINE_NO_CONTENT",
 }
 
-// prepare applies what every command shares, in one place: the usage-error handler, the
-// argument count of arities (checked before the action runs), the command's name on its errors
-// (for the help hint), and envTwins. One help command at the top ('tripline help baseline
-// accept'); no "help" subcommand under each parent.
-func prepare(cmds []*cli.Command, parent string) {
-	for _, c := range cmds {
-		path := strings.TrimSpace(parent + " " + c.Name)
-		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
-			return commandError{path: path, err: usageError{err}}
-		}
-		c.HideHelpCommand = true
-		for flag, env := range envTwins[path] {
-			if !addEnv(c.Flags, flag, env) {
-				panic(fmt.Sprintf("envTwins: %s has no flag --%s", path, flag))
-			}
-		}
-		if act := c.Action; act != nil {
-			ar, declared := arities[path]
-			if !declared && path != "help" {
-				panic(fmt.Sprintf("arities: no argument count declared for %q", path))
-			}
-			c.Action = func(ctx *cli.Context) error {
-				if declared {
-					if err := ar.check(path, ctx.Args().Slice()); err != nil {
-						return commandError{path: path, err: err}
-					}
-				}
-				if err := act(ctx); err != nil {
-					return commandError{path: path, err: err}
-				}
-				return nil
-			}
-		}
-		prepare(c.Subcommands, path)
-	}
-}
-
-// addEnv adds env to the environment variables of the flag called name.
-func addEnv(flags []cli.Flag, name, env string) bool {
-	for _, f := range flags {
-		if f.Names()[0] != name {
-			continue
-		}
-		switch f := f.(type) {
-		case *cli.StringFlag:
-			f.EnvVars = append(f.EnvVars, env)
-		case *cli.BoolFlag:
-			f.EnvVars = append(f.EnvVars, env)
-		case *cli.IntFlag:
-			f.EnvVars = append(f.EnvVars, env)
-		case *cli.Int64Flag:
-			f.EnvVars = append(f.EnvVars, env)
-		case *cli.DurationFlag:
-			f.EnvVars = append(f.EnvVars, env)
-		default:
-			return false
-		}
-		return true
-	}
-	return false
-}
-
 // run is main without the process: tests call it directly.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	e := &env{stdout: stdout, stderr: stderr, stderrTTY: isTerminal(stderr)}
@@ -412,8 +274,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		commandFound = false
 		fmt.Fprintf(stderr, "tripline: unknown command %q; see 'tripline --help'\n", name)
 	}
-	args, err := normalize(app, args)
-	if err == nil {
+	args, err := cliargs.Normalize(app, args)
+	if err != nil {
+		err = commandErr("", err)
+	} else {
 		err = app.RunContext(ctx, args)
 	}
 	if !commandFound {

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -34,9 +32,6 @@ Every acceptance is recorded in the history with who ran it and when.`,
 				Usage:     "accept everything the last scan found (new, changed and deleted paths)",
 				UsageText: "tripline baseline update",
 				Action: func(c *cli.Context) error {
-					if c.Args().Present() {
-						return usagef("update takes no arguments; to accept some paths use 'tripline baseline accept PATH...'")
-					}
 					return accept(c, e, nil)
 				},
 			},
@@ -45,9 +40,6 @@ Every acceptance is recorded in the history with who ran it and when.`,
 				Usage:     "accept the last observed state of some paths",
 				UsageText: "tripline baseline accept PATH...",
 				Action: func(c *cli.Context) error {
-					if !c.Args().Present() {
-						return usagef("accept needs at least one PATH (or use 'tripline baseline update' to accept everything)")
-					}
 					var paths []string
 					for _, a := range c.Args().Slice() {
 						p, err := pathArg(a)
@@ -87,17 +79,7 @@ func accept(c *cli.Context, e *env, paths []string) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range res.Approved {
-		fmt.Fprintf(e.stdout, "accepted %s\n", baseline.QuotePath(p))
-	}
-	for _, p := range res.Removed {
-		fmt.Fprintf(e.stdout, "removed from the baseline %s\n", baseline.QuotePath(p))
-	}
-	fmt.Fprintf(e.stdout, "%d paths accepted, %d removed from the baseline", len(res.Approved), len(res.Removed))
-	if n := len(res.Refreshed); n > 0 {
-		fmt.Fprintf(e.stdout, " (%d more refreshed: new ctime or inode, nothing else changed)", n)
-	}
-	fmt.Fprintln(e.stdout, ".")
+	(&report.Renderer{W: e.stdout}).Accepted(&res)
 	if len(res.Unknown) > 0 {
 		for _, p := range res.Unknown {
 			fmt.Fprintf(e.stderr, "tripline: %s: no change recorded for this path by the last scan (nothing to accept)\n", baseline.QuotePath(p))
@@ -139,34 +121,9 @@ func showBaseline(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	users := baseline.LoadUsers(e.root)
-	r := &report.Renderer{W: e.stdout, Format: format, Users: users}
-	if format == report.JSON {
-		enc := json.NewEncoder(e.stdout)
-		for i := range entries {
-			a := &entries[i]
-			if err := enc.Encode(struct {
-				Type string `json:"type"`
-				*report.EntryJSON
-				ApprovedNS int64  `json:"approved_ns"`
-				ApprovedBy string `json:"approved_by"`
-			}{"baseline", r.EntryJSON(&a.Entry), a.ApprovedNS, a.ApprovedBy}); err != nil {
-				return err
-			}
-		}
-	} else {
-		fmt.Fprintf(e.stdout, "Baseline of %s recorded %s by %s; %d entries shown.\n", info.Root, time.Unix(0, info.CreatedNS).UTC().Format(time.RFC3339), info.CreatedBy, len(entries))
-		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "MODE\tOWNER\tSIZE\tSHA256\tAPPROVED\tLOCATION\tPATH")
-		for i := range entries {
-			a := &entries[i]
-			fmt.Fprintf(tw, "%s %s\t%s\t%d\t%s\t%s\t%s\t%s\n", baseline.ModeString(a.Mode), baseline.SymbolicMode(a.Type, a.Mode),
-				owner(users, &a.Entry), a.Size, hashCol(&a.Entry), time.Unix(0, a.ApprovedNS).UTC().Format("2006-01-02 15:04"),
-				a.Location, pathCol(&a.Entry))
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
+	r := &report.Renderer{W: e.stdout, Format: format, Users: baseline.LoadUsers(e.root)}
+	if err := r.Baseline(info, entries); err != nil {
+		return err
 	}
 	if len(paths) > 0 && len(entries) == 0 {
 		return fmt.Errorf("no baseline entry for %s", strings.Join(quoteAll(paths), ", "))
@@ -180,30 +137,4 @@ func quoteAll(ps []string) []string {
 		out[i] = baseline.QuotePath(p)
 	}
 	return out
-}
-
-func owner(u *baseline.Users, e *baseline.Entry) string {
-	un, gn := u.User(e.UID), u.Group(e.GID)
-	if un == "" {
-		un = fmt.Sprint(e.UID)
-	}
-	if gn == "" {
-		gn = fmt.Sprint(e.GID)
-	}
-	return un + ":" + gn
-}
-
-func hashCol(e *baseline.Entry) string {
-	if e.HashState == baseline.HashOK {
-		return e.SHA256[:16]
-	}
-	return "(" + string(e.HashState) + ")"
-}
-
-func pathCol(e *baseline.Entry) string {
-	p := baseline.QuotePath(e.Path)
-	if e.Type == baseline.TypeSymlink {
-		p += " -> " + baseline.QuotePath(e.Target)
-	}
-	return p
 }

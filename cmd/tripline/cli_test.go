@@ -15,6 +15,9 @@ import (
 
 	"github.com/tripline/tripline/internal/testenv"
 	"github.com/urfave/cli/v2"
+
+	"github.com/tripline/tripline/internal/buildinfo"
+	"github.com/tripline/tripline/internal/clidoc"
 )
 
 // tlRun runs tripline in this process, as main does.
@@ -143,7 +146,7 @@ func leafPaths(t *testing.T) []string {
 	t.Helper()
 	app := newApp(&bytes.Buffer{}, &bytes.Buffer{}, &env{})
 	var paths []string
-	walkCommands(app.Commands, "", func(path string, c *cli.Command) {
+	clidoc.Walk(app.Commands, "", func(path string, c *cli.Command) {
 		if c.Action != nil {
 			paths = append(paths, path)
 		}
@@ -165,15 +168,15 @@ func TestStrictArgs(t *testing.T) {
 			continue
 		}
 		cmd := strings.Fields(path)
-		if ar.max >= 0 {
-			args := append(append([]string{"--db", db}, cmd...), slices.Repeat([]string{"/x"}, ar.max+1)...)
+		if ar.Max >= 0 {
+			args := append(append([]string{"--db", db}, cmd...), slices.Repeat([]string{"/x"}, ar.Max+1)...)
 			r := tlRun(t, args...)
 			if r.code != exitUsage || !strings.Contains(r.stderr, "tripline: "+path+" ") || !strings.Contains(r.stderr, "(see 'tripline "+path+" --help')") {
 				t.Errorf("%v: exit %d, stderr %q", args[2:], r.code, r.stderr)
 			}
 		}
-		if ar.min > 0 {
-			args := append(append([]string{"--db", db}, cmd...), slices.Repeat([]string{"/x"}, ar.min-1)...)
+		if ar.Min > 0 {
+			args := append(append([]string{"--db", db}, cmd...), slices.Repeat([]string{"/x"}, ar.Min-1)...)
 			r := tlRun(t, args...)
 			if r.code != exitUsage || !strings.Contains(r.stderr, "tripline: "+path+" needs") {
 				t.Errorf("%v: exit %d, stderr %q", args[2:], r.code, r.stderr)
@@ -301,30 +304,6 @@ func TestMan(t *testing.T) {
 	}
 }
 
-// TestVersionInfo reads versions from build information as Go records them.
-func TestVersionInfo(t *testing.T) {
-	rev := []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: "959e1445925d5f5e2755fb6bd6194aa90d30a50e"}}
-	cases := []struct {
-		name string
-		bi   debug.BuildInfo
-		want string
-	}{
-		{"no stamp", debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "devel"},
-		{"empty", debug.BuildInfo{}, "devel"},
-		{"commit only", debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: rev}, "devel+959e1445925d"},
-		{"commit, modified", debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: append(rev, debug.BuildSetting{Key: "vcs.modified", Value: "true"})}, "devel+959e1445925d-dirty"},
-		{"pseudo-version", debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261202153645-959e1445925d"}, Settings: rev}, "v0.0.0-20261202153645-959e1445925d"},
-		{"dirty, marked by go", debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261202153645-959e1445925d+dirty"}, Settings: append(rev, debug.BuildSetting{Key: "vcs.modified", Value: "true"})}, "v0.0.0-20261202153645-959e1445925d+dirty"},
-		{"dirty, not marked", debug.BuildInfo{Main: debug.Module{Version: "v1.2.0"}, Settings: append(rev, debug.BuildSetting{Key: "vcs.modified", Value: "true"})}, "v1.2.0+dirty"},
-		{"tag", debug.BuildInfo{Main: debug.Module{Version: "v1.2.0"}, Settings: rev}, "v1.2.0"},
-	}
-	for _, c := range cases {
-		if got := moduleVersion(&c.bi); got != c.want {
-			t.Errorf("%s: %q, want %q", c.name, got, c.want)
-		}
-	}
-}
-
 // TestVersionStamped builds tripline as a release does, with -X main.version: the version
 // command and the auditor export both carry it.
 func TestVersionStamped(t *testing.T) {
@@ -355,7 +334,7 @@ func TestVersionStamped(t *testing.T) {
 	}
 	// Unstamped (this test binary has no VCS stamp either way): devel, and the version command
 	// says why.
-	if r := tlRun(t, "version"); version == "" && moduleVersion(mustBuildInfo(t)) == "devel" && !strings.Contains(r.stdout, "tripline devel (no version stamp: ") {
+	if r := tlRun(t, "version"); version == "" && buildinfo.Module(mustBuildInfo(t)) == "devel" && !strings.Contains(r.stdout, "tripline devel (no version stamp: ") {
 		t.Errorf("unstamped version: %q", r.stdout)
 	}
 }

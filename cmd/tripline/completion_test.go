@@ -126,3 +126,9 @@ func checkCandidates(t *testing.T, shell, line string, got, want, not []string) 
 		}
 	}
 }
+
+// shellWord quotes s in single quotes for the shells' command lines; a quote inside is closed,
+// escaped and reopened.
+func shellWord(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

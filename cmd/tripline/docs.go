@@ -1,132 +1,86 @@
 package main
 
 import (
-	"regexp"
-	"strings"
-
 	"github.com/urfave/cli/v2"
+
+	"github.com/tripline/tripline/internal/clidoc"
 )
 
-// The help, the man page and the shell completions are read from the same definitions: the
-// commands and flags of newApp. This file turns those definitions into plain values.
+// The shell completions and the manual page are written by package clidoc from the definitions
+// of newApp; this file holds what those definitions do not say.
 
-// flagDoc is what the docs say about one flag.
-type flagDoc struct {
-	names       []string // "output", "o"
-	placeholder string   // FILE, from the `FILE` in the usage; "" for a flag without a value
-	usage       string   // the usage, without the backquotes
-	value       string   // the default value, "" if none worth saying
-	env         []string
-	choices     []string // the values the usage lists ("text, json or ecs"), if it lists them
-}
-
-func docOf(f cli.Flag) flagDoc {
-	d := flagDoc{names: f.Names()}
-	g, ok := f.(cli.DocGenerationFlag)
-	if !ok {
-		return d
-	}
-	d.usage = g.GetUsage()
-	if i := strings.IndexByte(d.usage, '`'); i >= 0 {
-		if j := strings.IndexByte(d.usage[i+1:], '`'); j >= 0 {
-			d.placeholder = d.usage[i+1 : i+1+j]
-			d.usage = d.usage[:i] + d.placeholder + d.usage[i+1+j+1:]
-		}
-	}
-	if g.TakesValue() {
-		if d.placeholder == "" {
-			d.placeholder = "VALUE"
-		}
-		d.value = g.GetValue()
-		if dt := g.GetDefaultText(); dt != "" {
-			d.value = dt
-		}
-		if d.value == `""` || d.value == "0" {
-			d.value = ""
-		}
-		d.choices = choicesIn(g.GetUsage())
-	} else {
-		d.placeholder = ""
-	}
-	d.env = g.GetEnvVars()
-	return d
-}
-
-// flagSpelling is "--name" for a long name, "-o" for a one-letter one.
-func flagSpelling(name string) string {
-	if len(name) == 1 {
-		return "-" + name
-	}
-	return "--" + name
-}
-
-var (
-	parenthetical = regexp.MustCompile(`\([^()]*\)`)
-	choiceWord    = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
-)
-
-// choicesIn reads the list of values in a usage such as "output `FORMAT`: text, json (one
-// object per line), ecs" or "`FORMAT`: yaml or json": the words after the placeholder's colon.
-// It returns nil unless every item is a single word and there are at least two.
-func choicesIn(usage string) []string {
-	i := strings.LastIndexByte(usage, '`')
-	if i < 0 {
-		return nil
-	}
-	rest := usage[i+1:]
-	c := strings.Index(rest, ": ")
-	if c < 0 {
-		return nil
-	}
-	rest = parenthetical.ReplaceAllString(rest[c+2:], "")
-	var out []string
-	for _, part := range strings.Split(rest, ",") {
-		for _, w := range strings.Split(part, " or ") {
-			w = strings.TrimSpace(w)
-			if !choiceWord.MatchString(w) {
-				return nil
+func completionCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "completion",
+		Usage:     "print the shell completion script for bash, zsh or fish",
+		UsageText: "tripline completion bash|zsh|fish",
+		Description: `Prints a completion script generated from tripline's own definitions: commands, subcommands,
+their flags, the values a flag lists (--format text|json|ecs), file names for FILE, DIR and
+PATH. To use it now:
+  source <(tripline completion bash)
+  source <(tripline completion zsh)
+  tripline completion fish | source
+To install it:
+  tripline completion bash > /usr/share/bash-completion/completions/tripline
+  tripline completion zsh > /usr/share/zsh/vendor-completions/_tripline
+  tripline completion fish > /usr/share/fish/vendor_completions.d/tripline.fish`,
+		Action: func(c *cli.Context) error {
+			spec := clidoc.NewCompletion(e.app, argChoices, arities)
+			// The shells are argChoices["completion"]; the switch is the one place that knows
+			// them all.
+			switch sh := c.Args().First(); sh {
+			case "bash":
+				return spec.Bash(e.stdout)
+			case "zsh":
+				return spec.Zsh(e.stdout)
+			case "fish":
+				return spec.Fish(e.stdout)
+			default:
+				return usagef("completion: unknown shell %q (bash, zsh or fish)", sh)
 			}
-			out = append(out, w)
-		}
+		},
 	}
-	if len(out) < 2 {
-		return nil
-	}
-	return out
 }
 
-// visibleFlags are the documented flags of a command or the app, with --help last.
-func visibleFlags(flags []cli.Flag) []flagDoc {
-	var out []flagDoc
-	for _, f := range flags {
-		if f == cli.HelpFlag {
-			continue
-		}
-		if v, ok := f.(cli.VisibleFlag); ok && !v.IsVisible() {
-			continue
-		}
-		out = append(out, docOf(f))
+// argChoices are the values the argument of a command can take, for its completion.
+var argChoices = map[string][]string{"completion": {"bash", "zsh", "fish"}}
+
+func manCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "man",
+		Usage:     "print the manual page (roff, section 8): tripline man > tripline.8; man -l tripline.8",
+		UsageText: "tripline man",
+		Description: `Prints tripline(8), generated from the same definitions as --help: every command with its
+usage, description and options, the environment variables, the exit codes and the files.`,
+		Action: func(c *cli.Context) error {
+			m := clidoc.Man{App: e.app, Section: 8, Manual: "System Administration", Version: versionString(), Sections: manSections}
+			return m.Write(e.stdout)
+		},
 	}
-	return append(out, docOf(cli.HelpFlag))
 }
 
-// visibleCommands are the commands shown in help, man and completion.
-func visibleCommands(cmds []*cli.Command) []*cli.Command {
-	var out []*cli.Command
-	for _, c := range cmds {
-		if !c.Hidden {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// walkCommands calls fn for every visible command below cmds, parents before children, with its
-// path ("baseline accept").
-func walkCommands(cmds []*cli.Command, parent string, fn func(path string, c *cli.Command)) {
-	for _, c := range visibleCommands(cmds) {
-		path := strings.TrimSpace(parent + " " + c.Name)
-		fn(path, c)
-		walkCommands(c.Subcommands, path, fn)
-	}
+// manSections are the parts of tripline(8) after the commands and the environment.
+var manSections = []clidoc.Section{
+	{Title: "EXIT STATUS", Font: "B",
+		Text: "scan (and baseline create, baseline diff) exit with a bitmask of what they found; the other commands exit 0 on success.",
+		Items: [][2]string{
+			{"0", "no difference, or success"},
+			{"1", "paths added (baseline verify: a bad signature)"},
+			{"2", "paths removed"},
+			{"4", "paths changed"},
+			{"8", "some paths could not be read"},
+			{"16", "usage error: the message names the help to read"},
+			{"17", "error"},
+			{"130", "interrupted; nothing was recorded by the unfinished command"},
+		}},
+	{Title: "FILES", Font: "I", Items: [][2]string{
+		{"/var/lib/tripline/tripline.db", "the database (baseline, history, contents) when run as root"},
+		{"~/.local/state/tripline/tripline.db", "the database otherwise ($XDG_STATE_HOME/tripline/tripline.db when XDG_STATE_HOME is set)"},
+	}},
+	{Title: "SEE ALSO", Roff: `.BR systemd.service (5),
+.BR cron (8),
+.BR fanotify (7),
+.BR inotify (7)
+.PP
+Shell completion: \fBtripline completion bash\fR|\fBzsh\fR|\fBfish\fR.`},
 }

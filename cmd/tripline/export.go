@@ -5,10 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -55,9 +51,6 @@ give the public key to the auditor.`,
 				&cli.StringFlag{Name: "out", Value: "tripline-export", Usage: "file name `PREFIX`"},
 			},
 			Action: func(c *cli.Context) error {
-				if c.Args().Present() {
-					return usagef("keygen takes no arguments (use --out PREFIX)")
-				}
 				priv, pub := c.String("out")+".key", c.String("out")+".pub.pem"
 				if err := export.Keygen(priv, pub); err != nil {
 					return err
@@ -78,9 +71,6 @@ same check with OpenSSL 3:
 				&cli.StringFlag{Name: "sig", Usage: "the signature `FILE` (default: FILE.sig)"},
 			},
 			Action: func(c *cli.Context) error {
-				if c.NArg() != 1 {
-					return usagef("verify needs exactly one FILE")
-				}
 				pub := c.String("pubkey")
 				if pub == "" {
 					return usagef("verify needs --pubkey PUB, the public key of the signer")
@@ -90,21 +80,11 @@ same check with OpenSSL 3:
 				if sigFile == "" {
 					sigFile = file + ".sig"
 				}
-				pk, err := export.LoadPublicKey(pub)
-				if err != nil {
-					return err
-				}
-				data, err := os.ReadFile(file)
-				if err != nil {
-					return err
-				}
-				sig, err := os.ReadFile(sigFile)
-				if err != nil {
-					return err
-				}
-				if err := export.Verify(pk, data, sig); err != nil {
+				if err := export.VerifyFile(pub, file, sigFile); errors.Is(err, export.ErrBadSignature) {
 					fmt.Fprintf(e.stderr, "tripline: %s: %v\n", file, err)
 					return exitStatus(exitAdded) // 1: the check failed
+				} else if err != nil {
+					return err
 				}
 				fmt.Fprintf(e.stdout, "%s: good signature by %s\n", file, pub)
 				return nil
@@ -126,9 +106,6 @@ agree, else the sum of 1 (paths only in B: added), 2 (only in A: removed), 4 (di
 }
 
 func runExport(c *cli.Context, e *env) error {
-	if c.Args().Present() {
-		return usagef("export takes no arguments (use -o FILE)")
-	}
 	format := c.String("format")
 	switch format {
 	case "json", "csv", "html":
@@ -156,49 +133,27 @@ func runExport(c *cli.Context, e *env) error {
 		return err
 	}
 	defer db.Close()
-	root := e.root
-	if root == "" {
-		root = "/"
-	}
-	host := report.LocalHost()
-	if root != "/" {
-		// An image: its own identity, not this host's.
-		host = report.Host{}
-		if b, err := os.ReadFile(filepath.Join(root, "etc/hostname")); err == nil {
-			host.Name = strings.TrimSpace(string(b))
-		}
-		if b, err := os.ReadFile(filepath.Join(root, "etc/machine-id")); err == nil {
-			host.ID = strings.TrimSpace(string(b))
-		}
-	}
+	host := report.HostAt(e.root)
 	doc, err := export.Build(c.Context, db, pol, export.Options{Host: host.Name, MachineID: host.ID,
 		TriplineVersion: versionString(), Users: baseline.LoadUsers(e.root), Now: time.Now()})
 	if err != nil {
 		return fmt.Errorf("%s: %w", db.Path(), err)
 	}
 	var buf bytes.Buffer
-	switch format {
-	case "json":
-		err = export.WriteJSON(&buf, doc)
-	case "csv":
-		err = export.WriteCSV(&buf, doc)
-	case "html":
-		err = export.WriteHTML(&buf, doc)
-	}
-	if err != nil {
+	if err := export.Write(&buf, doc, format); err != nil {
 		return err
 	}
 	if out == "-" {
 		_, err := e.stdout.Write(buf.Bytes())
 		return err
 	}
-	if err := writeFileAtomic(out, buf.Bytes(), 0o644); err != nil {
+	if err := export.WriteFile(out, buf.Bytes()); err != nil {
 		return err
 	}
 	msg := fmt.Sprintf("exported %d files in %d locations to %s", doc.Header.Files, len(doc.Locations), out)
 	if sk != nil {
 		sig := export.Sign(sk, buf.Bytes())
-		if err := writeFileAtomic(out+".sig", sig, 0o644); err != nil {
+		if err := export.WriteFile(out+".sig", sig); err != nil {
 			return err
 		}
 		msg += ", signature " + out + ".sig"
@@ -207,52 +162,7 @@ func runExport(c *cli.Context, e *env) error {
 	return nil
 }
 
-// writeFileAtomic writes through a temporary file in the same directory and a rename, so a
-// reader never sees half an export.
-func writeFileAtomic(name string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), name)
-}
-
-func readExport(name string) (*export.Document, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	d, err := export.Read(f)
-	if err != nil {
-		if errors.Is(err, export.ErrNotExport) {
-			return nil, fmt.Errorf("%s: %w (diff compares JSON exports: tripline baseline export --format json)", name, err)
-		}
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return d, nil
-}
-
 func runExportDiff(c *cli.Context, e *env) error {
-	if c.NArg() != 2 {
-		return usagef("diff needs two exports: A.json B.json")
-	}
 	format := c.String("format")
 	if format != "text" && format != "json" {
 		return usagef("--format %q: must be text or json", format)
@@ -273,7 +183,7 @@ func runExportDiff(c *cli.Context, e *env) error {
 			return err
 		}
 	} else {
-		writeDiffText(e.stdout, c.Args().Get(0), c.Args().Get(1), r)
+		export.WriteDiffText(e.stdout, c.Args().Get(0), c.Args().Get(1), r)
 	}
 	code := 0
 	if len(r.OnlyB) > 0 {
@@ -291,37 +201,10 @@ func runExportDiff(c *cli.Context, e *env) error {
 	return nil
 }
 
-func writeDiffText(w io.Writer, na, nb string, r *export.DiffResult) {
-	host := func(h string) string {
-		if h == "" {
-			return "unnamed"
-		}
-		return h
+func readExport(name string) (*export.Document, error) {
+	d, err := export.ReadFile(name)
+	if errors.Is(err, export.ErrNotExport) {
+		return nil, fmt.Errorf("%w (diff compares JSON exports: tripline baseline export --format json)", err)
 	}
-	fmt.Fprintf(w, "A: %s (host %s, %d files)\nB: %s (host %s, %d files)\n", na, host(r.HostA), r.FilesA, nb, host(r.HostB), r.FilesB)
-	for _, f := range r.OnlyA {
-		fmt.Fprintf(w, "only in A  %s %s %s\n", f.Mode, f.Type, shownPath(&f))
-	}
-	for _, f := range r.OnlyB {
-		fmt.Fprintf(w, "only in B  %s %s %s\n", f.Mode, f.Type, shownPath(&f))
-	}
-	for _, d := range r.Differ {
-		var parts []string
-		for _, fd := range d.Fields {
-			parts = append(parts, fmt.Sprintf("%s %s -> %s", fd.Field, fd.A, fd.B))
-		}
-		fmt.Fprintf(w, "differs    %s: %s\n", baseline.QuotePath(d.Path), strings.Join(parts, ", "))
-	}
-	if len(r.OnlyA)+len(r.OnlyB)+len(r.Differ) == 0 {
-		fmt.Fprintln(w, "The exports agree on every path.")
-		return
-	}
-	fmt.Fprintf(w, "%d only in A, %d only in B, %d differ.\n", len(r.OnlyA), len(r.OnlyB), len(r.Differ))
-}
-
-func shownPath(f *export.File) string {
-	if f.PathEscaped != "" {
-		return f.PathEscaped
-	}
-	return baseline.QuotePath(f.Path)
+	return d, err
 }

@@ -2,206 +2,25 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"os"
-	"strings"
-	"time"
-	"unicode/utf8"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/report"
-	"github.com/tripline/tripline/scan"
 	"github.com/tripline/tripline/store"
 )
-
-// progress shows a one-line status of a long scan on a terminal's stderr. The line is redrawn in
-// place ("\r", erase to the end of the line), so it must never be wider than the terminal: a
-// line that wraps leaves its first row behind on every update. It is cut to the width read from
-// the terminal at each update, so a resized window is followed.
-type progress struct {
-	w        io.Writer
-	fd       int   // stderr's descriptor, for its width
-	expected int64 // the paths the baseline has: the scan's likely total; 0 when unknown
-	shown    bool
-	recent   []scan.Progress // the updates of the last rateWindow, for the rate of the ETA
-}
-
-// rateWindow is how far back the ETA's rate looks. Paths are not equally slow (a directory of
-// small files is walked in a blink, a large file takes seconds to hash), so the rate of the whole
-// scan so far would promise the end too early, or too late.
-const rateWindow = 5 * time.Second
 
 // newProgress returns the progress line of a scan writing to e.stderr, or nil when stderr is not
 // a terminal (nothing is shown then: no line in a log file or a pipe). The baseline's path count,
 // when there is a baseline, is the expected total for the percent and the ETA.
-func newProgress(ctx context.Context, e *env, db *store.DB) *progress {
+func newProgress(ctx context.Context, e *env, db *store.DB) *report.Progress {
 	f, ok := e.stderr.(*os.File)
 	if !ok || !e.stderrTTY {
 		return nil
 	}
-	p := &progress{w: e.stderr, fd: int(f.Fd())}
+	var expected int64
 	if n, err := db.Count(ctx); err == nil {
-		p.expected = n.Baseline
+		expected = n.Baseline
 	} else {
 		e.log.Debug("progress without a total", "err", err)
 	}
-	return p
-}
-
-// width is the terminal's width in columns, 80 when it cannot be read.
-func (p *progress) width() int {
-	ws, err := unix.IoctlGetWinsize(p.fd, unix.TIOCGWINSZ)
-	if err != nil || ws.Col == 0 {
-		return 80
-	}
-	return int(ws.Col)
-}
-
-func (p *progress) show(s scan.Progress) {
-	if s.Elapsed < time.Second || s.Current == "" {
-		return
-	}
-	p.recent = append(p.recent, s)
-	for len(p.recent) > 2 && s.Elapsed-p.recent[1].Elapsed >= rateWindow {
-		p.recent = p.recent[1:]
-	}
-	fmt.Fprintf(p.w, "\r\033[K%s", progressLine(s, p.expected, pathRate(p.recent), p.width()))
-	p.shown = true
-}
-
-// clear erases the line, if one was shown. It does nothing on a nil progress.
-func (p *progress) clear() {
-	if p != nil && p.shown {
-		fmt.Fprint(p.w, "\r\033[K")
-	}
-}
-
-// pathRate is the paths per second over samples (oldest first), 0 when they span no time.
-func pathRate(samples []scan.Progress) float64 {
-	if len(samples) == 0 {
-		return 0
-	}
-	first, last := samples[0], samples[len(samples)-1]
-	if len(samples) == 1 || last.Elapsed <= first.Elapsed {
-		first = scan.Progress{}
-	}
-	dt := (last.Elapsed - first.Elapsed).Seconds()
-	if dt <= 0 {
-		return 0
-	}
-	return float64(last.Paths-first.Paths) / dt
-}
-
-// minPath is the fewest columns the current path is given before the line drops it.
-const minPath = 16
-
-// progressLine is the status of a scan for a terminal width columns wide:
-//
-//	scanning 45% 1234/2741 paths, 12.3 MiB read (45 MiB/s), ETA 0:12  /etc/cron.daily/backup
-//
-// It is at most width-1 columns (the last column would make some terminals wrap). When it does
-// not fit, the path loses its start ("...cron.daily/backup"), then the rate and the bytes read
-// go, then the path, then the ETA and the count; the percent stays longest. expected is the total the
-// percent and the ETA are computed from, 0 when unknown (then neither is shown); rate is the
-// recent paths per second the ETA assumes (no ETA when 0). The percent stops at 99 until the scan
-// ends, and the ETA goes once more paths than expected are seen.
-func progressLine(s scan.Progress, expected int64, rate float64, width int) string {
-	max := width - 1
-	if max < 1 {
-		return ""
-	}
-	head := "scanning "
-	count := fmt.Sprintf("%d paths", s.Paths)
-	eta := ""
-	if expected > 0 {
-		pct := s.Paths * 100 / expected
-		if pct > 99 {
-			pct = 99
-		}
-		head += fmt.Sprintf("%d%% ", pct)
-		count = fmt.Sprintf("%d/%d paths", s.Paths, expected)
-		if rate > 0 && s.Paths < expected {
-			left := time.Duration(float64(expected-s.Paths) / rate * float64(time.Second))
-			eta = ", ETA " + clock(left)
-		}
-	}
-	read := ", " + report.Bytes(s.HashedBytes) + " read"
-	speed := ""
-	if secs := s.Elapsed.Seconds(); secs > 0 {
-		speed = fmt.Sprintf(" (%.0f MiB/s)", float64(s.HashedBytes)/(1<<20)/secs)
-	}
-	cur := baseline.QuotePath(s.Current)
-	for _, status := range []string{
-		head + count + read + speed + eta,
-		head + count + read + eta,
-		head + count + eta,
-	} {
-		if cur == "" {
-			if columns(status) <= max {
-				return status
-			}
-			continue
-		}
-		room := max - columns(status) - 2
-		if room >= minPath || room >= columns(cur) {
-			return status + "  " + elideStart(cur, room)
-		}
-	}
-	for _, status := range []string{head + count + eta, head + count, strings.TrimSpace(head)} {
-		if columns(status) <= max {
-			return status
-		}
-	}
-	return cut(head, max)
-}
-
-// clock is d as m:ss, or h:mm:ss from an hour.
-func clock(d time.Duration) string {
-	sec := int64(d.Round(time.Second) / time.Second)
-	if sec >= 3600 {
-		return fmt.Sprintf("%d:%02d:%02d", sec/3600, sec/60%60, sec%60)
-	}
-	return fmt.Sprintf("%d:%02d", sec/60, sec%60)
-}
-
-// columns is how many terminal columns s takes, counted so that it is never too few: one per
-// ASCII byte, two per other character (a wide character takes two; QuotePath has already
-// escaped the control characters).
-func columns(s string) int {
-	n := 0
-	for _, r := range s {
-		if r < utf8.RuneSelf {
-			n++
-		} else {
-			n += 2
-		}
-	}
-	return n
-}
-
-// elideStart shortens s to at most n columns by replacing its start with "...".
-func elideStart(s string, n int) string {
-	if columns(s) <= n {
-		return s
-	}
-	if n <= 3 {
-		return strings.Repeat(".", n)
-	}
-	rs := []rune(s)
-	for len(rs) > 0 && columns(string(rs))+3 > n {
-		rs = rs[1:]
-	}
-	return "..." + string(rs)
-}
-
-// cut shortens s to at most n columns by dropping its end.
-func cut(s string, n int) string {
-	rs := []rune(s)
-	for len(rs) > 0 && columns(string(rs)) > n {
-		rs = rs[:len(rs)-1]
-	}
-	return string(rs)
+	return report.NewProgress(f, expected)
 }

@@ -70,11 +70,11 @@ func runScan(c *cli.Context, e *env, recreate bool) error {
 		Workers: c.Int("workers"), By: whoami(), Recreate: recreate}
 	prog := newProgress(ctx, e, db)
 	if prog != nil {
-		opt.Progress, opt.ProgressEvery = prog.show, 200*time.Millisecond
+		opt.Progress, opt.ProgressEvery = prog.Show, 200*time.Millisecond
 	}
 	e.log.Debug("scan", "root", baseline.NormRoot(e.root), "db", db.Path(), "policy", pol.Source())
 	res, err := scan.Run(ctx, opt)
-	prog.clear()
+	prog.Clear()
 	if err != nil {
 		return err
 	}

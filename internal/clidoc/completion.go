@@ -1,4 +1,4 @@
-package main
+package clidoc
 
 import (
 	"fmt"
@@ -8,47 +8,14 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/tripline/tripline/internal/cliargs"
 )
 
-func completionCommand(e *env) *cli.Command {
-	return &cli.Command{
-		Name:      "completion",
-		Usage:     "print the shell completion script for bash, zsh or fish",
-		UsageText: "tripline completion bash|zsh|fish",
-		Description: `Prints a completion script generated from tripline's own definitions: commands, subcommands,
-their flags, the values a flag lists (--format text|json|ecs), file names for FILE, DIR and
-PATH. To use it now:
-  source <(tripline completion bash)
-  source <(tripline completion zsh)
-  tripline completion fish | source
-To install it:
-  tripline completion bash > /usr/share/bash-completion/completions/tripline
-  tripline completion zsh > /usr/share/zsh/vendor-completions/_tripline
-  tripline completion fish > /usr/share/fish/vendor_completions.d/tripline.fish`,
-		Action: func(c *cli.Context) error {
-			spec := completionSpec(e.app)
-			// The shells are argChoices["completion"]; the switch is the one place that knows
-			// them all.
-			switch sh := c.Args().First(); sh {
-			case "bash":
-				return writeBash(e.stdout, spec)
-			case "zsh":
-				return writeZsh(e.stdout, spec)
-			case "fish":
-				return writeFish(e.stdout, spec)
-			default:
-				return usagef("completion: unknown shell %q (bash, zsh or fish)", sh)
-			}
-		},
-	}
-}
-
-// argChoices are the values the argument of a command can take, for its completion.
-var argChoices = map[string][]string{"completion": {"bash", "zsh", "fish"}}
-
-// compSpec is what the completion scripts know, keyed by command path ("tripline", "tripline
-// baseline accept").
-type compSpec struct {
+// Completion is what the completion scripts of an App know, keyed by command path ("tripline",
+// "tripline baseline accept"). Its Bash, Zsh and Fish write the script of each shell.
+type Completion struct {
+	name    string              // the program: the first word of every path
 	paths   []string            // every path, parents first
 	subs    map[string][]string // subcommand names
 	descs   map[string][]string // "name:usage" of each subcommand
@@ -58,7 +25,7 @@ type compSpec struct {
 	kinds   map[string]string   // "tripline --db": file or dir
 	usage   map[string]string   // "tripline scan --format": the flag's usage, for fish and zsh
 	argFile map[string]bool     // the command's arguments are file names (else none)
-	args    map[string][]string // the values the command's argument takes (argChoices)
+	args    map[string][]string // the values the command's argument takes
 }
 
 // fileKind says whether a flag's value is a file or a directory name, by its placeholder.
@@ -72,8 +39,11 @@ func fileKind(placeholder string) string {
 	return ""
 }
 
-func completionSpec(app *cli.App) *compSpec {
-	s := &compSpec{subs: map[string][]string{}, descs: map[string][]string{}, flags: map[string][]string{},
+// NewCompletion reads the completions of app: choices are the values the argument of a command
+// can take ("completion": bash, zsh, fish), arities say which commands take file names.
+func NewCompletion(app *cli.App, choices map[string][]string, arities map[string]cliargs.Arity) *Completion {
+	name := app.Name
+	s := &Completion{name: name, subs: map[string][]string{}, descs: map[string][]string{}, flags: map[string][]string{},
 		vflags: map[string][]string{}, values: map[string][]string{}, kinds: map[string]string{},
 		usage: map[string]string{}, argFile: map[string]bool{}, args: map[string][]string{}}
 	add := func(path string, flags []flagDoc) {
@@ -104,36 +74,42 @@ func completionSpec(app *cli.App) *compSpec {
 			s.descs[path] = append(s.descs[path], c.Name+":"+c.Usage)
 		}
 	}
-	add("tripline", append(visibleFlags(app.Flags), docOf(cli.VersionFlag)))
-	subsOf("tripline", app.Commands)
-	walkCommands(app.Commands, "", func(path string, c *cli.Command) {
-		p := "tripline " + path
+	add(name, append(visibleFlags(app.Flags), docOf(cli.VersionFlag)))
+	subsOf(name, app.Commands)
+	Walk(app.Commands, "", func(path string, c *cli.Command) {
+		p := name + " " + path
 		add(p, visibleFlags(c.Flags))
 		subsOf(p, c.Subcommands)
-		if v, ok := argChoices[path]; ok {
+		if v, ok := choices[path]; ok {
 			s.args[p] = v
 		}
-		if ar, ok := arities[path]; ok && ar.max != 0 && s.args[p] == nil {
-			s.argFile[p] = strings.Contains(ar.what, "PATH") || strings.Contains(ar.what, "FILE") || strings.Contains(ar.what, "json")
+		if ar, ok := arities[path]; ok && ar.Max != 0 && s.args[p] == nil {
+			s.argFile[p] = ar.Files()
 		}
 	})
 	// 'tripline help baseline accept': the arguments of help are command names.
+	help := name + " help"
 	for _, p := range append([]string{}, s.paths...) {
-		if p == "tripline" || strings.HasPrefix(p, "tripline help") || len(s.subs[p]) == 0 {
+		if p == name || strings.HasPrefix(p, help) || len(s.subs[p]) == 0 {
 			continue
 		}
-		hp := "tripline help" + strings.TrimPrefix(p, "tripline")
+		hp := help + strings.TrimPrefix(p, name)
 		s.subs[hp], s.descs[hp] = s.subs[p], s.descs[p]
 	}
 	var topics, topicDescs []string
-	for i, n := range s.subs["tripline"] {
+	for i, n := range s.subs[name] {
 		if n != "help" {
 			topics = append(topics, n)
-			topicDescs = append(topicDescs, s.descs["tripline"][i])
+			topicDescs = append(topicDescs, s.descs[name][i])
 		}
 	}
-	s.subs["tripline help"], s.descs["tripline help"] = topics, topicDescs
+	s.subs[help], s.descs[help] = topics, topicDescs
 	return s
+}
+
+// script writes text with the program's name for "tripline".
+func (s *Completion) script(w io.Writer, text string) {
+	io.WriteString(w, strings.ReplaceAll(text, "tripline", s.name))
 }
 
 // shellWord quotes s for bash, zsh and fish alike: in single quotes, a quote as '\”. fish
@@ -164,7 +140,7 @@ func assoc(w io.Writer, name string, m map[string][]string, zsh bool) {
 	fmt.Fprintln(w, "    )")
 }
 
-func kindsLists(s *compSpec) map[string][]string {
+func kindsLists(s *Completion) map[string][]string {
 	m := map[string][]string{}
 	for k, v := range s.kinds {
 		m[k] = []string{v}
@@ -177,17 +153,23 @@ func kindsLists(s *compSpec) map[string][]string {
 	return m
 }
 
-func writeBash(w io.Writer, s *compSpec) error {
-	fmt.Fprintln(w, "# bash completion for tripline, generated by 'tripline completion bash'.")
-	fmt.Fprintln(w, "_tripline() {")
+// tables writes the associative arrays both the bash and the zsh script read.
+func (s *Completion) tables(w io.Writer, zsh bool) {
+	assoc(w, "subs", s.subs, zsh)
+	assoc(w, "args", s.args, zsh)
+	assoc(w, "flags", s.flags, zsh)
+	assoc(w, "vflags", s.vflags, zsh)
+	assoc(w, "values", s.values, zsh)
+	assoc(w, "kinds", kindsLists(s), zsh)
+}
+
+// Bash writes the bash script.
+func (s *Completion) Bash(w io.Writer) error {
+	s.script(w, "# bash completion for tripline, generated by 'tripline completion bash'.\n")
+	s.script(w, "_tripline() {\n")
 	fmt.Fprintln(w, "    local -A subs flags vflags values kinds args")
-	assoc(w, "subs", s.subs, false)
-	assoc(w, "args", s.args, false)
-	assoc(w, "flags", s.flags, false)
-	assoc(w, "vflags", s.vflags, false)
-	assoc(w, "values", s.values, false)
-	assoc(w, "kinds", kindsLists(s), false)
-	fmt.Fprint(w, `    local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
+	s.tables(w, false)
+	s.script(w, `    local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
     local path=tripline w i ended=0 flag="" key
     COMPREPLY=()
     # The command path: the words that name a subcommand, skipping flags and their values.
@@ -241,23 +223,19 @@ complete -F _tripline tripline
 	return nil
 }
 
-func writeZsh(w io.Writer, s *compSpec) error {
-	fmt.Fprintln(w, "#compdef tripline")
-	fmt.Fprintln(w, "# zsh completion for tripline, generated by 'tripline completion zsh'.")
-	fmt.Fprintln(w, "_tripline() {")
+// Zsh writes the zsh script.
+func (s *Completion) Zsh(w io.Writer) error {
+	s.script(w, "#compdef tripline\n")
+	s.script(w, "# zsh completion for tripline, generated by 'tripline completion zsh'.\n")
+	s.script(w, "_tripline() {\n")
 	fmt.Fprintln(w, "    local -A subs flags vflags values kinds descs args")
-	assoc(w, "subs", s.subs, true)
-	assoc(w, "args", s.args, true)
-	assoc(w, "flags", s.flags, true)
-	assoc(w, "vflags", s.vflags, true)
-	assoc(w, "values", s.values, true)
-	assoc(w, "kinds", kindsLists(s), true)
+	s.tables(w, true)
 	fmt.Fprintln(w, "    descs=(")
 	for _, k := range sortedKeys(s.descs) {
 		fmt.Fprintf(w, "        %s %s\n", shellWord(k), shellWord(strings.Join(s.descs[k], "\n")))
 	}
 	fmt.Fprintln(w, "    )")
-	fmt.Fprint(w, `    local cur="${words[CURRENT]}" prev="${words[CURRENT-1]}"
+	s.script(w, `    local cur="${words[CURRENT]}" prev="${words[CURRENT-1]}"
     local cmdpath=tripline w i ended=0 flag="" key
     local -a list
     for ((i = 2; i < CURRENT; i++)); do
@@ -318,10 +296,11 @@ func fishWord(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
 
-func writeFish(w io.Writer, s *compSpec) error {
-	fmt.Fprintln(w, "# fish completion for tripline, generated by 'tripline completion fish'.")
+// Fish writes the fish script.
+func (s *Completion) Fish(w io.Writer) error {
+	s.script(w, "# fish completion for tripline, generated by 'tripline completion fish'.\n")
 	// __tripline_path prints the command path of the line being typed: "tripline baseline".
-	fmt.Fprintln(w, "function __tripline_path")
+	s.script(w, "function __tripline_path\n")
 	fmt.Fprintln(w, "    set -l vflags")
 	for _, p := range s.paths {
 		for _, f := range s.vflags[p] {
@@ -334,7 +313,7 @@ func writeFish(w io.Writer, s *compSpec) error {
 			fmt.Fprintf(w, "    set -a subs %s\n", fishWord(p+" "+n))
 		}
 	}
-	fmt.Fprint(w, `    set -l words (commandline -opc)
+	s.script(w, `    set -l words (commandline -opc)
     set -l path tripline
     set -l skip 0
     for w in $words[2..-1]
@@ -360,19 +339,19 @@ end
 complete -c tripline -f
 `)
 	cond := func(p string) string {
-		if p == "tripline" {
+		if p == s.name {
 			return "" // the app's flags work after any command, and its commands come first
 		}
-		return "-n " + fishWord(fmt.Sprintf("test (__tripline_path) = %q", p))
+		return "-n " + fishWord(fmt.Sprintf("test (__%s_path) = %q", s.name, p))
 	}
 	for _, p := range sortedKeys(s.subs) {
 		for i, n := range s.subs[p] {
 			desc := strings.SplitN(s.descs[p][i], ":", 2)[1]
 			c := cond(p)
-			if p == "tripline" {
-				c = "-n 'test (__tripline_path) = tripline'"
+			if p == s.name {
+				c = "-n " + fishWord(fmt.Sprintf("test (__%s_path) = %s", s.name, s.name))
 			}
-			fmt.Fprintf(w, "complete -c tripline %s -a %s -d %s\n", c, fishWord(n), fishWord(firstClause(desc)))
+			fmt.Fprintf(w, "complete -c %s %s -a %s -d %s\n", s.name, c, fishWord(n), fishWord(firstClause(desc)))
 		}
 	}
 	for _, p := range s.paths {
@@ -382,7 +361,7 @@ complete -c tripline -f
 			if !strings.HasPrefix(f, "--") {
 				opt = "-s " + strings.TrimPrefix(f, "-")
 			}
-			line := fmt.Sprintf("complete -c tripline %s %s -d %s", cond(p), opt, fishWord(firstClause(s.usage[key])))
+			line := fmt.Sprintf("complete -c %s %s %s -d %s", s.name, cond(p), opt, fishWord(firstClause(s.usage[key])))
 			if slices.Contains(s.vflags[p], f) {
 				switch v := s.values[key]; {
 				case v != nil:
@@ -396,9 +375,9 @@ complete -c tripline -f
 			fmt.Fprintln(w, line)
 		}
 		if v := s.args[p]; v != nil {
-			fmt.Fprintf(w, "complete -c tripline %s -a %s\n", cond(p), fishWord(strings.Join(v, " ")))
+			fmt.Fprintf(w, "complete -c %s %s -a %s\n", s.name, cond(p), fishWord(strings.Join(v, " ")))
 		} else if s.argFile[p] {
-			fmt.Fprintf(w, "complete -c tripline %s -F\n", cond(p))
+			fmt.Fprintf(w, "complete -c %s %s -F\n", s.name, cond(p))
 		}
 	}
 	return nil

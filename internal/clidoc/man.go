@@ -1,4 +1,4 @@
-package main
+package clidoc
 
 import (
 	"fmt"
@@ -8,17 +8,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 )
-
-func manCommand(e *env) *cli.Command {
-	return &cli.Command{
-		Name:      "man",
-		Usage:     "print the manual page (roff, section 8): tripline man > tripline.8; man -l tripline.8",
-		UsageText: "tripline man",
-		Description: `Prints tripline(8), generated from the same definitions as --help: every command with its
-usage, description and options, the environment variables, the exit codes and the files.`,
-		Action: func(c *cli.Context) error { return writeMan(e.stdout, e.app) },
-	}
-}
 
 // roffText escapes s for a roff text line: backslashes, and a leading . or ' that roff would
 // take for a request.
@@ -89,11 +78,33 @@ func roffFlags(w io.Writer, flags []flagDoc) {
 	}
 }
 
-// writeMan writes tripline(8) for app.
-func writeMan(w io.Writer, app *cli.App) error {
-	fmt.Fprintf(w, ".TH TRIPLINE 8 \"\" \"tripline %s\" \"System Administration\"\n", roffText(versionString()))
-	fmt.Fprintf(w, ".SH NAME\ntripline \\- %s\n", roffText(app.Usage))
-	fmt.Fprintln(w, ".SH SYNOPSIS\n.B tripline\n[\\fIGLOBAL OPTIONS\\fR] \\fICOMMAND\\fR [\\fIOPTIONS\\fR] [\\fIARGUMENTS\\fR]")
+// Man is a manual page of an App.
+type Man struct {
+	App      *cli.App
+	Section  int       // 8
+	Manual   string    // the title of the manual: "System Administration"
+	Version  string    // for the footer, after the name: "1.2.3"
+	Sections []Section // after ENVIRONMENT: EXIT STATUS, FILES, SEE ALSO...
+}
+
+// Section is a part of the page of the program's own: a title, a paragraph of Text, then Items
+// (a term in Font, B or I, and what it means), then Roff as it is.
+type Section struct {
+	Title string
+	Text  string
+	Font  string
+	Items [][2]string
+	Roff  string
+}
+
+// Write writes the page: NAME, SYNOPSIS, DESCRIPTION, GLOBAL OPTIONS, every visible command
+// with its usage, description and options, the environment variables of all the flags, then
+// m.Sections.
+func (m *Man) Write(w io.Writer) error {
+	app, name := m.App, m.App.Name
+	fmt.Fprintf(w, ".TH %s %d \"\" \"%s %s\" \"%s\"\n", roffText(strings.ToUpper(name)), m.Section, roffText(name), roffText(m.Version), roffText(m.Manual))
+	fmt.Fprintf(w, ".SH NAME\n%s \\- %s\n", roffText(name), roffText(app.Usage))
+	fmt.Fprintf(w, ".SH SYNOPSIS\n.B %s\n[\\fIGLOBAL OPTIONS\\fR] \\fICOMMAND\\fR [\\fIOPTIONS\\fR] [\\fIARGUMENTS\\fR]\n", roffText(name))
 	fmt.Fprintln(w, ".PP\nOptions may come before or after the arguments; \\fB\\-\\-\\fR ends the options (a path named \\fB\\-\\-x\\fR).")
 	fmt.Fprintln(w, ".SH DESCRIPTION")
 	roffProse(w, app.Description)
@@ -108,8 +119,8 @@ func writeMan(w io.Writer, app *cli.App) error {
 			env[v] = append(env[v], "--"+f.Names()[0])
 		}
 	}
-	walkCommands(app.Commands, "", func(path string, c *cli.Command) {
-		fmt.Fprintf(w, ".SS %s\n", roffText("tripline "+path))
+	Walk(app.Commands, "", func(path string, c *cli.Command) {
+		fmt.Fprintf(w, ".SS %s\n", roffText(name+" "+path))
 		if c.UsageText != "" {
 			fmt.Fprintln(w, ".nf")
 			for _, l := range strings.Split(c.UsageText, "\n") {
@@ -151,46 +162,18 @@ func writeMan(w io.Writer, app *cli.App) error {
 		fmt.Fprintf(w, ".TP\n.B %s\n%s\n", roffText(v), roffText(strings.Join(env[v], "; ")))
 	}
 
-	fmt.Fprintln(w, `.SH EXIT STATUS
-scan (and baseline create, baseline diff) exit with a bitmask of what they found; the other commands exit 0 on success.
-.TP
-.B 0
-no difference, or success
-.TP
-.B 1
-paths added (baseline verify: a bad signature)
-.TP
-.B 2
-paths removed
-.TP
-.B 4
-paths changed
-.TP
-.B 8
-some paths could not be read
-.TP
-.B 16
-usage error: the message names the help to read
-.TP
-.B 17
-error
-.TP
-.B 130
-interrupted; nothing was recorded by the unfinished command`)
-	fmt.Fprintln(w, `.SH FILES
-.TP
-.I /var/lib/tripline/tripline.db
-the database (baseline, history, contents) when run as root
-.TP
-.I ~/.local/state/tripline/tripline.db
-the database otherwise ($XDG_STATE_HOME/tripline/tripline.db when XDG_STATE_HOME is set)
-.SH SEE ALSO
-.BR systemd.service (5),
-.BR cron (8),
-.BR fanotify (7),
-.BR inotify (7)
-.PP
-Shell completion: \fBtripline completion bash\fR|\fBzsh\fR|\fBfish\fR.`)
+	for _, s := range m.Sections {
+		fmt.Fprintf(w, ".SH %s\n", roffText(s.Title))
+		if s.Text != "" {
+			fmt.Fprintln(w, roffText(s.Text))
+		}
+		for _, it := range s.Items {
+			fmt.Fprintf(w, ".TP\n.%s %s\n%s\n", s.Font, roffText(it[0]), roffText(it[1]))
+		}
+		if s.Roff != "" {
+			fmt.Fprintln(w, s.Roff)
+		}
+	}
 	return nil
 }
 
