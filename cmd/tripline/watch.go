@@ -173,6 +173,13 @@ func runWatch(c *cli.Context, e *env) error {
 	if !slices.Contains(attrib.Modes, c.String("attribution")) {
 		return usagef("--attribution %q: must be one of %s", c.String("attribution"), strings.Join(attrib.Modes, ", "))
 	}
+	// One daemon per database, claimed before anything else starts: a second one would split
+	// the kernel's events with the first. Released when the process exits, however it exits.
+	lock, err := store.LockDaemon(e.dbPath)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	ctx := c.Context
 	pol, db, err := e.policyAndDB(ctx)
 	if err != nil {
