@@ -1,15 +1,25 @@
 package main
 
 // Daemon tests of what happens around the database: a second daemon, a database that cannot be
-// written for a while, the windows of the gaps.
+// written for a while (a held write lock, a full filesystem), and the windows of the gaps.
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tripline/tripline/internal/testenv"
 )
@@ -39,6 +49,7 @@ func TestWatchSecondDaemonRefused(t *testing.T) {
 	if code != 17 || strings.Contains(msg, "\n") || !strings.Contains(msg, "pid "+strconv.Itoa(d.cmd.Process.Pid)+" holds it") {
 		t.Fatalf("second daemon: exit %d, output %q; want exit 17 and one line naming pid %d", code, msg, d.cmd.Process.Pid)
 	}
+	t.Logf("second daemon: exit %d: %s", code, msg)
 
 	// One-shot commands use SQLite's locking, not the daemon's.
 	if r := tl(t, fx, "history", "--format", "json"); r.code != 0 {
@@ -54,4 +65,278 @@ func TestWatchSecondDaemonRefused(t *testing.T) {
 	// Once the first is gone the database can be claimed again.
 	d = startWatch(t, fx, out)
 	d.stop(t)
+}
+
+// outageEvent is what the outage tests read of an ECS line.
+type outageEvent struct {
+	Timestamp string `json:"@timestamp"`
+	Event     struct {
+		Kind    string `json:"kind"`
+		Created string `json:"created"`
+	} `json:"event"`
+	Rule struct {
+		ID string `json:"id"`
+	} `json:"rule"`
+	File struct {
+		Path string `json:"path"`
+	} `json:"file"`
+	Tripline struct {
+		Source   string `json:"source"`
+		Recorded *bool  `json:"recorded"`
+		History  *struct {
+			ID int64 `json:"id"`
+		} `json:"history"`
+	} `json:"tripline"`
+}
+
+func readOutage(t *testing.T, name string) []outageEvent {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	data = data[:bytes.LastIndexByte(data, '\n')+1]
+	var out []outageEvent
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var e outageEvent
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatalf("not an ECS line: %v\n%s", err, line)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+const outageFiles = 100
+
+// outageFixture is a watch fixture with outageFiles scripts without exec bits in cron.daily.
+func outageFixture(t *testing.T) *fixture {
+	t.Helper()
+	fx, _ := newWatchFixture(t)
+	for i := range outageFiles {
+		fx.write(t, fmt.Sprintf("etc/cron.daily/job-%03d", i), "#!/bin/sh\necho job\n", 0o644)
+	}
+	return fx
+}
+
+// setExecBits runs one real chmod process per file and waits until each has its alert, marked
+// not yet recorded: the database cannot be written meanwhile. It returns the alerts.
+func setExecBits(t *testing.T, d *daemon, fx *fixture, out string) map[string]outageEvent {
+	t.Helper()
+	for i := range outageFiles {
+		sh(t, "chmod", "+x", fx.path(fmt.Sprintf("etc/cron.daily/job-%03d", i)))
+	}
+	got := map[string]outageEvent{}
+	d.within(t, fmt.Sprintf("%d exec-bit-set alerts", outageFiles), func() bool {
+		for _, e := range readOutage(t, out) {
+			if strings.HasPrefix(e.File.Path, "/etc/cron.daily/job-") && e.Rule.ID == "exec-bit-set" {
+				got[e.File.Path] = e
+			}
+		}
+		return len(got) == outageFiles
+	})
+	for p, e := range got {
+		if e.Event.Kind != "alert" || e.Tripline.Source != "event" || e.Tripline.Recorded == nil || *e.Tripline.Recorded ||
+			e.Tripline.History != nil || e.Event.Created == "" {
+			t.Errorf("%s: %+v; want an alert of an event, recorded false, no history row, event.created set", p, e)
+		}
+	}
+	return got
+}
+
+// checkRecovered waits until the daemon says the database is back and has reconciled, then
+// checks that every change is in the history exactly once, with its read time, and that one
+// closed gap covers the outage [fromNS, toNS].
+func checkRecovered(t *testing.T, d *daemon, fx *fixture, out string, fromNS, toNS int64) {
+	t.Helper()
+	d.waitLog(t, "queued observations recorded")
+	d.waitLog(t, "msg=reconciled why=database-unavailable")
+	h := openDBReadOnly(t, fx.db)
+	rows, err := h.Query("SELECT path, source, time_ns, coalesce(read_ns, 0) FROM history WHERE path LIKE '/etc/cron.daily/job-%' ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	seen := map[string]int{}
+	for rows.Next() {
+		var p, src string
+		var timeNS, readNS int64
+		if err := rows.Scan(&p, &src, &timeNS, &readNS); err != nil {
+			t.Fatal(err)
+		}
+		seen[p]++
+		if src != "event" || readNS < fromNS || readNS > toNS || timeNS < readNS {
+			t.Errorf("%s: source %s, read %d, recorded %d; want an event read during the outage [%d, %d]", p, src, readNS, timeNS, fromNS, toNS)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != outageFiles {
+		t.Errorf("%d changed files in the history, want %d", len(seen), outageFiles)
+	}
+	for p, n := range seen {
+		if n != 1 {
+			t.Errorf("%s: %d history rows, want 1", p, n)
+		}
+	}
+	var outage []gap
+	for _, g := range gaps(t, fx.db) {
+		if g.reason == "database-unavailable" {
+			outage = append(outage, g)
+		}
+	}
+	if len(outage) != 1 || outage[0].startNS > fromNS || outage[0].endNS < toNS || outage[0].run == 0 {
+		t.Errorf("outage gaps %+v; want one closed by a reconcile, covering [%d, %d]", outage, fromNS, toNS)
+	}
+	if r := tl(t, fx, "history", "--verify"); r.code != 0 {
+		t.Errorf("history --verify after the outage: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+	// Nothing was emitted twice: the replay records silently, and the reconcile finds nothing.
+	n := 0
+	for _, e := range readOutage(t, out) {
+		if strings.HasPrefix(e.File.Path, "/etc/cron.daily/job-") {
+			n++
+		}
+	}
+	if n != outageFiles {
+		t.Errorf("%d lines about the changed files, want %d", n, outageFiles)
+	}
+	t.Logf("outage: %d alerts out unrecorded, %d rows recorded after it, gap %+v", outageFiles, len(seen), outage)
+}
+
+// TestWatchWriteLockHeld holds the database's write lock from a second SQLite connection for
+// 15 s while 100 exec bits are set: the daemon stays up, the 100 alerts go out while the lock is
+// held, marked not recorded, and all 100 are in the history after it is released, under one gap.
+func TestWatchWriteLockHeld(t *testing.T) {
+	testenv.RequireRoot(t)
+	fx := outageFixture(t)
+	out := filepath.Join(t.TempDir(), "events.ecs")
+	d := startWatch(t, fx, out)
+	d.waitLog(t, "msg=reconciled why=start")
+
+	h, err := sql.Open("sqlite3", "file:"+fx.db+"?_txlock=immediate&_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	tx, err := h.Begin() // BEGIN IMMEDIATE: the write lock, held until Rollback
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	locked := time.Now()
+	fromNS := locked.UnixNano()
+	setExecBits(t, d, fx, out)
+	// Hold it well past the old 5 s busy timeout, through several retries of the daemon's.
+	if rest := 15*time.Second - time.Since(locked); rest > 0 {
+		timer := time.NewTimer(rest)
+		select {
+		case <-timer.C:
+		case <-d.done:
+			t.Fatalf("the daemon exited (%v) while the lock was held\nstderr:\n%s", d.err, d.stderr)
+		}
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	toNS := time.Now().UnixNano()
+	checkRecovered(t, d, fx, out, fromNS, toNS)
+	if !strings.Contains(d.stderr.String(), "database unavailable") {
+		t.Errorf("no log line of the outage:\n%s", d.stderr)
+	}
+	d.stop(t)
+}
+
+// TestWatchDiskFull puts the database on an 8 MiB tmpfs and fills it: the daemon stays up, the
+// 100 alerts go out unrecorded, and once the filler is deleted all 100 are recorded under one gap.
+func TestWatchDiskFull(t *testing.T) {
+	testenv.RequireRoot(t)
+	inPrivateTmpfs(t, func(t *testing.T) {
+		fx := outageFixture(t)
+		small := filepath.Join(t.TempDir(), "small")
+		if err := os.Mkdir(small, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mount("tripline-full", small, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0700,size=8m"); err != nil {
+			t.Fatalf("mount an 8 MiB tmpfs: %v", err)
+		}
+		t.Cleanup(func() {
+			if err := unix.Unmount(small, unix.MNT_DETACH); err != nil {
+				t.Errorf("unmount %s: %v", small, err)
+			}
+		})
+		fx.db = filepath.Join(small, "tripline.db")
+		out := filepath.Join(t.TempDir(), "events.ecs")
+		d := startWatch(t, fx, out)
+		d.waitLog(t, "msg=reconciled why=start")
+
+		fromNS := time.Now().UnixNano()
+		filler := filepath.Join(small, "filler")
+		fillUp(t, filler)
+		setExecBits(t, d, fx, out)
+		if err := os.Remove(filler); err != nil {
+			t.Fatal(err)
+		}
+		toNS := time.Now().UnixNano()
+		checkRecovered(t, d, fx, out, fromNS, toNS)
+		if !strings.Contains(d.stderr.String(), "full") {
+			t.Errorf("the log does not say the filesystem is full:\n%s", d.stderr)
+		}
+		d.stop(t)
+	})
+}
+
+// fillUp writes name until the filesystem has no space left.
+func fillUp(t *testing.T, name string) {
+	t.Helper()
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if errors.Is(err, syscall.ENOSPC) {
+				break
+			}
+			t.Fatal(err)
+		}
+	}
+	// The last partial block: a single byte that does not fit either.
+	for {
+		if _, err := f.Write(buf[:512]); err != nil {
+			break
+		}
+	}
+}
+
+// TestWatchStartGapCoversDowntime stops the daemon, changes a file, starts it again: the start
+// gap runs from the first daemon's clean stop to after the start reconcile, so it covers the
+// change.
+func TestWatchStartGapCoversDowntime(t *testing.T) {
+	testenv.RequireRoot(t)
+	fx, _ := newWatchFixture(t)
+	out := filepath.Join(t.TempDir(), "events.ecs")
+	d := startWatch(t, fx, out)
+	d.stop(t)
+	before := time.Now().UnixNano()
+	sh(t, "chmod", "+x", fx.path("etc/cron.daily/backup"))
+	after := time.Now().UnixNano()
+	d = startWatch(t, fx, out)
+	d.waitEvent(t, "/etc/cron.daily/backup", func(e ecsEvent) bool { return e.Tripline.Source == "reconcile" })
+	d.stop(t)
+	gs := gaps(t, fx.db)
+	if len(gs) != 2 || gs[1].reason != "daemon-start" {
+		t.Fatalf("gaps %+v; want one daemon-start gap per start", gs)
+	}
+	g := gs[1]
+	if g.startNS > before || g.endNS < after || g.startNS < gs[0].startNS {
+		t.Errorf("start gap [%d, %d]; want it to cover the change made in [%d, %d]", g.startNS, g.endNS, before, after)
+	}
+	t.Logf("start gap %.3f s, the change %.3f s after its start", float64(g.endNS-g.startNS)/1e9, float64(before-g.startNS)/1e9)
 }

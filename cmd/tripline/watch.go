@@ -229,7 +229,7 @@ func runWatch(c *cli.Context, e *env) error {
 	emit := func(ch watch.Change) error {
 		var buf bytes.Buffer
 		r := &report.Renderer{W: &buf, Format: format, Host: host, Users: users, HostUsers: hostUsers, Root: root}
-		if err := r.FindingBy(&ch.Finding, string(ch.Source), ch.Actor); err != nil {
+		if err := r.FindingEvent(&ch.Finding, string(ch.Source), ch.Actor, report.EventInfo{ReadNS: ch.ReadNS, Unrecorded: ch.Unrecorded}); err != nil {
 			return err
 		}
 		return out.write(buf.Bytes())
