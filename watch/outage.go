@@ -48,7 +48,8 @@ const opDatabaseBack Op = 1 << 30
 type outage struct {
 	mu       sync.Mutex
 	down     bool
-	sinceNS  int64 // when the database was first found unavailable
+	sinceNS  int64 // the last write that succeeded before the outage: where its gap starts
+	lastOK   int64 // the last write that succeeded
 	lastErr  error // the newest failure, for the log
 	saidAt   time.Time
 	queue    []journal.Observation
@@ -78,6 +79,9 @@ func (w *Watcher) fail(err error, what string) {
 	first := !g.down
 	if first {
 		g.down, g.sinceNS, g.saidAt = true, time.Now().UnixNano(), time.Now()
+		if g.lastOK != 0 {
+			g.sinceNS = g.lastOK
+		}
 	}
 	g.lastErr = err
 	if what != "" {
@@ -91,6 +95,13 @@ func (w *Watcher) fail(err error, what string) {
 	case g.wake <- struct{}{}:
 	default:
 	}
+}
+
+// wrote notes a write that succeeded at ns: an outage after it starts there.
+func (g *outage) wrote(ns int64) {
+	g.mu.Lock()
+	g.lastOK = max(g.lastOK, ns)
+	g.mu.Unlock()
 }
 
 // unavailable reports whether err says the database cannot be written now; if so it notes it.
@@ -274,7 +285,7 @@ func (w *Watcher) replay(ctx context.Context) error {
 	w.o.Log.Info("database writable again: queued observations recorded", "recorded", len(g.queue), "not_queued", g.dropped,
 		"dur", time.Duration(now-g.sinceNS).Round(time.Millisecond))
 	g.queue, g.overlay = nil, map[string]*baseline.Entry{}
-	g.down = false
+	g.down, g.lastOK = false, now
 	return nil
 }
 
@@ -350,5 +361,9 @@ func (w *Watcher) closeGaps(ctx context.Context, startedNS, run int64) error {
 	if err := tx.Heartbeat(ctx, now); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	w.g.wrote(now)
+	return nil
 }

@@ -453,7 +453,11 @@ func (w *Watcher) writeGap(ctx context.Context, startNS int64, reason, detail st
 	if _, err := tx.OpenGap(ctx, startNS, reason, detail); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	w.g.wrote(time.Now().UnixNano())
+	return nil
 }
 
 // reconcile compares every location with its last observation, emits what changed, and closes
@@ -779,13 +783,15 @@ func (w *Watcher) record(ctx context.Context, pol *policy.Policy, obs []journal.
 			out = append(out, Change{Finding: rec.Finding, Source: store.SourceEvent, Actor: actors[i], ReadNS: o.ReadNS})
 		}
 	}
-	if len(out) > 0 || len(obs) > 0 {
-		if err := tx.Heartbeat(ctx, time.Now().UnixNano()); err != nil {
+	now := time.Now().UnixNano()
+	if len(obs) > 0 {
+		if err := tx.Heartbeat(ctx, now); err != nil {
 			return nil, err
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
+	w.g.wrote(now)
 	return out, nil
 }
