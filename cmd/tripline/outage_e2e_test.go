@@ -83,6 +83,9 @@ type outageEvent struct {
 	Tripline struct {
 		Source   string `json:"source"`
 		Recorded *bool  `json:"recorded"`
+		Previous *struct {
+			Mode string `json:"mode"`
+		} `json:"previous"`
 		History  *struct {
 			ID int64 `json:"id"`
 		} `json:"history"`
@@ -231,6 +234,16 @@ func TestWatchWriteLockHeld(t *testing.T) {
 	locked := time.Now()
 	fromNS := locked.UnixNano()
 	setExecBits(t, d, fx, out)
+	// Two changes of one path while nothing can be recorded: the second is judged against the
+	// first (queued), not against the recorded row the first left stale.
+	sh(t, "chmod", "0755", fx.path("etc/init.d/alpha"))
+	d.within(t, "exec-bit-set on alpha", func() bool { return len(alertsOf(t, out, "/etc/init.d/alpha", "exec-bit-set")) == 1 })
+	sh(t, "chmod", "4755", fx.path("etc/init.d/alpha"))
+	d.within(t, "setuid-set on alpha", func() bool { return len(alertsOf(t, out, "/etc/init.d/alpha", "setuid-set")) == 1 })
+	if e := alertsOf(t, out, "/etc/init.d/alpha", "setuid-set")[0]; e.Tripline.Previous == nil || e.Tripline.Previous.Mode != "0755" ||
+		e.Tripline.Recorded == nil || *e.Tripline.Recorded {
+		t.Errorf("the second change of alpha: %+v; want previous mode 0755 (the queued observation), recorded false", e)
+	}
 	// Hold it well past the old 5 s busy timeout, through several retries of the daemon's.
 	if rest := 15*time.Second - time.Since(locked); rest > 0 {
 		timer := time.NewTimer(rest)
@@ -248,6 +261,85 @@ func TestWatchWriteLockHeld(t *testing.T) {
 	if !strings.Contains(d.stderr.String(), "database unavailable") {
 		t.Errorf("no log line of the outage:\n%s", d.stderr)
 	}
+	var modes []int64
+	rows, err := openDBReadOnly(t, fx.db).Query("SELECT json_extract(new, '$.mode') FROM history WHERE path = '/etc/init.d/alpha' ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m int64
+		if err := rows.Scan(&m); err != nil {
+			t.Fatal(err)
+		}
+		modes = append(modes, m)
+	}
+	if len(modes) != 2 || modes[0] != 0o755 || modes[1] != 0o4755 {
+		t.Errorf("alpha's history modes %o; want 755 then 4755, in order", modes)
+	}
+	d.stop(t)
+}
+
+func alertsOf(t *testing.T, out, logical, rule string) []outageEvent {
+	t.Helper()
+	var got []outageEvent
+	for _, e := range readOutage(t, out) {
+		if e.File.Path == logical && e.Rule.ID == rule {
+			got = append(got, e)
+		}
+	}
+	return got
+}
+
+// TestWatchStartsOnLockedDatabase starts the daemon while another connection holds the write
+// lock: it says it waits, does not exit, and is ready once the lock is released.
+func TestWatchStartsOnLockedDatabase(t *testing.T) {
+	testenv.RequireRoot(t)
+	fx, _ := newWatchFixture(t)
+	out := filepath.Join(t.TempDir(), "events.ecs")
+	d := startWatch(t, fx, out)
+	d.stop(t)
+
+	h, err := sql.Open("sqlite3", "file:"+fx.db+"?_txlock=immediate&_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	tx, err := h.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	d = &daemon{fx: fx, output: out, stdout: newLogBuffer(), stderr: newLogBuffer(), done: make(chan struct{})}
+	d.cmd = exec.Command(binary, "--db", fx.db, "--root", fx.root, "watch", "--format", "ecs", "--output", out)
+	d.cmd.Env = watchEnv()
+	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		d.err = d.cmd.Wait()
+		close(d.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-d.done:
+		default:
+			d.cmd.Process.Kill()
+			<-d.done
+		}
+	})
+	line := d.waitLog(t, "database unavailable; waiting for it")
+	t.Logf("while locked: %s", line)
+	if strings.Contains(d.stderr.String(), "msg=ready") {
+		t.Errorf("ready while the start gap could not be recorded:\n%s", d.stderr)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	d.waitLog(t, "msg=ready")
+	sh(t, "chmod", "+x", fx.path("etc/cron.daily/backup"))
+	d.waitEvent(t, "/etc/cron.daily/backup", func(e ecsEvent) bool { return e.Rule.ID == "exec-bit-set" })
 	d.stop(t)
 }
 
