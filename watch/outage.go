@@ -57,7 +57,10 @@ type outage struct {
 	dropped  int                        // changes not queued (the queue was full, or unjudged)
 	gapWhy   []string                   // gaps the loop could not record meanwhile
 	wake     chan struct{}
-	lastRead struct{ cur, prev int64 } // wall times of the last two reads of the kernel queue
+	lastRead struct {
+		at        uint64 // attrib.Now of the last read
+		cur, prev int64  // wall times of the last two reads of the kernel queue
+	}
 }
 
 func (g *outage) init() {
@@ -119,11 +122,11 @@ func (g *outage) noteRead(at uint64) int64 {
 	if at == 0 {
 		return 0
 	}
-	ns := time.Now().UnixNano() - int64(attrib.Now()-at)
-	if g.lastRead.cur != 0 && ns-g.lastRead.cur > int64(time.Microsecond) {
-		g.lastRead.prev = g.lastRead.cur
+	if at == g.lastRead.at {
+		return g.lastRead.cur // another event of the same read
 	}
-	g.lastRead.cur = ns
+	ns := time.Now().UnixNano() - int64(attrib.Now()-at)
+	g.lastRead.prev, g.lastRead.cur, g.lastRead.at = g.lastRead.cur, ns, at
 	return ns
 }
 

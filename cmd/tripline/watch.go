@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -154,6 +155,33 @@ func reconciler(e *env, db *store.DB, maxHashBytes int64) watch.Reconciler {
 	}
 }
 
+// openWaiting opens the policy and the database, waiting while the database is unavailable (a
+// migration that another process's write lock or a full filesystem holds back): a daemon that
+// exits would only be restarted into the same wall. It logs at once, then once a minute. A stop
+// while waiting returns nil and no database.
+func openWaiting(ctx context.Context, e *env) (*policy.Policy, *store.DB, error) {
+	backoff := 250 * time.Millisecond
+	var said time.Time
+	for {
+		pol, db, err := e.policyAndDB(ctx)
+		if err == nil || !errors.Is(err, store.ErrUnavailable) {
+			return pol, db, err
+		}
+		if time.Since(said) >= time.Minute {
+			said = time.Now()
+			e.log.Warn("database unavailable; waiting for it", "what", "open", "err", err)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil, nil
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
 func runWatch(c *cli.Context, e *env) error {
 	format, err := report.ParseFormat(c.String("format"), report.ECS, report.JSON, report.Text)
 	if err != nil {
@@ -181,9 +209,9 @@ func runWatch(c *cli.Context, e *env) error {
 	}
 	defer lock.Release()
 	ctx := c.Context
-	pol, db, err := e.policyAndDB(ctx)
-	if err != nil {
-		return err
+	pol, db, err := openWaiting(ctx, e)
+	if err != nil || db == nil {
+		return err // db nil: stopped while waiting
 	}
 	defer db.Close()
 	out, err := openOutput(c.String("output"), e.stdout)
