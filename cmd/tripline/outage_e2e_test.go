@@ -86,7 +86,7 @@ type outageEvent struct {
 		Previous *struct {
 			Mode string `json:"mode"`
 		} `json:"previous"`
-		History  *struct {
+		History *struct {
 			ID int64 `json:"id"`
 		} `json:"history"`
 	} `json:"tripline"`
