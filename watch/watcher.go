@@ -463,6 +463,11 @@ func (w *Watcher) writeGap(ctx context.Context, startNS int64, reason, detail st
 // reconcile compares every location with its last observation, emits what changed, and closes
 // the open gaps.
 func (w *Watcher) reconcile(ctx context.Context, why string) error {
+	if w.g.isDown() {
+		// It could not record anything: the reconcile after the outage's end does it.
+		w.o.Log.Info("reconcile put off until the database is writable again", "why", why)
+		return nil
+	}
 	start := time.Now()
 	res, err := w.o.Reconcile(ctx, w.policy())
 	if err != nil && ctx.Err() != nil {
