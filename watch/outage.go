@@ -57,6 +57,7 @@ type outage struct {
 	dropped  int                        // changes not queued (the queue was full, or unjudged)
 	gapWhy   []string                   // gaps the loop could not record meanwhile
 	wake     chan struct{}
+	max      int // MaxQueued; smaller in tests
 	lastRead struct {
 		at        uint64 // attrib.Now of the last read
 		cur, prev int64  // wall times of the last two reads of the kernel queue
@@ -66,6 +67,7 @@ type outage struct {
 func (g *outage) init() {
 	g.overlay = map[string]*baseline.Entry{}
 	g.wake = make(chan struct{}, 1)
+	g.max = MaxQueued
 }
 
 // isDown reports whether the database is known not to be writable.
@@ -181,7 +183,7 @@ func (w *Watcher) queued(ctx context.Context, obs []journal.Observation, actors 
 		if !rec.Changed {
 			continue
 		}
-		if len(g.queue) < MaxQueued {
+		if len(g.queue) < g.max {
 			g.queue = append(g.queue, o)
 			g.overlay[o.Path] = o.Cur
 		} else {
