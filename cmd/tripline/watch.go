@@ -39,6 +39,14 @@ appearing or going is recorded as a gap and reconciled; so is every --reconcile-
 SIGHUP reloads the policy and reopens the output file; SIGTERM and SIGINT drain, commit and
 exit 0.
 
+One daemon per database: a second exits 17 and names the pid of the first. While the database
+cannot be written (another process holds its write lock, the filesystem is full or read-only,
+I/O errors) every change is still emitted at once, marked not yet recorded (ECS
+tripline.recorded: false, json "recorded": false, text "(not yet recorded)"), queued (up to
+10,000), and recorded when the database is writable again; the outage is one gap, reconciled.
+A database that cannot be written at start is waited for. Each event's ECS event.created is when
+its kernel event was read.
+
 Every event names the process that made the change, its parent and its users, and says how it
 knows (tripline.attribution in ECS):
   kernel       executable, arguments and ids captured in the kernel at exec (eBPF)
