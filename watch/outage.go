@@ -88,7 +88,9 @@ func (w *Watcher) fail(err error, what string) {
 			g.sinceNS = g.lastOK
 		}
 	}
-	g.lastErr = err
+	if err != nil {
+		g.lastErr = err
+	}
 	if what != "" {
 		g.gapWhy = append(g.gapWhy, what)
 	}
@@ -238,10 +240,6 @@ func (w *Watcher) retry(ctx context.Context, events chan<- Event) {
 			}
 			continue
 		}
-		if !errors.Is(err, store.ErrUnavailable) {
-			// Not an outage: a bug or damage. Say so; the queue stays and is retried.
-			w.o.Log.Error("recording the queued observations failed", "err", err)
-		}
 		g.mu.Lock()
 		g.lastErr = err
 		say := time.Since(g.saidAt) >= retrySay
@@ -250,8 +248,13 @@ func (w *Watcher) retry(ctx context.Context, events chan<- Event) {
 		}
 		n, since := len(g.queue), g.sinceNS
 		g.mu.Unlock()
-		if say {
+		switch {
+		case !say:
+		case errors.Is(err, store.ErrUnavailable):
 			w.o.Log.Warn("database still unavailable", "queued", n, "since", time.Unix(0, since).UTC().Format(time.RFC3339), "err", err)
+		default:
+			// Not an outage: damage or a bug. The queue stays and is retried all the same.
+			w.o.Log.Error("recording the queued observations failed", "queued", n, "err", err)
 		}
 	}
 }
