@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -50,7 +51,6 @@ type outage struct {
 	down     bool
 	sinceNS  int64 // the last write that succeeded before the outage: where its gap starts
 	lastOK   int64 // the last write that succeeded
-	lastErr  error // the newest failure, for the log
 	saidAt   time.Time
 	queue    []journal.Observation
 	overlay  map[string]*baseline.Entry // the newest queued observation of each path (nil: gone)
@@ -88,11 +88,8 @@ func (w *Watcher) fail(err error, what string) {
 			g.sinceNS = g.lastOK
 		}
 	}
-	if err != nil {
-		g.lastErr = err
-	}
-	if what != "" {
-		g.gapWhy = append(g.gapWhy, what)
+	if what != "" && !slices.Contains(g.gapWhy, what) && len(g.gapWhy) < 8 {
+		g.gapWhy = append(g.gapWhy, what) // each reason once, and a few: the detail stays a line
 	}
 	g.mu.Unlock()
 	if first {
@@ -241,7 +238,6 @@ func (w *Watcher) retry(ctx context.Context, events chan<- Event) {
 			continue
 		}
 		g.mu.Lock()
-		g.lastErr = err
 		say := time.Since(g.saidAt) >= retrySay
 		if say {
 			g.saidAt = time.Now()
