@@ -21,6 +21,8 @@ type Observation struct {
 	Source store.Source
 	RunID  int64 // the scan run that saw it; 0 for an event
 	TimeNS int64
+	// ReadNS is when the kernel event that made the caller look was read; 0 when none did.
+	ReadNS int64
 	By     string
 	// Actor is the process that made the change, as far as it is known; nil when nobody is
 	// (a scan).
@@ -75,6 +77,18 @@ func Record(ctx context.Context, tx *store.Tx, pol *policy.Policy, k Known, o Ob
 		}
 	}
 	return out, settle(ctx, tx, o.Path, k, o.Cur, o.TimeNS)
+}
+
+// Judge is what Record would find, without the store: the change o makes against the last
+// observation k holds, judged by the policy. The Finding has no history row. A daemon that cannot
+// write its database judges with it and records later, through Record.
+func Judge(pol *policy.Policy, k Known, o Observation) Entry {
+	ch, changed := baseline.Diff(k.Last(), o.Cur)
+	if !changed {
+		return Entry{}
+	}
+	f, fired := pol.Evaluate(ch, LocationOf(pol, ch.Entry()), o.Actor)
+	return Entry{Finding: f, Changed: true, Fired: fired}
 }
 
 // settle makes the drift row of path say cur, or removes it when cur is the baseline (or the
@@ -141,7 +155,7 @@ func Noted(ctx context.Context, tx *store.Tx, f *policy.Finding, o Observation) 
 func recordOf(ch baseline.Change, loc *policy.Location, f *policy.Finding, fired bool, o Observation) *store.Record {
 	rec := &store.Record{TimeNS: o.TimeNS, RunID: o.RunID, Source: o.Source, Path: ch.Path, Kind: ch.Kind,
 		Flags: ch.Flags.Names(), Old: ch.Old, New: ch.New, Severity: policy.SevNone.String(), Verdict: policy.VerdictNone,
-		By: o.By, Actor: o.Actor}
+		By: o.By, Actor: o.Actor, ReadNS: o.ReadNS}
 	if loc != nil {
 		rec.Location = loc.ID
 	}

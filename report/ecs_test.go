@@ -162,7 +162,8 @@ func TestECSFieldsExist(t *testing.T) {
 		UID: 1000, EUID: 0, GID: 1000, EGID: 0, LoginUID: 1000, SessionID: 3, Cwd: "/root", ArgsTruncated: true,
 		Cgroup: "/system.slice/docker-" + strings.Repeat("ab", 32) + ".scope", ContainerID: strings.Repeat("ab", 32)}
 	shell := &proc.Process{PID: 100, PPID: 1, Name: "bash", Exe: "/usr/bin/bash", Args: []string{"-bash"}, UID: 1000, EUID: 1000, GID: 1000, EGID: 1000, LoginUID: 1000, SessionID: 3}
-	if err := r.FindingBy(&fs[0], "event", &proc.Actor{PID: 4243, Attribution: proc.AttrKernel, Process: chmod, Ancestors: []proc.Process{*shell}}); err != nil {
+	if err := r.FindingEvent(&fs[0], "event", &proc.Actor{PID: 4243, Attribution: proc.AttrKernel, Process: chmod, Ancestors: []proc.Process{*shell}},
+		EventInfo{ReadNS: 1.7e18 + 7, Unrecorded: true}); err != nil {
 		t.Fatal(err)
 	}
 	inv := &scan.Inventory{Notable: []scan.Notable{{Entry: baseline.Entry{Path: "/etc/init.d/x", Type: baseline.TypeFIFO, MtimeNS: 1, CtimeNS: 1}, Location: "sysv-init", Why: []string{"a fifo"}}}}
@@ -216,7 +217,7 @@ func TestECSFieldsExist(t *testing.T) {
 		"process.executable", "process.name", "process.args", "process.command_line", "process.parent.pid",
 		"process.parent.executable", "process.parent.args", "process.user.id", "user.id", "process.real_user.id",
 		"process.group.id", "process.real_group.id", "process.working_directory", "process.parent.user.id", "process.parent.name",
-		"container.id", "tripline.login_user.id", "tripline.session_id", "tripline.args_truncated"} {
+		"container.id", "tripline.login_user.id", "tripline.session_id", "tripline.args_truncated", "event.created", "tripline.recorded"} {
 		if !seen[name] {
 			t.Errorf("no event carried %s", name)
 		}

@@ -178,6 +178,16 @@ type FindingJSON struct {
 	Actor       *proc.Actor    `json:"actor"`
 	Old         *EntryJSON     `json:"old,omitempty"`
 	New         *EntryJSON     `json:"new,omitempty"`
+	// The daemon's: whether the change is in the history yet (false while the database cannot
+	// be written), and when its kernel event was read.
+	Recorded *bool  `json:"recorded,omitempty"`
+	ReadAt   string `json:"read_at,omitempty"`
+}
+
+// EventInfo is what the daemon knows of a change beyond the finding.
+type EventInfo struct {
+	ReadNS     int64 // when the kernel event was read; 0: none was (a reconcile)
+	Unrecorded bool  // not in the history yet: the database could not be written
 }
 
 // Finding writes one finding found by a scan (json and ecs; text findings of a scan go through
@@ -189,12 +199,30 @@ func (r *Renderer) Finding(f *policy.Finding, source string) error {
 // FindingBy writes one finding with its actor (nil: nobody is known, as in a scan). In text it is
 // one line, for a daemon's log.
 func (r *Renderer) FindingBy(f *policy.Finding, source string, a *proc.Actor) error {
+	return r.finding(f, source, a, nil)
+}
+
+// FindingEvent writes one finding of the daemon: FindingBy plus whether it is recorded yet
+// (ECS tripline.recorded, json recorded, text "(not yet recorded)") and when its event was read
+// (ECS event.created, json read_at).
+func (r *Renderer) FindingEvent(f *policy.Finding, source string, a *proc.Actor, ev EventInfo) error {
+	return r.finding(f, source, a, &ev)
+}
+
+func (r *Renderer) finding(f *policy.Finding, source string, a *proc.Actor, ev *EventInfo) error {
 	if a == nil {
 		a = proc.Nobody()
 	}
 	switch r.Format {
 	case ECS:
-		return r.line(r.ecsFinding(f, source, a))
+		doc := r.ecsFinding(f, source, a)
+		if ev != nil {
+			doc["tripline"].(obj)["recorded"] = !ev.Unrecorded
+			if ev.ReadNS != 0 {
+				doc["event"].(obj)["created"] = time.Unix(0, ev.ReadNS).UTC().Format("2006-01-02T15:04:05.000000000Z07:00")
+			}
+		}
+		return r.line(doc)
 	case Text:
 		what, detail := What(f)
 		who := "pid ?"
@@ -207,16 +235,28 @@ func (r *Renderer) FindingBy(f *policy.Finding, source string, a *proc.Actor) er
 				who += " " + strconv.Quote(strings.Join(a.Process.Args, " "))
 			}
 		}
-		line := fmt.Sprintf("%s %s %s %s %s: %s (%s, %s, %s)\n", r.now().UTC().Format(time.RFC3339), f.Severity, f.Rule(),
+		line := fmt.Sprintf("%s %s %s %s %s: %s (%s, %s, %s)", r.now().UTC().Format(time.RFC3339), f.Severity, f.Rule(),
 			baseline.QuotePath(f.Change.Path), what, detail, f.Verdict, source, who)
+		if ev != nil && ev.Unrecorded {
+			line += " (not yet recorded)"
+		}
+		line += "\n"
 		_, err := io.WriteString(r.W, line)
 		return err
 	default:
 		c := &f.Change
-		return r.line(FindingJSON{Type: "finding", Path: c.Path, PathEscaped: escaped(c.Path), Kind: c.Kind,
+		fj := FindingJSON{Type: "finding", Path: c.Path, PathEscaped: escaped(c.Path), Kind: c.Kind,
 			Rule: f.Rule(), RuleName: policy.RuleName(f.Rule()), Severity: f.Severity.String(), Verdict: f.Verdict, Why: f.Why,
 			Location: f.Location.ID, Category: f.Location.Category, Use: f.Location.Use, Technique: f.Location.Technique, Compliance: f.Location.Compliance,
-			Flags: nonNil(c.Flags.Names()), Hits: f.Hits, Source: source, Actor: a, Old: r.EntryJSON(c.Old), New: r.EntryJSON(c.New)})
+			Flags: nonNil(c.Flags.Names()), Hits: f.Hits, Source: source, Actor: a, Old: r.EntryJSON(c.Old), New: r.EntryJSON(c.New)}
+		if ev != nil {
+			rec := !ev.Unrecorded
+			fj.Recorded = &rec
+			if ev.ReadNS != 0 {
+				fj.ReadAt = ts(ev.ReadNS)
+			}
+		}
+		return r.line(fj)
 	}
 }
 

@@ -35,11 +35,24 @@ type chainRow struct {
 	Hits, Actor                         sql.NullString
 	By                                  string
 	Hash                                string
+	// ReadNS (schema 5) is hashed only when set: rows without it, all rows before schema 5
+	// among them, hash as they always did.
+	ReadNS sql.NullInt64
 }
 
-const chainCols = "id, time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actor, by, hash"
+// chainCols3 are the columns of schemas 3 and 4, which their migrations' Go steps read.
+const (
+	chainCols3 = "id, time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actor, by, hash"
+	chainCols  = chainCols3 + ", read_ns"
+)
 
 func (r *chainRow) scan(s scanner) error {
+	return s.Scan(&r.ID, &r.TimeNS, &r.RunID, &r.Source, &r.Path, &r.Location, &r.Kind, &r.Flags, &r.Old, &r.New,
+		&r.Rule, &r.Severity, &r.Verdict, &r.Hits, &r.Actor, &r.By, &r.Hash, &r.ReadNS)
+}
+
+// scan3 reads the columns of chainCols3.
+func (r *chainRow) scan3(s scanner) error {
 	return s.Scan(&r.ID, &r.TimeNS, &r.RunID, &r.Source, &r.Path, &r.Location, &r.Kind, &r.Flags, &r.Old, &r.New,
 		&r.Rule, &r.Severity, &r.Verdict, &r.Hits, &r.Actor, &r.By, &r.Hash)
 }
@@ -81,6 +94,9 @@ func rowHash(prev string, r *chainRow) (string, error) {
 	field(r.Hits.Valid, r.Hits.String)
 	field(r.Actor.Valid, r.Actor.String)
 	field(true, r.By)
+	if r.ReadNS.Valid {
+		field(true, strconv.FormatInt(r.ReadNS.Int64, 10))
+	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
@@ -127,14 +143,14 @@ func head(ctx context.Context, q rowQuerier) (int64, string, error) {
 
 // backfillChain hashes the rows written before schema 3, in id order.
 func backfillChain(ctx context.Context, tx *sql.Tx) error {
-	rows, err := tx.QueryContext(ctx, "SELECT "+chainCols+" FROM history ORDER BY id")
+	rows, err := tx.QueryContext(ctx, "SELECT "+chainCols3+" FROM history ORDER BY id")
 	if err != nil {
 		return err
 	}
 	var all []chainRow
 	for rows.Next() {
 		var r chainRow
-		if err := r.scan(rows); err != nil {
+		if err := r.scan3(rows); err != nil {
 			rows.Close()
 			return err
 		}

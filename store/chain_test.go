@@ -358,7 +358,7 @@ func TestChainReordered(t *testing.T) {
 		for id := int64(10); id >= 5; id-- {
 			execW(t, db, "UPDATE history SET id = id + 1 WHERE id = ?", id)
 		}
-		execW(t, db, "INSERT INTO history SELECT 5, time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actor, by, hash FROM history WHERE id = 4")
+		execW(t, db, "INSERT INTO history SELECT 5, time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actor, by, hash, read_ns FROM history WHERE id = 4")
 		res := verify(t, db)
 		if res.OK || res.BadRow != 5 {
 			t.Errorf("%+v; want BadRow 5", res)

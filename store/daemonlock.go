@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -28,6 +29,10 @@ var ErrDaemonRunning = errors.New("another tripline watch uses this database")
 // LockDaemon claims the database at dbPath for this process's daemon.
 func LockDaemon(dbPath string) (*DaemonLock, error) {
 	name := dbPath + ".daemon.lock"
+	// The lock comes before the database is opened, which would create the directory.
+	if err := os.MkdirAll(filepath.Dir(dbPath), 0o700); err != nil {
+		return nil, fmt.Errorf("database directory: %w", err)
+	}
 	fd, err := unix.Open(name, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("daemon lock %s: %w", baseline.QuotePath(name), err)

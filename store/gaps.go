@@ -24,10 +24,10 @@ func (t *Tx) OpenGap(ctx context.Context, startNS int64, reason, detail string) 
 	return id, t.db.wrap(err)
 }
 
-// CloseGaps closes every open gap that started at or before the reconcile run's start, naming the
-// run that closed them.
-func (t *Tx) CloseGaps(ctx context.Context, endNS, run int64) error {
-	return t.exec(ctx, "UPDATE gaps SET end_ns = ?, reconcile_run = ? WHERE end_ns = 0 AND start_ns <= ?", endNS, run, endNS)
+// CloseGaps closes every open gap that started at or before the reconcile run's start (startedNS)
+// at endNS, when the run ended, naming the run that closed them.
+func (t *Tx) CloseGaps(ctx context.Context, startedNS, endNS, run int64) error {
+	return t.exec(ctx, "UPDATE gaps SET end_ns = ?, reconcile_run = ? WHERE end_ns = 0 AND start_ns <= ?", endNS, run, startedNS)
 }
 
 // Gaps returns the gaps that overlap [fromNS, toNS) (toNS 0: up to now), oldest first.

@@ -45,6 +45,9 @@ type Record struct {
 	Hits     any         // JSON-encoded as given
 	Actor    *proc.Actor // nil when nobody is known
 	By       string
+	// ReadNS is when the kernel event that led to the observation was read; 0 when none did (a
+	// scan, an acceptance). TimeNS is when the row was recorded.
+	ReadNS int64
 	// Set by AddHistory: the row's id and its hash in the chain.
 	ID   int64
 	Hash string
@@ -98,11 +101,19 @@ func (t *Tx) AddHistory(ctx context.Context, r *Record) error {
 		run = r.RunID
 		row.RunID = sql.NullInt64{Int64: r.RunID, Valid: true}
 	}
+	if r.ReadNS != 0 {
+		row.ReadNS = sql.NullInt64{Int64: r.ReadNS, Valid: true}
+	}
 	if row.Hash, err = rowHash(t.headHash, &row); err != nil {
 		return fmt.Errorf("database %s: corrupt history (%v); 'tripline history --verify' says more", t.db.path, err)
 	}
-	if err := t.exec(ctx, sqlAddHistory, row.ID, r.TimeNS, run, row.Source, r.Path, r.Location, row.Kind, row.Flags, old, cur,
-		r.Rule, r.Severity, row.Verdict, hits, actor, r.By, row.Hash); err != nil {
+	args := []any{row.ID, r.TimeNS, run, row.Source, r.Path, r.Location, row.Kind, row.Flags, old, cur,
+		r.Rule, r.Severity, row.Verdict, hits, actor, r.By, row.Hash}
+	q := sqlAddHistory
+	if row.ReadNS.Valid {
+		q, args = sqlAddHistoryRead, append(args, r.ReadNS)
+	}
+	if err := t.exec(ctx, q, args...); err != nil {
 		return err
 	}
 	t.headID, t.headHash = row.ID, row.Hash
@@ -122,6 +133,7 @@ func nullString(v any) sql.NullString {
 type HistoryRow struct {
 	ID       int64           `json:"id"`
 	TimeNS   int64           `json:"time_ns"`
+	ReadNS   int64           `json:"read_ns,omitempty"` // when the event was read; 0 for a scan
 	RunID    int64           `json:"run_id,omitempty"`
 	Source   Source          `json:"source"`
 	Path     string          `json:"path"`
@@ -213,7 +225,7 @@ func (db *DB) History(ctx context.Context, q HistoryQuery) ([]HistoryRow, error)
 		if err := c.scan(rows); err != nil {
 			return nil, db.wrap(err)
 		}
-		h := HistoryRow{ID: c.ID, TimeNS: c.TimeNS, RunID: c.RunID.Int64, Source: Source(c.Source), Path: c.Path, Location: c.Location,
+		h := HistoryRow{ID: c.ID, TimeNS: c.TimeNS, ReadNS: c.ReadNS.Int64, RunID: c.RunID.Int64, Source: Source(c.Source), Path: c.Path, Location: c.Location,
 			Kind: baseline.Kind(c.Kind), Flags: []string{}, Rule: c.Rule, Severity: c.Severity, Verdict: policy.Verdict(c.Verdict), By: c.By, Hash: c.Hash}
 		if c.Flags != "" {
 			h.Flags = strings.Split(c.Flags, ",")

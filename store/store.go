@@ -246,11 +246,15 @@ func (db *DB) wrapSQLite(err error) error {
 		case sqlite3.ErrCorrupt:
 			return fmt.Errorf("database %s: corrupt (%v); move it aside and run `tripline scan` to record a new baseline", db.path, err)
 		case sqlite3.ErrBusy, sqlite3.ErrLocked:
-			return fmt.Errorf("database %s: locked by another process for more than %d ms (another tripline writing?); try again", db.path, BusyTimeoutMS)
+			return unavailablef(err, "database %s: locked by another process (another tripline writing, or a transaction left open?); try again", db.path)
+		case sqlite3.ErrFull:
+			return unavailablef(err, "database %s: the filesystem is full (%v); free space there", db.path, err)
+		case sqlite3.ErrIoErr:
+			return unavailablef(err, "database %s: I/O error (%v); check the disk and the kernel log", db.path, err)
 		case sqlite3.ErrReadonly:
-			return fmt.Errorf("database %s: read-only (%v)", db.path, err)
+			return unavailablef(err, "database %s: read-only (%v)", db.path, err)
 		case sqlite3.ErrCantOpen:
-			return fmt.Errorf("database %s: cannot open (%v)", db.path, err)
+			return unavailablef(err, "database %s: cannot open (%v)", db.path, err)
 		}
 	}
 	if strings.HasPrefix(err.Error(), "sql: Scan error on column") {

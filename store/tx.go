@@ -64,9 +64,13 @@ const (
 	sqlStateOf     = "SELECT " + entryCols + ", present, seen_ns FROM state WHERE path = ?"
 	sqlAddHistory  = `INSERT INTO history(id, time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actor, by, hash)
 		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	// A row of an event, with the time it was read (schema 5). sqlAddHistory stays the schema 3
+	// statement, which migration 4's seal runs.
+	sqlAddHistoryRead = `INSERT INTO history(id, time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actor, by, hash, read_ns)
+		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 )
 
-var hotSQL = []string{sqlPutBaseline, sqlPutState, sqlDeleteState, sqlBaselineOf, sqlStateOf, sqlAddHistory}
+var hotSQL = []string{sqlPutBaseline, sqlPutState, sqlDeleteState, sqlBaselineOf, sqlStateOf, sqlAddHistory, sqlAddHistoryRead}
 
 // prepare readies the hot statements on the writer. Preparing later, while a transaction holds
 // the only connection, would wait for that connection forever.

@@ -97,22 +97,14 @@ func (w *Watcher) mounted(ctx context.Context, chs []mountChange) error {
 	if len(out) == 0 {
 		return nil
 	}
-	// Recorded first, as every change is, then emitted: the history names the mount and who made it.
-	rctx := context.WithoutCancel(ctx)
-	tx, err := w.o.DB.Begin(rctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	now := time.Now().UnixNano()
-	for i := range out {
-		c := &out[i]
-		o := journal.Observation{Path: c.Finding.Change.Path, Cur: c.Finding.Change.New, Source: store.SourceEvent, TimeNS: now, By: w.o.By, Actor: c.Actor}
-		if err := journal.Noted(rctx, tx, &c.Finding, o); err != nil {
-			return err
+	// Recorded first, as every change is, then emitted: the history names the mount and who made
+	// it. A database that cannot be written does not hold the alert back: it goes out marked not
+	// yet recorded, and the outage's gap and reconcile (outage.go) settle what the mount changed.
+	if err := w.noteMounts(context.WithoutCancel(ctx), out); w.unavailable(err, "a mount over a location") {
+		for i := range out {
+			out[i].Unrecorded = true
 		}
-	}
-	if err := tx.Commit(); err != nil {
+	} else if err != nil {
 		return err
 	}
 	for _, c := range out {
@@ -177,4 +169,29 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// noteMounts records the mount-over findings in one transaction, each with its history row.
+func (w *Watcher) noteMounts(ctx context.Context, out []Change) error {
+	if w.g.isDown() {
+		return store.ErrUnavailable
+	}
+	tx, err := w.o.DB.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	now := time.Now().UnixNano()
+	for i := range out {
+		c := &out[i]
+		o := journal.Observation{Path: c.Finding.Change.Path, Cur: c.Finding.Change.New, Source: store.SourceEvent, TimeNS: now, By: w.o.By, Actor: c.Actor}
+		if err := journal.Noted(ctx, tx, &c.Finding, o); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	w.g.wrote(now)
+	return nil
 }

@@ -31,6 +31,11 @@ type Change struct {
 	// Actor is who made the change and how that is known; never nil (proc.AttrNone when nobody
 	// is known).
 	Actor *proc.Actor
+	// ReadNS is when the kernel event was read (0 for a reconcile). Unrecorded says the change
+	// is not in the history yet: the database could not be written (outage.go); it is recorded
+	// when it can be, and not emitted again.
+	ReadNS     int64
+	Unrecorded bool
 }
 
 // Reconciler compares every location of pol with its last observation and records what changed
@@ -120,6 +125,9 @@ type Watcher struct {
 	// a change to it: the directory it is visible in is rescanned too, by a poller of its own.
 	mountPoll  *poller
 	mountFiles map[string]string // host mount point -> the directory mountPoll rescans for it
+
+	g         outage // the database's availability and what waits for it (outage.go)
+	startedNS int64  // when Run began
 }
 
 // New returns a Watcher. It starts nothing.
@@ -216,6 +224,13 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if w.attr == nil {
 		w.attr = attrib.NewCache(nil)
 	}
+	w.g.init()
+	w.startedNS = time.Now().UnixNano()
+	// A write waits briefly for another process's lock, then the observation is queued: an
+	// alert is never held back by the database (outage.go).
+	if stopped, err := w.waitWritable(ctx, "set the write wait", func() error { return w.o.DB.SetWriteWait(ctx, writeWait) }); stopped || err != nil {
+		return err
+	}
 	b, fallback, err := openBackend(w.o.Backend, w.attr.Feed() == attrib.FeedProc)
 	if err != nil {
 		return err
@@ -238,12 +253,31 @@ func (w *Watcher) Run(ctx context.Context) error {
 			mounts.close()
 		}
 	}()
+	retryCtx, stopRetry := context.WithCancel(context.Background())
+	retried := make(chan struct{})
+	go func() { defer close(retried); w.retry(retryCtx, events) }()
+	// Last first: the retry goroutine stops before the reader, and the heartbeat of a clean
+	// stop is written once nothing else writes.
+	defer func() { stopRetry(); <-retried; w.heartbeat(context.WithoutCancel(ctx)) }()
 
 	if err := w.selfCheck(ctx, events); err != nil {
 		return err
 	}
-	now := time.Now().UnixNano()
-	if err := w.openGap(context.WithoutCancel(ctx), now, "daemon-start", "changes made while tripline watch was not running"); err != nil {
+	// The start gap runs from the last moment the previous daemon is known to have run.
+	var since int64
+	if stopped, err := w.waitWritable(ctx, "read the last heartbeat", func() error {
+		var err error
+		since, err = w.o.DB.LastAlive(ctx)
+		return err
+	}); stopped || err != nil {
+		return err
+	}
+	if since == 0 || since > w.startedNS {
+		since = w.startedNS
+	}
+	if stopped, err := w.waitWritable(ctx, "record the start gap", func() error {
+		return w.writeGap(context.WithoutCancel(ctx), since, "daemon-start", "changes made while tripline watch was not running")
+	}); stopped || err != nil {
 		return err
 	}
 	w.status = Status{Backend: b.Name(), Caps: w.caps, Fallback: fallback, Locations: len(w.policy().Locations), Mounts: mountsHow}
@@ -401,7 +435,20 @@ func (w *Watcher) remark() {
 	}
 }
 
+// openGap records a gap; while the database is unavailable the outage's own gap will cover it.
 func (w *Watcher) openGap(ctx context.Context, startNS int64, reason, detail string) error {
+	if w.g.isDown() {
+		w.fail(nil, reason+": "+detail)
+		return nil
+	}
+	err := w.writeGap(ctx, startNS, reason, detail)
+	if w.unavailable(err, reason+": "+detail) {
+		return nil
+	}
+	return err
+}
+
+func (w *Watcher) writeGap(ctx context.Context, startNS int64, reason, detail string) error {
 	tx, err := w.o.DB.Begin(ctx)
 	if err != nil {
 		return err
@@ -410,18 +457,30 @@ func (w *Watcher) openGap(ctx context.Context, startNS int64, reason, detail str
 	if _, err := tx.OpenGap(ctx, startNS, reason, detail); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	w.g.wrote(time.Now().UnixNano())
+	return nil
 }
 
 // reconcile compares every location with its last observation, emits what changed, and closes
 // the open gaps.
 func (w *Watcher) reconcile(ctx context.Context, why string) error {
+	if w.g.isDown() {
+		// It could not record anything: the reconcile after the outage's end does it.
+		w.o.Log.Info("reconcile put off until the database is writable again", "why", why)
+		return nil
+	}
 	start := time.Now()
 	res, err := w.o.Reconcile(ctx, w.policy())
 	if err != nil && ctx.Err() != nil {
 		// Stopped mid-way: nothing of it was recorded, and the open gap says a reconcile is due.
 		w.o.Log.Info("reconcile interrupted; the gap stays open for the next start", "why", why)
 		return nil
+	}
+	if w.unavailable(err, "a reconcile ("+why+") could not record") {
+		return nil // the outage's gap stays open, and the reconcile after it is back closes it
 	}
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
@@ -435,15 +494,10 @@ func (w *Watcher) reconcile(ctx context.Context, why string) error {
 			return err
 		}
 	}
-	tx, err := w.o.DB.Begin(context.WithoutCancel(ctx))
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := tx.CloseGaps(context.WithoutCancel(ctx), start.UnixNano(), res.RunID); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
+	if err := w.closeGaps(context.WithoutCancel(ctx), start.UnixNano(), res.RunID); err != nil {
+		if w.unavailable(err, "the gaps closed by reconcile run "+fmt.Sprint(res.RunID)+" could not be recorded closed") {
+			return nil
+		}
 		return err
 	}
 	if w.status.Errors > 0 {
@@ -518,6 +572,7 @@ type pending struct {
 	pid     int32
 	pidfd   int    // -1 when none
 	at      uint64 // when that event was read (attrib.Now)
+	readNS  int64  // the same, wall clock
 }
 
 // batch handles e and whatever else is already queued, in one transaction. Events about the same
@@ -529,10 +584,17 @@ func (w *Watcher) batch(stop context.Context, first Event, events chan Event) er
 	ctx := context.WithoutCancel(stop)
 	var order []string
 	byPath := map[string]*pending{}
-	overflow, remark := false, false
+	overflow, remark, back := false, false, false
+	var overflowNS int64
 	handle := func(e Event) {
 		switch {
+		case e.Op&opDatabaseBack != 0:
+			back = true
+			return
 		case e.Op&OpOverflow != 0:
+			if !overflow {
+				overflowNS = w.g.overflowStart(e.At, w.startedNS)
+			}
 			overflow = true
 			ReleasePIDFD(e.PIDFD)
 			return
@@ -552,7 +614,7 @@ func (w *Watcher) batch(stop context.Context, first Event, events chan Event) er
 			} else {
 				ReleasePIDFD(e.PIDFD)
 			}
-			p.at = e.At
+			p.at, p.readNS = e.At, w.g.noteRead(e.At)
 			return
 		}
 		by := w.dirs.backend(e.Dir)
@@ -564,7 +626,7 @@ func (w *Watcher) batch(stop context.Context, first Event, events chan Event) er
 			// (or, rarely, the fallback's event about a directory fanotify has taken back).
 			by = "poll"
 		}
-		byPath[logical] = &pending{logical: logical, backend: by, pid: e.PID, pidfd: e.PIDFD, at: e.At}
+		byPath[logical] = &pending{logical: logical, backend: by, pid: e.PID, pidfd: e.PIDFD, at: e.At, readNS: w.g.noteRead(e.At)}
 		order = append(order, logical)
 	}
 	defer func() {
@@ -583,11 +645,18 @@ more:
 		}
 	}
 	var reason, detail string
+	gapNS := time.Now().UnixNano()
 	switch {
 	case overflow:
-		// The paths in hand are a part of what changed: the reconcile sees all of it.
+		// The paths in hand are a part of what changed: the reconcile sees all of it. The gap
+		// starts at the read before the one that reported the overflow: events read then were
+		// all received.
 		w.o.Log.Warn("kernel event queue overflowed: changes may have been missed; reconciling", "backend", w.backend.Name())
-		reason, detail = "overflow", w.backend.Name()+" queue overflow"
+		reason, detail, gapNS = "overflow", w.backend.Name()+" queue overflow", overflowNS
+		if back {
+			startNS, d := w.g.backGap()
+			gapNS, detail = min(gapNS, startNS), detail+"; "+d
+		}
 	default:
 		// Observe what was read first, with its actors, then deal with what it implies.
 		lost, err := w.observe(ctx, order, byPath)
@@ -595,6 +664,14 @@ more:
 			return err
 		}
 		switch {
+		case back:
+			// The database is writable again and the queue is recorded: the outage is one gap,
+			// closed by a reconcile that finds what the queue could not hold.
+			reason = "database-unavailable"
+			gapNS, detail = w.g.backGap()
+			if remark {
+				detail += "; a watched directory was created, removed or moved"
+			}
 		case remark:
 			// A directory appeared, went or moved: watch what the policy now resolves to, and
 			// find what was written into new directories before their watch existed.
@@ -610,7 +687,7 @@ more:
 	if remark {
 		w.remark()
 	}
-	if err := w.openGap(ctx, time.Now().UnixNano(), reason, detail); err != nil {
+	if err := w.openGap(ctx, gapNS, reason, detail); err != nil {
 		return err
 	}
 	return w.reconcile(stop, reason)
@@ -618,15 +695,13 @@ more:
 
 // observe stats each path, diffs it against its last observation and records it, in one
 // transaction; then emits what a rule fired on. lost reports a path that could not be stat'ed.
+// While the database cannot be written the observations are judged, emitted and queued instead
+// (outage.go).
 func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string]*pending) (lost bool, err error) {
 	pol := w.policy()
-	tx, err := w.o.DB.Begin(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer tx.Rollback()
 	now := time.Now().UnixNano()
-	var out []Change
+	var obs []journal.Observation
+	var actors []*proc.Actor
 	// Every exec record the kernel produced before these events is in the cache after this.
 	w.attr.Sync()
 	for _, p := range order {
@@ -662,32 +737,69 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 		if actor.Attribution != proc.AttrNone {
 			recorded = actor // the history records nobody as no actor, as it does for a scan
 		}
-		rec, err := journal.Observe(ctx, tx, pol, journal.Observation{Path: p, Cur: cur, Source: store.SourceEvent, TimeNS: now, By: w.o.By, Actor: recorded})
+		obs = append(obs, journal.Observation{Path: p, Cur: cur, Source: store.SourceEvent, TimeNS: now, ReadNS: byPath[p].readNS, By: w.o.By, Actor: recorded})
+		actors = append(actors, actor)
+	}
+	for {
+		if w.g.isDown() {
+			qlost, err := w.queued(ctx, obs, actors)
+			if err != errBack {
+				return lost || qlost, err
+			}
+		}
+		out, err := w.record(ctx, pol, obs, actors)
+		if w.unavailable(err, "") {
+			continue // judged against what could be read, and queued
+		}
 		if err != nil {
 			return lost, err
 		}
-		if rec.Changed {
-			switch err := journal.KeepContent(ctx, tx, w.root, cur, now); {
-			case errors.Is(err, store.ErrContentFull):
-				if !w.contentFullSaid {
-					w.contentFullSaid = true
-					w.o.Log.Warn("the content store is full of contents the baseline needs: new contents are not stored (history --diff and restore cannot show them)", "path", baseline.QuotePath(p))
-				}
-			case err != nil:
+		for _, c := range out {
+			if err := w.emit(c); err != nil {
 				return lost, err
 			}
 		}
+		return lost, nil
+	}
+}
+
+// record records observations in one transaction and returns the changes to emit.
+func (w *Watcher) record(ctx context.Context, pol *policy.Policy, obs []journal.Observation, actors []*proc.Actor) ([]Change, error) {
+	tx, err := w.o.DB.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var out []Change
+	for i, o := range obs {
+		rec, err := journal.Observe(ctx, tx, pol, o)
+		if err != nil {
+			return nil, err
+		}
+		if rec.Changed {
+			switch err := journal.KeepContent(ctx, tx, w.root, o.Cur, o.TimeNS); {
+			case errors.Is(err, store.ErrContentFull):
+				if !w.contentFullSaid {
+					w.contentFullSaid = true
+					w.o.Log.Warn("the content store is full of contents the baseline needs: new contents are not stored (history --diff and restore cannot show them)", "path", baseline.QuotePath(o.Path))
+				}
+			case err != nil:
+				return nil, err
+			}
+		}
 		if rec.Fired {
-			out = append(out, Change{Finding: rec.Finding, Source: store.SourceEvent, Actor: actor})
+			out = append(out, Change{Finding: rec.Finding, Source: store.SourceEvent, Actor: actors[i], ReadNS: o.ReadNS})
+		}
+	}
+	now := time.Now().UnixNano()
+	if len(obs) > 0 {
+		if err := tx.Heartbeat(ctx, now); err != nil {
+			return nil, err
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return lost, err
+		return nil, err
 	}
-	for _, c := range out {
-		if err := w.emit(c); err != nil {
-			return lost, err
-		}
-	}
-	return lost, nil
+	w.g.wrote(now)
+	return out, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -39,6 +40,14 @@ RELOADING=1 then READY=1 around a SIGHUP reload). A kernel queue overflow or a w
 appearing or going is recorded as a gap and reconciled; so is every --reconcile-every.
 SIGHUP reloads the policy and reopens the output (file, syslog or journal); SIGTERM and SIGINT
 drain, commit and exit 0.
+
+One daemon per database: a second exits 17 and names the pid of the first. While the database
+cannot be written (another process holds its write lock, the filesystem is full or read-only,
+I/O errors) every change is still emitted at once, marked not yet recorded (ECS
+tripline.recorded: false, json "recorded": false, text "(not yet recorded)"), queued (up to
+10,000), and recorded when the database is writable again; the outage is one gap, reconciled.
+A database that cannot be written at start is waited for. Each event's ECS event.created is when
+its kernel event was read.
 
 Every event names the process that made the change, its parent and its users, and says how it
 knows (tripline.attribution in ECS):
@@ -107,6 +116,33 @@ func reconciler(e *env, db *store.DB, maxHashBytes int64) watch.Reconciler {
 	}
 }
 
+// openWaiting opens the policy and the database, waiting while the database is unavailable (a
+// migration that another process's write lock or a full filesystem holds back): a daemon that
+// exits would only be restarted into the same wall. It logs at once, then once a minute. A stop
+// while waiting returns nil and no database.
+func openWaiting(ctx context.Context, e *env) (*policy.Policy, *store.DB, error) {
+	backoff := 250 * time.Millisecond
+	var said time.Time
+	for {
+		pol, db, err := e.policyAndDB(ctx)
+		if err == nil || !errors.Is(err, store.ErrUnavailable) {
+			return pol, db, err
+		}
+		if time.Since(said) >= time.Minute {
+			said = time.Now()
+			e.log.Warn("database unavailable; waiting for it", "what", "open", "err", err)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil, nil
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
 func runWatch(c *cli.Context, e *env) error {
 	format, err := report.ParseFormat(c.String("format"), report.ECS, report.JSON, report.Text)
 	if err != nil {
@@ -126,10 +162,17 @@ func runWatch(c *cli.Context, e *env) error {
 	if !slices.Contains(attrib.Modes, c.String("attribution")) {
 		return usagef("--attribution %q: must be one of %s", c.String("attribution"), strings.Join(attrib.Modes, ", "))
 	}
-	ctx := c.Context
-	pol, db, err := e.policyAndDB(ctx)
+	// One daemon per database, claimed before anything else starts: a second one would split
+	// the kernel's events with the first. Released when the process exits, however it exits.
+	lock, err := store.LockDaemon(e.dbPath)
 	if err != nil {
 		return err
+	}
+	defer lock.Release()
+	ctx := c.Context
+	pol, db, err := openWaiting(ctx, e)
+	if err != nil || db == nil {
+		return err // db nil: stopped while waiting
 	}
 	defer db.Close()
 	out, err := sink.Open(c.String("output"), e.stdout)
@@ -181,7 +224,7 @@ func runWatch(c *cli.Context, e *env) error {
 	emit := func(ch watch.Change) error {
 		var buf bytes.Buffer
 		r := &report.Renderer{W: &buf, Format: format, Host: host, Users: users, HostUsers: hostUsers, Root: root}
-		if err := r.FindingBy(&ch.Finding, string(ch.Source), ch.Actor); err != nil {
+		if err := r.FindingEvent(&ch.Finding, string(ch.Source), ch.Actor, report.EventInfo{ReadNS: ch.ReadNS, Unrecorded: ch.Unrecorded}); err != nil {
 			return err
 		}
 		return out.Write(sinkRecord(&ch, buf.Bytes()))

@@ -1,0 +1,89 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/proc"
+)
+
+// A daemon's finding says in every format whether it is recorded yet, and ECS and json say when
+// its event was read; a scan's finding says neither.
+func TestFindingEventRecorded(t *testing.T) {
+	readNS := int64(1.7e18 + 123)
+	now := func() time.Time { return time.Unix(0, 1.8e18).UTC() }
+	for _, unrecorded := range []bool{true, false} {
+		for _, format := range []Format{ECS, JSON, Text} {
+			var buf bytes.Buffer
+			r := &Renderer{W: &buf, Format: format, Host: Host{Name: "h"}, Root: "/", Users: &baseline.Users{}, Now: now}
+			f := sampleFindings(t)[0]
+			if err := r.FindingEvent(&f, "event", proc.Nobody(), EventInfo{ReadNS: readNS, Unrecorded: unrecorded}); err != nil {
+				t.Fatal(err)
+			}
+			line := buf.String()
+			switch format {
+			case Text:
+				if got := strings.HasSuffix(line, " (not yet recorded)\n"); got != unrecorded {
+					t.Errorf("text, unrecorded %v: %q", unrecorded, line)
+				}
+				continue
+			case ECS:
+				var doc struct {
+					Timestamp string `json:"@timestamp"`
+					Event     struct {
+						Created string `json:"created"`
+					} `json:"event"`
+					Tripline struct {
+						Recorded *bool `json:"recorded"`
+					} `json:"tripline"`
+				}
+				if err := json.Unmarshal([]byte(line), &doc); err != nil {
+					t.Fatal(err)
+				}
+				created, err := time.Parse(time.RFC3339Nano, doc.Event.Created)
+				if err != nil || created.UnixNano() != readNS || doc.Timestamp != "2027-01-15T08:00:00.000000000Z" ||
+					doc.Tripline.Recorded == nil || *doc.Tripline.Recorded == unrecorded {
+					t.Errorf("ecs, unrecorded %v: %s", unrecorded, line)
+				}
+			case JSON:
+				var doc struct {
+					Recorded *bool  `json:"recorded"`
+					ReadAt   string `json:"read_at"`
+				}
+				if err := json.Unmarshal([]byte(line), &doc); err != nil {
+					t.Fatal(err)
+				}
+				at, err := time.Parse(time.RFC3339Nano, doc.ReadAt)
+				if err != nil || at.UnixNano() != readNS || doc.Recorded == nil || *doc.Recorded == unrecorded {
+					t.Errorf("json, unrecorded %v: %s", unrecorded, line)
+				}
+			}
+		}
+	}
+	for _, format := range []Format{ECS, JSON, Text} {
+		var buf bytes.Buffer
+		r := &Renderer{W: &buf, Format: format, Host: Host{Name: "h"}, Root: "/", Users: &baseline.Users{}, Now: now}
+		f := sampleFindings(t)[0]
+		if err := r.FindingBy(&f, "scan", nil); err != nil {
+			t.Fatal(err)
+		}
+		s := buf.String()
+		var doc struct {
+			Event struct {
+				Created string `json:"created"`
+			} `json:"event"`
+		}
+		if format == ECS {
+			if err := json.Unmarshal([]byte(s), &doc); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if strings.Contains(s, `"recorded"`) || strings.Contains(s, "not yet recorded") || strings.Contains(s, "read_at") || doc.Event.Created != "" {
+			t.Errorf("a scan's finding in %v says what only the daemon's do: %s", format, s)
+		}
+	}
+}
