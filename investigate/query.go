@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tripline/tripline/store"
@@ -47,6 +48,22 @@ func (f Filter) Query(now time.Time, lookupUID func(name string) (int64, bool)) 
 		return q, fmt.Errorf("--severity %q: must be info, low, medium, high or critical", f.Severity)
 	}
 	return q, nil
+}
+
+// ParseAge reads an age of retention (--older-than, --history-max-age): a duration that may also
+// be given in days ("400d", "720h").
+func ParseAge(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(d, 64)
+		if err == nil && n > 0 {
+			return time.Duration(n * float64(24*time.Hour)), nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q: give an age such as 400d or 720h", s)
+	}
+	return d, nil
 }
 
 // parseWhen reads a time of a filter as nanoseconds (0 for "").

@@ -14,12 +14,14 @@
 package sink
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/tripline/tripline/policy"
+	"github.com/tripline/tripline/proc"
 )
 
 // Record is one event as a sink gets it.
@@ -39,6 +41,25 @@ type Record struct {
 	Exe      string // its executable, "" when unknown
 	// HistoryID is the id of the history row that recorded the event, 0 when none.
 	HistoryID int64
+}
+
+// FindingRecord is a finding rendered in msg as a sink gets it, with the facts a structured sink
+// (the journal's fields, syslog's priority) needs beside the message. source is event or
+// reconcile; actor may be nil.
+func FindingRecord(f *policy.Finding, source string, actor *proc.Actor, msg []byte) Record {
+	r := Record{Message: bytes.TrimRight(msg, "\n"), Time: time.Now(), Severity: f.Severity, Rule: f.Rule(),
+		Path: f.Change.Path, Kind: string(f.Change.Kind), Verdict: string(f.Verdict), Source: source,
+		HistoryID: f.HistoryID}
+	if f.Location != nil {
+		r.Location = f.Location.ID
+	}
+	if actor != nil {
+		r.PID = int(actor.PID)
+		if actor.Process != nil {
+			r.Exe = actor.Process.Exe
+		}
+	}
+	return r
 }
 
 // Sink is where events go.

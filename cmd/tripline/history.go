@@ -6,7 +6,6 @@ import (
 	"io"
 	"os/user"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -129,30 +128,15 @@ func runHistory(c *cli.Context, e *env) error {
 	return investigate.WriteGrouped(e.stdout, rows, hostUsers)
 }
 
-// parseAge reads a duration that may also be given in days ("400d").
-func parseAge(s string) (time.Duration, error) {
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.ParseFloat(d, 64)
-		if err == nil && n > 0 {
-			return time.Duration(n * float64(24*time.Hour)), nil
-		}
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, usagef("%q: give an age such as 400d or 720h", s)
-	}
-	return d, nil
-}
-
 func pruneHistory(c *cli.Context, e *env) error {
 	if c.NArg() > 0 {
 		return usagef("--prune takes no PATH")
 	}
 	var before int64
 	if s := c.String("older-than"); s != "" {
-		d, err := parseAge(s)
+		d, err := investigate.ParseAge(s)
 		if err != nil {
-			return err
+			return usageError{err}
 		}
 		before = time.Now().Add(-d).UnixNano()
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/tripline/tripline/attrib"
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/internal/sdnotify"
+	"github.com/tripline/tripline/investigate"
 	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/report"
 	"github.com/tripline/tripline/scan"
@@ -184,8 +185,8 @@ func runWatch(c *cli.Context, e *env) error {
 
 	var maxAge time.Duration
 	if s := c.String("history-max-age"); s != "0" {
-		if maxAge, err = parseAge(s); err != nil {
-			return err
+		if maxAge, err = investigate.ParseAge(s); err != nil {
+			return usageError{err}
 		}
 	}
 	if c.Int64("history-max-rows") < 0 {
@@ -227,7 +228,7 @@ func runWatch(c *cli.Context, e *env) error {
 		if err := r.FindingEvent(&ch.Finding, string(ch.Source), ch.Actor, report.EventInfo{ReadNS: ch.ReadNS, Unrecorded: ch.Unrecorded}); err != nil {
 			return err
 		}
-		return out.Write(sinkRecord(&ch, buf.Bytes()))
+		return out.Write(sink.FindingRecord(&ch.Finding, string(ch.Source), ch.Actor, buf.Bytes()))
 	}
 	coverage := map[string]watch.Coverage{}
 	for _, kv := range c.StringSlice("coverage") {
@@ -311,25 +312,6 @@ func runWatch(c *cli.Context, e *env) error {
 	e.log.Info("stopped", "attribution", cache.Feed(), "execs", st.Execs, "forks", st.Forks, "exits", st.Exits,
 		"feed_drops", st.Drops, "processes_cached", st.Entries, "cache_bytes", st.Bytes, "evicted", st.Evicted)
 	return nil
-}
-
-// sinkRecord is the event rendered in msg as a sink gets it, with the facts a structured sink
-// (the journal) indexes.
-func sinkRecord(ch *watch.Change, msg []byte) sink.Record {
-	f := &ch.Finding
-	r := sink.Record{Message: bytes.TrimRight(msg, "\n"), Time: time.Now(), Severity: f.Severity, Rule: f.Rule(),
-		Path: f.Change.Path, Kind: string(f.Change.Kind), Verdict: string(f.Verdict), Source: string(ch.Source),
-		HistoryID: f.HistoryID}
-	if f.Location != nil {
-		r.Location = f.Location.ID
-	}
-	if ch.Actor != nil {
-		r.PID = int(ch.Actor.PID)
-		if ch.Actor.Process != nil {
-			r.Exe = ch.Actor.Process.Exe
-		}
-	}
-	return r
 }
 
 // notifyReloaded tells systemd a SIGHUP reload is over (READY=1 after RELOADING=1).
