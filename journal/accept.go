@@ -17,13 +17,24 @@ type AcceptResult struct {
 	// content and attributes): the baseline row is updated, no history row is written.
 	Refreshed []string
 	Unknown   []string // paths asked for that have no drift recorded
+	DryRun    bool     // WouldAccept: nothing was changed
 }
 
 // Accept makes the last observed state the baseline, in one transaction and one run: for every
 // path in paths, or for every path with drift (in path order) when paths is empty. Each
 // acceptance is recorded in the history with who ran it.
 func Accept(ctx context.Context, db *store.DB, paths []string, by string, nowNS int64) (AcceptResult, error) {
-	var res AcceptResult
+	return acceptAll(ctx, db, paths, by, nowNS, false)
+}
+
+// WouldAccept says what Accept would do, without doing it: the same transaction, under the same
+// write lock, rolled back instead of committed. Its result has DryRun set.
+func WouldAccept(ctx context.Context, db *store.DB, paths []string, by string, nowNS int64) (AcceptResult, error) {
+	return acceptAll(ctx, db, paths, by, nowNS, true)
+}
+
+func acceptAll(ctx context.Context, db *store.DB, paths []string, by string, nowNS int64, dryRun bool) (AcceptResult, error) {
+	res := AcceptResult{DryRun: dryRun}
 	tx, err := db.Begin(ctx)
 	if err != nil {
 		return res, err
@@ -67,6 +78,9 @@ func Accept(ctx context.Context, db *store.DB, paths []string, by string, nowNS 
 	}
 	if err := tx.FinishRun(ctx, run, nowNS, len(todo), 0, 0); err != nil {
 		return res, err
+	}
+	if dryRun {
+		return res, nil // the deferred rollback undoes it all
 	}
 	return res, tx.Commit()
 }

@@ -70,15 +70,23 @@ func pathCol(e *baseline.Entry) string {
 // Accepted writes what 'baseline accept' or 'baseline update' did, a line per path and the
 // counts, as text. The paths that had nothing to accept are not in it: they are errors.
 func (r *Renderer) Accepted(res *journal.AcceptResult) {
+	accepted, removed, would := "accepted", "removed from the baseline", ""
+	if res.DryRun {
+		accepted, removed, would = "would accept", "would remove from the baseline", " would be"
+	}
 	for _, p := range res.Approved {
-		fmt.Fprintf(r.W, "accepted %s\n", baseline.QuotePath(p))
+		fmt.Fprintf(r.W, "%s %s\n", accepted, baseline.QuotePath(p))
 	}
 	for _, p := range res.Removed {
-		fmt.Fprintf(r.W, "removed from the baseline %s\n", baseline.QuotePath(p))
+		fmt.Fprintf(r.W, "%s %s\n", removed, baseline.QuotePath(p))
 	}
-	fmt.Fprintf(r.W, "%d paths accepted, %d removed from the baseline", len(res.Approved), len(res.Removed))
+	fmt.Fprintf(r.W, "%d paths%s accepted, %d%s removed from the baseline", len(res.Approved), would, len(res.Removed), would)
 	if n := len(res.Refreshed); n > 0 {
-		fmt.Fprintf(r.W, " (%d more refreshed: new ctime or inode, nothing else changed)", n)
+		fmt.Fprintf(r.W, " (%d more%s refreshed: new ctime or inode, nothing else changed)", n, would)
+	}
+	if res.DryRun {
+		fmt.Fprintln(r.W, ". Nothing was changed (--dry-run).")
+		return
 	}
 	fmt.Fprintln(r.W, ".")
 }

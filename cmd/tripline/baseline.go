@@ -30,7 +30,8 @@ Every acceptance is recorded in the history with who ran it and when.`,
 			{
 				Name:      "update",
 				Usage:     "accept everything the last scan found (new, changed and deleted paths)",
-				UsageText: "tripline baseline update",
+				UsageText: "tripline baseline update [--dry-run]",
+				Flags:     []cli.Flag{dryRunFlag()},
 				Action: func(c *cli.Context) error {
 					return accept(c, e, nil)
 				},
@@ -38,7 +39,8 @@ Every acceptance is recorded in the history with who ran it and when.`,
 			{
 				Name:      "accept",
 				Usage:     "accept the last observed state of some paths",
-				UsageText: "tripline baseline accept PATH...",
+				UsageText: "tripline baseline accept [--dry-run] PATH...",
+				Flags:     []cli.Flag{dryRunFlag()},
 				Action: func(c *cli.Context) error {
 					var paths []string
 					for _, a := range c.Args().Slice() {
@@ -75,7 +77,11 @@ func accept(c *cli.Context, e *env, paths []string) error {
 	} else if !ok {
 		return fmt.Errorf("no baseline in %s yet: run 'tripline scan' first", db.Path())
 	}
-	res, err := journal.Accept(c.Context, db, paths, whoami(), time.Now().UnixNano())
+	do := journal.Accept
+	if c.Bool("dry-run") {
+		do = journal.WouldAccept
+	}
+	res, err := do(c.Context, db, paths, whoami(), time.Now().UnixNano())
 	if err != nil {
 		return err
 	}
@@ -87,6 +93,10 @@ func accept(c *cli.Context, e *env, paths []string) error {
 		return fmt.Errorf("%d of %d paths had nothing to accept", len(res.Unknown), len(paths))
 	}
 	return nil
+}
+
+func dryRunFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "dry-run", Usage: "say what would be accepted, change nothing"}
 }
 
 func showBaseline(c *cli.Context, e *env) error {

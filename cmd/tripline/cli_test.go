@@ -73,6 +73,8 @@ func TestFlagsAnywhere(t *testing.T) {
 		{"history PATH --format=json --diff", []string{"history", "--format=json", "--diff", path}, []string{"history", path, "--diff", "--format=json"}, 0, true, []string{`"diffs"`}},
 		{"baseline show DIR/ --format json", []string{"baseline", "show", "--format", "json", "/etc/init.d/"}, []string{"baseline", "show", "/etc/init.d/", "--format", "json"}, 0, true, []string{`"path":"/etc/init.d/alpha"`}},
 		{"restore PATH --dry-run", []string{"restore", "--dry-run", path}, []string{"restore", path, "--dry-run"}, 0, true, []string{"would restore"}},
+		{"baseline accept PATH --dry-run", []string{"baseline", "accept", "--dry-run", path}, []string{"baseline", "accept", path, "--dry-run"}, 0, true, []string{"would accept /etc/cron.daily/backup", "Nothing was changed (--dry-run)."}},
+		{"baseline update --dry-run", []string{"--log-level", "warn", "baseline", "update", "--dry-run"}, []string{"baseline", "update", "--dry-run", "--log-level", "warn"}, 0, true, []string{"would accept /etc/cron.daily/backup"}},
 		{"restore PATH --mode-only --dry-run", []string{"restore", "--mode-only", "--dry-run", path}, []string{"restore", path, "--dry-run", "--mode-only"}, 0, true, []string{"mode 0755"}},
 		{"show PATH@1 global after", []string{"show", path + "@1"}, []string{"show", path + "@1", "--log-level", "warn"}, 0, true, []string{"tar czf"}},
 		{"policy check FILE --log-level", []string{"--log-level", "error", "policy", "check", pol}, []string{"policy", "check", pol, "--log-level", "error"}, 0, true, []string{": ok:"}},
@@ -210,7 +212,7 @@ func TestHelp(t *testing.T) {
 	}{
 		{[]string{"history", "--bogus"}, "flag provided but not defined: -bogus (see 'tripline history --help')"},
 		{[]string{"history", "/etc/x", "--bogus"}, "flag provided but not defined: -bogus (see 'tripline history --help')"},
-		{[]string{"baseline", "accept", "/etc/x", "--dry-run"}, "flag provided but not defined: -dry-run (see 'tripline baseline accept --help')"},
+		{[]string{"baseline", "accept", "/etc/x", "--bogus"}, "flag provided but not defined: -bogus (see 'tripline baseline accept --help')"},
 		{[]string{"--bogus", "scan"}, "(see 'tripline --help')"},
 		{[]string{"scan", "--format"}, "--format needs a value (see 'tripline scan --help')"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate" (commands: scan, watch,`},
