@@ -58,26 +58,9 @@ exec %[4]s`, sockDir, logDir, conf, journaldPath)
 	}
 	var out bytes.Buffer
 	cmd := exec.Command("/bin/sh", "-c", script)
-	cmd.Stdout, cmd.Stderr = &out, &out
 	// Go makes the new namespace's mounts private before running the script.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start journald: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("journald output:\n%s", out.String())
-		}
-	})
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	done := startDaemon(t, "journald", cmd, &out)
 	socket := filepath.Join(sockDir, "socket")
 	deadline := time.Now().Add(20 * time.Second)
 	for {

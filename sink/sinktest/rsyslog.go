@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -102,25 +101,7 @@ if $app-name == "tripline" then {
 	}
 	var stderr bytes.Buffer
 	cmd := exec.Command(rsyslogdPath, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslogd.pid"))
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start rsyslogd: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("rsyslogd output:\n%s", stderr.String())
-		}
-	})
+	done := startDaemon(t, "rsyslogd", cmd, &stderr)
 	// Ready when the TCP input accepts; the datagram inputs are probed by the first sends.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
