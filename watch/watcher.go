@@ -684,6 +684,11 @@ more:
 			return nil
 		}
 	}
+	if stop.Err() != nil {
+		// Stopping: the backends are closed, so a re-mark would put every directory on polling
+		// (a warning and an open gap each). The open gap is enough: the next start reconciles.
+		return w.openGap(ctx, gapNS, reason, detail)
+	}
 	if remark {
 		w.remark()
 	}
