@@ -360,7 +360,10 @@ func (w *Watcher) Run(ctx context.Context) error {
 // drain handles the events already read when a stop was asked for, under a context that is not
 // cancelled, so nothing read is lost.
 func (w *Watcher) drain(events chan Event) error {
-	ctx := context.Background()
+	// batch handles what was read under a context of its own that is never cancelled; the one it
+	// is given says a stop was asked for, so it re-marks and reconciles nothing.
+	ctx, stopped := context.WithCancel(context.Background())
+	stopped()
 	for {
 		select {
 		case e := <-events:
