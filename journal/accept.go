@@ -105,7 +105,7 @@ func accept(ctx context.Context, tx *store.Tx, s *store.State, run int64, by str
 		rec.New = &s.Entry
 		res.Approved = append(res.Approved, s.Path)
 	} else {
-		if err := tx.DeleteBaseline(ctx, s.Path); err != nil {
+		if err := tx.DeleteBaseline(ctx, s.Path, by, nowNS); err != nil {
 			return err
 		}
 		res.Removed = append(res.Removed, s.Path)

@@ -228,6 +228,22 @@ func (r *run) checkBaseline(ctx context.Context) error {
 		return fmt.Errorf("%w: the baseline in %s is of root %s, not %s (use --db for a separate database per root, or `baseline create` to start over)",
 			ErrRootMismatch, db.Path(), baseline.QuotePath(info.Root), baseline.QuotePath(r.root))
 	}
+	if !have && !r.o.Recreate {
+		// No record of a baseline, yet one is there (rows, or a seal in the chain): the meta was
+		// edited or lost. A first scan now would approve whatever is on disk.
+		c, err := db.Count(ctx)
+		if err != nil {
+			return err
+		}
+		chk, err := db.VerifyBaseline(ctx)
+		if err != nil {
+			return err
+		}
+		if c.Baseline > 0 || chk.SealID > 0 {
+			return fmt.Errorf("%w: %s holds a baseline (%d rows, sealed by history row %d) but no record of it in its meta: refusing to record a new one over it ('tripline baseline create' starts over)",
+				store.ErrBaselineEdited, db.Path(), c.Baseline, chk.SealID)
+		}
+	}
 	r.first = !have || r.o.Recreate
 	r.res.First = r.first
 	if !r.first && info.PolicyDigest != "" && info.PolicyDigest != r.o.Policy.Digest() {

@@ -212,6 +212,7 @@ func (t *Tx) sealChanged(ctx context.Context) error {
 
 // sealAtUpgrade is schema 4's Go step: it seals the baseline as it is when the schema arrives.
 func sealAtUpgrade(ctx context.Context, tx *sql.Tx) error {
+	// (A database that already holds seals is refused before any migration: rolledBack.)
 	var n int64
 	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM baseline").Scan(&n); err != nil || n == 0 {
 		return err
@@ -248,9 +249,56 @@ func (db *DB) VerifyBaseline(ctx context.Context) (BaselineCheck, error) {
 	return db.checkBaseline(ctx, tx)
 }
 
+// ErrBaselineEdited is wrapped when the baseline is not what its newest seal approved.
+var ErrBaselineEdited = errors.New("the baseline was edited outside tripline")
+
+// CheckBaseline is VerifyBaseline inside the write transaction: what restore acts on is the
+// baseline that was checked.
+func (t *Tx) CheckBaseline(ctx context.Context) (BaselineCheck, error) {
+	return t.db.checkBaseline(ctx, t.tx)
+}
+
+// trustBaseline checks the baseline once before a transaction changes it: sealing it again
+// afterwards would approve whatever was edited in it behind tripline's back.
+func (t *Tx) trustBaseline(ctx context.Context) error {
+	if t.baselineTrusted {
+		return nil
+	}
+	chk, err := t.db.checkBaseline(ctx, t.tx)
+	if err != nil {
+		return err
+	}
+	if !chk.OK {
+		return fmt.Errorf("database %s: %w: %s; refusing to change and seal it again (see 'tripline history --verify'; 'tripline baseline create' starts over)", t.db.path, ErrBaselineEdited, chk.Problem)
+	}
+	t.baselineTrusted = true
+	return nil
+}
+
+// contiguous reports a problem when history rows are missing between the chain's anchor and its
+// newest row: deleting the newest seal would otherwise make an older one the baseline's.
+func contiguous(ctx context.Context, q *sql.Tx) (string, error) {
+	aid, _, err := anchor(ctx, q)
+	if err != nil {
+		return "", err
+	}
+	var n, lo, hi int64
+	if err := q.QueryRowContext(ctx, "SELECT count(*), coalesce(min(id), 0), coalesce(max(id), 0) FROM history").Scan(&n, &lo, &hi); err != nil {
+		return "", err
+	}
+	if n == 0 || (lo == aid+1 && n == hi-lo+1) {
+		return "", nil
+	}
+	return fmt.Sprintf("history rows are missing: ids %d to %d hold %d rows, and the chain starts after row %d ('tripline history --verify' names them)", lo, hi, n, aid), nil
+}
+
 // checkBaseline is VerifyBaseline inside tx.
 func (db *DB) checkBaseline(ctx context.Context, tx *sql.Tx) (BaselineCheck, error) {
 	var res BaselineCheck
+	if p, err := contiguous(ctx, tx); err != nil || p != "" {
+		res.Problem = p
+		return res, db.wrap(err)
+	}
 	leaves, err := baselineLeaves(ctx, tx)
 	if err != nil {
 		return res, db.wrap(err)

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -199,6 +200,7 @@ func (db *DB) VerifyChain(ctx context.Context) (ChainResult, error) {
 // with that hash. A history cut back to before it, or rewritten, no longer does; a chain whose
 // hashes were all recomputed after an edit does not either.
 func (db *DB) VerifyChainHead(ctx context.Context, kept string) (ChainResult, error) {
+	kept = strings.ToLower(strings.TrimSpace(kept))
 	res := ChainResult{Kept: kept}
 	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -292,6 +294,12 @@ func (db *DB) Prune(ctx context.Context, beforeNS, keepRows int64) (PruneResult,
 		return res, err
 	}
 	defer tx.Rollback()
+	// Pruning over a hole would remove the evidence that rows were deleted (a newest seal, say).
+	if p, err := contiguous(ctx, tx.tx); err != nil {
+		return res, db.wrap(err)
+	} else if p != "" {
+		return res, fmt.Errorf("database %s: %s; retention prunes nothing over it", db.path, p)
+	}
 	var cutoff int64
 	if beforeNS > 0 {
 		if err := tx.tx.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM history WHERE time_ns < ?", beforeNS).Scan(&cutoff); err != nil {

@@ -185,20 +185,26 @@ func (db *DB) baselineEntry(ctx context.Context, tx *Tx, path string) (*baseline
 
 // PutBaseline approves an entry (insert or replace).
 func (t *Tx) PutBaseline(ctx context.Context, e *baseline.Entry, approvedNS int64, by string) error {
+	if err := t.trustBaseline(ctx); err != nil {
+		return err
+	}
 	args := append(entryArgs(e), approvedNS, by)
 	t.baselineChanged, t.approvedBy, t.approvedNS = true, by, approvedNS
 	return t.exec(ctx, sqlPutBaseline, args...)
 }
 
-// DeleteBaseline removes a path from the baseline.
-func (t *Tx) DeleteBaseline(ctx context.Context, path string) error {
-	t.baselineChanged = true
+// DeleteBaseline removes a path from the baseline, as approved by by at approvedNS.
+func (t *Tx) DeleteBaseline(ctx context.Context, path, by string, approvedNS int64) error {
+	if err := t.trustBaseline(ctx); err != nil {
+		return err
+	}
+	t.baselineChanged, t.approvedBy, t.approvedNS = true, by, approvedNS
 	return t.exec(ctx, "DELETE FROM baseline WHERE path = ?", path)
 }
 
 // ClearBaseline removes every baseline and state row (before re-creating the baseline).
 func (t *Tx) ClearBaseline(ctx context.Context) error {
-	t.baselineChanged = true
+	t.baselineChanged, t.baselineTrusted = true, true // starting over: nothing of the old one stays
 	if err := t.exec(ctx, "DELETE FROM baseline"); err != nil {
 		return err
 	}

@@ -208,7 +208,7 @@ func TestBaselineRoundTrip(t *testing.T) {
 			if err := tx.PutBaseline(ctx, &e, 5, "admin"); err != nil {
 				return err
 			}
-			return tx.DeleteBaseline(ctx, "/a-b")
+			return tx.DeleteBaseline(ctx, "/a-b", "t", 1)
 		})
 		got, err := db.BaselineEntries(ctx, "/a", "/a-b")
 		if err != nil {
@@ -250,7 +250,7 @@ func TestBaselineSnapshot(t *testing.T) {
 		if err := tx.PutBaseline(ctx, &e, 1, "root"); err != nil {
 			return err
 		}
-		return tx.DeleteBaseline(ctx, "/etc/099")
+		return tx.DeleteBaseline(ctx, "/etc/099", "t", 1)
 	})
 	n := 1
 	last := first.Path

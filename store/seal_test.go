@@ -2,10 +2,14 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/policy"
 )
 
 // sealedDB makes a database whose baseline of n rows was written, and so sealed, by the store.
@@ -256,4 +260,98 @@ func historyRowsAll(t *testing.T, path string) []historyRow {
 		out = append(out, r)
 	}
 	return out
+}
+
+// Review attack 1: a legitimate acceptance must not seal rows an attacker put in the baseline.
+func TestAcceptRefusesToSealAnEditedBaseline(t *testing.T) {
+	ctx := context.Background()
+	db, path := sealedDB(t, 3)
+	rawExec(t, path, "INSERT INTO baseline SELECT '/etc/cron.d/evil', location, type, mode, uid, gid, size, inode, dev, nlink, mtime_ns, ctime_ns, btime_ns, target, sha256, hash_state, 1, 'root (uid 0)' FROM baseline WHERE path = '/etc/init.d/s00'")
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := testEntry("/etc/init.d/s01", 9)
+	err = tx.PutBaseline(ctx, &e, 10, "alice")
+	tx.Rollback()
+	if !errors.Is(err, ErrBaselineEdited) || !strings.Contains(err.Error(), "/etc/cron.d/evil") {
+		t.Fatalf("accept over an edited baseline: %v", err)
+	}
+	if c := verifyBaseline(t, db); c.OK {
+		t.Errorf("the edit was sealed: %+v", c)
+	}
+	// Starting over (baseline create) is allowed: it keeps nothing of the edited baseline.
+	tx, _ = db.Begin(ctx)
+	if err := tx.ClearBaseline(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.PutBaseline(ctx, &e, 10, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if c := verifyBaseline(t, db); !c.OK || c.Paths != 1 {
+		t.Errorf("after starting over: %+v", c)
+	}
+}
+
+// Review attack 3: deleting the newest seal would make an older one the baseline's, and a prune
+// over the hole would remove the evidence.
+func TestDeletedSealIsFound(t *testing.T) {
+	ctx := context.Background()
+	db, path := sealedDB(t, 3)
+	rawExec(t, path, "CREATE TABLE old AS SELECT * FROM baseline")
+	tx, _ := db.Begin(ctx)
+	e := testEntry("/etc/init.d/s01", 9)
+	if err := tx.PutBaseline(ctx, &e, 10, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	newest := verifyBaseline(t, db).SealID
+	// Something happened after the acceptance (a scan's finding): the seal is not the last row.
+	// (With the seal last, deleting it is cutting the tail, which only a kept head shows.)
+	tx, _ = db.Begin(ctx)
+	if err := tx.AddHistory(ctx, &Record{TimeNS: 20, Source: SourceScan, Path: "/etc/init.d/s02", Kind: baseline.Modified, Severity: "low", Verdict: policy.VerdictAlert, By: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	rawExec(t, path, fmt.Sprintf("DELETE FROM history WHERE id = %d; DELETE FROM approval_leaves WHERE history_id = %d; DELETE FROM baseline; INSERT INTO baseline SELECT * FROM old; DROP TABLE old", newest, newest))
+	c := verifyBaseline(t, db)
+	if c.OK || !strings.Contains(c.Problem, "history rows are missing") {
+		t.Errorf("rolled back to the older seal: %+v", c)
+	}
+	if _, err := db.Prune(ctx, 0, 1); err == nil || !strings.Contains(err.Error(), "retention prunes nothing over it") {
+		t.Errorf("prune over the hole: %v", err)
+	}
+}
+
+// Review attack 5: setting the schema version back below seals would have the upgrade seal (or
+// re-hash) whatever was edited meanwhile.
+func TestRolledBackSchemaIsRefused(t *testing.T) {
+	db, path := sealedDB(t, 2)
+	db.Close()
+	rawExec(t, path, "INSERT INTO baseline SELECT '/etc/cron.d/evil', location, type, mode, uid, gid, size, inode, dev, nlink, mtime_ns, ctime_ns, btime_ns, target, sha256, hash_state, 1, 'x' FROM baseline LIMIT 1",
+		"DROP TABLE approval_leaves", "ALTER TABLE history DROP COLUMN read_ns", "PRAGMA user_version = 3")
+	_, err := Open(context.Background(), path)
+	if err == nil || !strings.Contains(err.Error(), "the version was set back") {
+		t.Fatalf("open of a rolled-back database: %v", err)
+	}
+}
+
+// A head is taken as given by a SIEM: any case, with spaces around it.
+func TestVerifyChainHeadNormalises(t *testing.T) {
+	db, _ := sealedDB(t, 1)
+	h, err := db.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := db.VerifyChainHead(context.Background(), "  "+strings.ToUpper(h.Hash)+"\n")
+	if err != nil || !r.OK || r.KeptID != h.LastID {
+		t.Errorf("%+v %v", r, err)
+	}
 }

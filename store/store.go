@@ -124,7 +124,7 @@ func open(ctx context.Context, path string) (*DB, error) {
 	}
 	// SQLite's write-ahead log lives beside the file: a writable file in a read-only directory
 	// would otherwise fail with "unable to open database file: no such file or directory".
-	if err := unix.Access(filepath.Dir(path), unix.W_OK|unix.X_OK); err != nil {
+	if err := unix.Faccessat(unix.AT_FDCWD, filepath.Dir(path), unix.W_OK|unix.X_OK, unix.AT_EACCESS); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("database %s: its directory is read-only here (%v): SQLite keeps %s-wal and %s-shm beside the database; make the directory writable or choose another --db", path, err, filepath.Base(path), filepath.Base(path))
 	}
@@ -324,6 +324,23 @@ func (db *DB) setWAL(ctx context.Context, h *sql.DB) (string, error) {
 	}
 }
 
+// rolledBack refuses a database whose schema version is older than what it holds: seal rows
+// (schema 4) under a version before 4 mean the version was set back, and migrating it would
+// seal, or re-hash, whatever was edited meanwhile.
+func rolledBack(ctx context.Context, tx *sql.Tx, ver int) error {
+	if ver < 1 || ver >= 4 {
+		return nil
+	}
+	var n int64
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM history WHERE source = ?", string(SourceApproval)).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("its schema version says %d, but it holds %d seals of the baseline, which schema 4 brought: the version was set back; refusing to migrate it (keep it as evidence, and start a new database with --db)", ver, n)
+	}
+	return nil
+}
+
 // goSteps complete a migration with work SQL cannot do, in its transaction.
 var goSteps = map[string]func(context.Context, *sql.Tx) error{
 	"003_chain.sql":     backfillChain,
@@ -358,6 +375,10 @@ func (db *DB) migrate(ctx context.Context) error {
 		if ver < 0 {
 			tx.Rollback()
 			return fmt.Errorf("database %s: invalid schema version %d (damaged or not tripline's; move it aside or choose another file with --db)", db.path, ver)
+		}
+		if err := rolledBack(ctx, tx, ver); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("database %s: %w", db.path, err)
 		}
 		body, err := migrationFS.ReadFile("migrations/" + names[ver])
 		if err != nil {

@@ -26,6 +26,9 @@ type Tx struct {
 	baselineChanged bool
 	approvedBy      string
 	approvedNS      int64
+	// baselineTrusted: the baseline was checked against its seal in this transaction (or
+	// cleared), so it may be changed and sealed again: an acceptance never seals an edit.
+	baselineTrusted bool
 }
 
 // Begin starts a write transaction, waiting up to BusyTimeoutMS for another writer (SQLite's

@@ -133,6 +133,10 @@ func runExport(c *cli.Context, e *env) error {
 		return err
 	}
 	defer db.Close()
+	// Evidence for auditors is signed: never sign a baseline edited behind tripline's back.
+	if err := trustBaseline(c.Context, db); err != nil {
+		return err
+	}
 	host := report.HostAt(e.root)
 	doc, err := export.Build(c.Context, db, pol, export.Options{Host: host.Name, MachineID: host.ID,
 		TriplineVersion: versionString(), Users: baseline.LoadUsers(e.root), Now: time.Now()})

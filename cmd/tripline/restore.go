@@ -57,6 +57,12 @@ func runRestore(c *cli.Context, e *env) error {
 		return err
 	}
 	defer tx.Rollback()
+	// What the baseline says is what restore acts on: an edited row would have it set any mode.
+	if chk, err := tx.CheckBaseline(c.Context); err != nil {
+		return err
+	} else if !chk.OK {
+		return fmt.Errorf("baseline of %s: %s; refusing to restore from it (see 'tripline history --verify')", db.Path(), chk.Problem)
+	}
 	st, want, err := tx.Lookup(c.Context, p)
 	if err != nil {
 		return err

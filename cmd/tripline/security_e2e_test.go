@@ -57,7 +57,13 @@ func TestScanRefusesEditedBaseline(t *testing.T) {
 	if r := tl(t, fx, "scan"); r.code != 0 {
 		t.Fatalf("first scan: %d %s", r.code, r.stderr)
 	}
-	os.Chmod(fx.path("etc/init.d/alpha"), 0o4755)
+	// A real change an operator will accept, recorded by a scan before the edit.
+	os.Chmod(fx.path("etc/cron.daily/backup"), 0o755)
+	if r := tl(t, fx, "scan"); r.code&exitChanged == 0 {
+		t.Fatalf("scan of the change: %d %s", r.code, r.stderr)
+	}
+	// The attacker makes alpha setuid and approves that in the baseline with sqlite3.
+	os.Chmod(fx.path("etc/init.d/alpha"), 0o755|os.ModeSetuid)
 	if out, err := exec.Command("sqlite3", fx.db, "UPDATE baseline SET mode = 2541 WHERE path = '/etc/init.d/alpha'").CombinedOutput(); err != nil {
 		t.Fatalf("sqlite3: %v %s", err, out)
 	}
@@ -68,6 +74,23 @@ func TestScanRefusesEditedBaseline(t *testing.T) {
 	}
 	if strings.Contains(r.stdout, "Nothing stands out") || strings.Contains(r.stdout, "findings") {
 		t.Errorf("it compared anyway:\n%s", r.stdout)
+	}
+	// Nothing else acts on it either: restore (which would set the edited mode), the signed
+	// export, an acceptance (which would seal the edit), the daemon.
+	before, _ := os.Stat(fx.path("etc/init.d/alpha"))
+	for _, args := range [][]string{
+		{"restore", "/etc/init.d/alpha"},
+		{"baseline", "export", "-o", filepath.Join(t.TempDir(), "export.json")},
+		{"baseline", "accept", "/etc/cron.daily/backup"},
+		{"baseline", "update"},
+		{"watch", "--output", filepath.Join(t.TempDir(), "events")},
+	} {
+		if r := tl(t, fx, args...); r.code != exitError || !strings.Contains(r.stderr, "/etc/init.d/alpha") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%v against the edited baseline: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	if fi, err := os.Stat(fx.path("etc/init.d/alpha")); err != nil || fi.Mode() != before.Mode() {
+		t.Errorf("restore acted on the edited row: %v -> %v %v", before.Mode(), fi.Mode(), err)
 	}
 	// history --verify names it too, and exits 1.
 	if r := tl(t, fx, "history", "--verify"); r.code != 1 || !strings.Contains(r.stdout, "baseline EDITED outside tripline") || !strings.Contains(r.stdout, "/etc/init.d/alpha") {
@@ -134,5 +157,23 @@ func TestWatchOutputRefusesSymlink(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(victim); string(b) != "root:*:19000::::::\n" {
 		t.Errorf("the link's target was written: %q", b)
+	}
+}
+
+// Deleting the meta key that records the baseline made the next scan a first scan, which approved
+// whatever was on disk (found in review). A database with a baseline but no record of it refuses.
+func TestScanRefusesLostBaselineRecord(t *testing.T) {
+	if _, err := exec.LookPath("sqlite3"); err != nil {
+		testenv.SkipOrFail(t, "the sqlite3 shell is not installed")
+	}
+	fx := newFixture(t)
+	tl(t, fx, "scan")
+	fx.write(t, "etc/cron.d/evil", "* * * * * root /tmp/evil\n", 0o644)
+	if out, err := exec.Command("sqlite3", fx.db, "DELETE FROM meta WHERE key = 'baseline_created_ns'").CombinedOutput(); err != nil {
+		t.Fatalf("sqlite3: %v %s", err, out)
+	}
+	r := tl(t, fx, "scan")
+	if r.code != exitError || !strings.Contains(r.stderr, "no record of it in its meta") || strings.Contains(r.stdout, "Nothing stands out") {
+		t.Errorf("scan with the baseline's record deleted: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -176,6 +176,11 @@ func runWatch(c *cli.Context, e *env) error {
 		return err // db nil: stopped while waiting
 	}
 	defer db.Close()
+	// Judging every change against a baseline edited behind tripline's back would call the edit
+	// approved: refuse to start, loudly, as scan does.
+	if err := trustBaseline(ctx, db); err != nil {
+		return err
+	}
 	out, err := sink.Open(c.String("output"), e.stdout)
 	if err != nil {
 		return err
