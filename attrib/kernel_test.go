@@ -66,3 +66,32 @@ func TestTopMountSource(t *testing.T) {
 		t.Errorf("no mount: %q", got)
 	}
 }
+
+// A tracefs is adopted (and unmounted at the end) only when the tripline that mounted it is gone:
+// one a running daemon mounted stays that daemon's (found in review: a second daemon unmounted
+// the first one's).
+func TestLeftTracefsOnlyOfDeadDaemons(t *testing.T) {
+	alive := func(pid int) bool { return pid == 4242 }
+	for _, c := range []struct {
+		src  string
+		left bool
+	}{
+		{"tracefs tripline-4242", false}, // a running tripline's
+		{"tracefs tripline-4243", true},  // killed
+		{"tracefs tripline", true},       // an older version's, which put no pid
+		{"tracefs tracefs", false},       // the system's
+		{"tracefs none", false},
+		{"tracefs tripline-", false},
+		{"tracefs tripline-x", false},
+		{"tracefs triplinex", false},
+		{"debugfs tripline-4243", false},
+		{"", false},
+	} {
+		if got := leftBy(c.src, alive); got != c.left {
+			t.Errorf("leftBy(%q) = %v, want %v", c.src, got, c.left)
+		}
+	}
+	if !processAlive(os.Getpid()) || processAlive(1<<22+1) {
+		t.Errorf("processAlive: self %v, an impossible pid %v", processAlive(os.Getpid()), processAlive(1<<22+1))
+	}
+}

@@ -24,9 +24,11 @@ var (
 	tracefsMounted bool // this process mounted it
 )
 
-// tracefsSource is the source tripline mounts tracefs with, so that one left behind by a daemon
-// killed before it could unmount it (SIGKILL, OOM) is recognised in /proc/self/mountinfo.
-const tracefsSource = "tripline"
+// tracefsSource is the source tripline mounts tracefs with: "tripline-PID", so that one left
+// behind by a daemon killed before it could unmount it (SIGKILL, OOM) is recognised in
+// /proc/self/mountinfo, and one a running tripline mounted (a second daemon for another --root)
+// is not taken from it.
+var tracefsSource = "tripline-" + strconv.Itoa(os.Getpid())
 
 // mountinfoPath is read to recognise a left tracefs; tests of the parser point it at a fixture.
 var mountinfoPath = "/proc/self/mountinfo"
@@ -46,13 +48,37 @@ func tracefsPresent() bool {
 }
 
 // leftTracefs reports whether the tracefs visible at TracefsPath (the topmost mount there) is one
-// tripline mounted: its source is tracefsSource.
+// a tripline that is no longer running mounted.
 func leftTracefs() bool {
 	b, err := os.ReadFile(mountinfoPath)
 	if err != nil {
 		return false
 	}
-	return topMountSource(b, TracefsPath) == "tracefs "+tracefsSource
+	return leftBy(topMountSource(b, TracefsPath), processAlive)
+}
+
+// leftBy decides from a tracefs mount's "fstype source" whether a tripline left it: mounted as
+// "tripline-PID" by a process that is gone, or as "tripline" by a version before the pid was in
+// the source. A live tripline's tracefs is its own to unmount.
+func leftBy(src string, alive func(pid int) bool) bool {
+	rest, ok := strings.CutPrefix(src, "tracefs tripline")
+	switch {
+	case !ok:
+		return false
+	case rest == "":
+		return true
+	}
+	pid, err := strconv.Atoi(strings.TrimPrefix(rest, "-"))
+	if err != nil || !strings.HasPrefix(rest, "-") || pid <= 0 {
+		return false
+	}
+	return !alive(pid)
+}
+
+// processAlive reports whether pid names a running process (signal 0: EPERM still means it runs).
+func processAlive(pid int) bool {
+	err := unix.Kill(pid, 0)
+	return err == nil || errors.Is(err, unix.EPERM)
 }
 
 // topMountSource returns "fstype source" of the last mount at point in a mountinfo text (the

@@ -1663,8 +1663,8 @@ func TestWatchTracefsLeftByKill(t *testing.T) {
 			t.Fatal(err)
 		}
 		<-d.done
-		if top := mountinfoTop(t, "/sys/kernel/tracing"); top != "tracefs tripline" {
-			t.Fatalf("after SIGKILL: %q at /sys/kernel/tracing, want the tracefs the daemon left (tracefs tripline)", top)
+		if top, want := mountinfoTop(t, "/sys/kernel/tracing"), fmt.Sprintf("tracefs tripline-%d", d.cmd.Process.Pid); top != want {
+			t.Fatalf("after SIGKILL: %q at /sys/kernel/tracing, want the tracefs the daemon left (%s)", top, want)
 		}
 
 		d = startWatch(t, fx, out, "--attribution", "kernel")
