@@ -3,11 +3,13 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tripline/tripline/internal/testenv"
 )
@@ -175,5 +177,49 @@ func TestScanRefusesLostBaselineRecord(t *testing.T) {
 	r := tl(t, fx, "scan")
 	if r.code != exitError || !strings.Contains(r.stderr, "no record of it in its meta") || strings.Contains(r.stdout, "Nothing stands out") {
 		t.Errorf("scan with the baseline's record deleted: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// An output that fails (the syslog collector went away) never stops the watching: the daemon
+// says so once, keeps recording every change, and the history has them (found in review: the
+// daemon exited 17 on the first failed write).
+func TestWatchSurvivesItsOutput(t *testing.T) {
+	testenv.RequireRoot(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	fx, _ := newWatchFixture(t)
+	d := startWatch(t, fx, "syslog:tcp://"+ln.Addr().String())
+	conn := <-accepted
+	// The collector goes away: its listener and the connection close.
+	ln.Close()
+	conn.Close()
+	for _, f := range []string{"etc/cron.daily/backup", "etc/init.d/alpha"} {
+		act(t, "chmod", "+x", fx.path(f))
+		time.Sleep(200 * time.Millisecond) // two writes: the first may still be taken by the socket buffer
+	}
+	d.waitLog(t, "output failing")
+	// Still watching after the failure: a change made now is recorded too.
+	act(t, "chmod", "+x", fx.path("etc/cron.daily/ux"))
+	d.within(t, "every change in the history, the last one made after the output failed", func() bool {
+		r := tl(t, fx, "history", "--format", "json")
+		return strings.Contains(r.stdout, "/etc/cron.daily/backup") && strings.Contains(r.stdout, "/etc/init.d/alpha") &&
+			strings.Contains(r.stdout, "/etc/cron.daily/ux")
+	})
+	select {
+	case <-d.done:
+		t.Fatalf("the daemon stopped when its output failed: %v\n%s", d.err, d.stderr)
+	default:
 	}
 }

@@ -227,13 +227,20 @@ func runWatch(c *cli.Context, e *env) error {
 		root = "/"
 	}
 	var w *watch.Watcher
+	undelivered := &outputFailures{}
 	emit := func(ch watch.Change) error {
 		var buf bytes.Buffer
 		r := &report.Renderer{W: &buf, Format: format, Host: host, Users: users, HostUsers: hostUsers, Root: root}
 		if err := r.FindingEvent(&ch.Finding, string(ch.Source), ch.Actor, report.EventInfo{ReadNS: ch.ReadNS, Unrecorded: ch.Unrecorded}); err != nil {
 			return err
 		}
-		return out.Write(sink.FindingRecord(&ch.Finding, string(ch.Source), ch.Actor, buf.Bytes()))
+		rec := sink.FindingRecord(&ch.Finding, string(ch.Source), ch.Actor, buf.Bytes())
+		err := out.Write(rec)
+		if err != nil && out.Reopen() == nil {
+			err = out.Write(rec) // a collector restarted, a socket recreated
+		}
+		undelivered.note(e, out, err, &ch)
+		return nil // an output that fails never stops the watching: the finding is in the history
 	}
 	coverage := map[string]watch.Coverage{}
 	for _, kv := range c.StringSlice("coverage") {
@@ -341,5 +348,34 @@ func notifyAlive(e *env) func() {
 func logNote(e *env, out sink.Sink) {
 	if n, ok := out.(interface{ Note() string }); ok && n.Note() != "" {
 		e.log.Warn(n.Note())
+	}
+}
+
+// outputFailures counts findings the output could not take, and says so at most once a minute.
+type outputFailures struct {
+	mu     sync.Mutex
+	n      int
+	since  time.Time
+	logged time.Time
+}
+
+func (f *outputFailures) note(e *env, out sink.Sink, err error, ch *watch.Change) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil {
+		if f.n > 0 {
+			e.log.Info("output works again", "output", out.String(), "undelivered", f.n)
+			f.n = 0
+		}
+		return
+	}
+	if f.n == 0 {
+		f.since = time.Now()
+	}
+	f.n++
+	if time.Since(f.logged) >= time.Minute {
+		f.logged = time.Now()
+		e.log.Error("output failing: findings are recorded but not delivered; 'tripline history --since' lists them",
+			"output", out.String(), "undelivered", f.n, "since", f.since.UTC().Format(time.RFC3339), "path", baseline.QuotePath(ch.Finding.Change.Path), "err", err)
 	}
 }
