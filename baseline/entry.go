@@ -126,3 +126,10 @@ func SymbolicMode(t Type, mode uint32) string {
 	special(9, ModeSticky, 't', 'T')
 	return string(s)
 }
+
+// Approved is a baseline entry with its approval: when, and by whom.
+type Approved struct {
+	Entry
+	ApprovedNS int64  `json:"approved_ns"`
+	ApprovedBy string `json:"approved_by"`
+}

@@ -8,12 +8,18 @@ import (
 
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/journal"
-	"github.com/tripline/tripline/store"
 )
+
+// BaselineHeader is what 'baseline show' says of a baseline before its entries.
+type BaselineHeader struct {
+	Root      string
+	CreatedNS int64
+	CreatedBy string
+}
 
 // Baseline writes approved baseline entries: for people, a line saying when and by whom the
 // baseline was recorded, then a table; in JSON, one "baseline" object per entry.
-func (r *Renderer) Baseline(info store.BaselineInfo, entries []store.Approved) error {
+func (r *Renderer) Baseline(info BaselineHeader, entries []baseline.Approved) error {
 	if r.Format == JSON {
 		enc := json.NewEncoder(r.W)
 		for i := range entries {

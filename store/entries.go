@@ -31,11 +31,7 @@ func entryArgs(e *baseline.Entry) []any {
 }
 
 // Approved is a baseline entry with its approval.
-type Approved struct {
-	baseline.Entry
-	ApprovedNS int64  `json:"approved_ns"`
-	ApprovedBy string `json:"approved_by"`
-}
+type Approved = baseline.Approved
 
 // BaselineIter iterates over the baseline in the byte order of paths (the order of baseline.Walk).
 type BaselineIter struct {

@@ -132,7 +132,7 @@ func showBaseline(c *cli.Context, e *env) error {
 		return err
 	}
 	r := &report.Renderer{W: e.stdout, Format: format, Users: baseline.LoadUsers(e.root)}
-	if err := r.Baseline(info, entries); err != nil {
+	if err := r.Baseline(report.BaselineHeader{Root: info.Root, CreatedNS: info.CreatedNS, CreatedBy: info.CreatedBy}, entries); err != nil {
 		return err
 	}
 	if len(paths) > 0 && len(entries) == 0 {

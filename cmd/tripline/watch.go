@@ -77,33 +77,6 @@ connector), then proc (/proc alone, with fanotify pidfds). The ready line says w
 	}
 }
 
-// pruneLoop applies the history's retention now and every hour until ctx ends.
-func pruneLoop(ctx context.Context, e *env, db *store.DB, maxAge time.Duration, maxRows int64) {
-	if maxAge == 0 && maxRows == 0 {
-		return
-	}
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		var before int64
-		if maxAge > 0 {
-			before = time.Now().Add(-maxAge).UnixNano()
-		}
-		if res, err := db.Prune(ctx, before, maxRows); err != nil {
-			if ctx.Err() == nil {
-				e.log.Warn("history retention failed", "err", err)
-			}
-		} else if res.Rows > 0 {
-			e.log.Info("history pruned", "rows", res.Rows, "anchor", res.AnchorID)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
 // reconciler is the watcher's full comparison: a scan of every location against its last
 // observation, recording the changes under source reconcile.
 func reconciler(e *env, db *store.DB, maxHashBytes int64) watch.Reconciler {
@@ -181,10 +154,12 @@ func runWatch(c *cli.Context, e *env) error {
 	if err := trustBaseline(ctx, db); err != nil {
 		return err
 	}
-	out, err := sink.Open(c.String("output"), e.stdout)
+	opened, err := sink.Open(c.String("output"), e.stdout)
 	if err != nil {
 		return err
 	}
+	// An output that fails never stops the watching: the finding is in the history.
+	out := sink.Tolerant(opened, e.log)
 	defer out.Close()
 	logNote(e, out)
 
@@ -205,7 +180,7 @@ func runWatch(c *cli.Context, e *env) error {
 	bg.Add(1)
 	go func() {
 		defer bg.Done()
-		pruneLoop(bgCtx, e, db, maxAge, c.Int64("history-max-rows"))
+		watch.Retain(bgCtx, db, e.log, maxAge, c.Int64("history-max-rows"))
 	}()
 
 	watchdog, err := sdnotify.WatchdogInterval()
@@ -227,20 +202,13 @@ func runWatch(c *cli.Context, e *env) error {
 		root = "/"
 	}
 	var w *watch.Watcher
-	undelivered := &outputFailures{}
 	emit := func(ch watch.Change) error {
 		var buf bytes.Buffer
 		r := &report.Renderer{W: &buf, Format: format, Host: host, Users: users, HostUsers: hostUsers, Root: root}
 		if err := r.FindingEvent(&ch.Finding, string(ch.Source), ch.Actor, report.EventInfo{ReadNS: ch.ReadNS, Unrecorded: ch.Unrecorded}); err != nil {
 			return err
 		}
-		rec := sink.FindingRecord(&ch.Finding, string(ch.Source), ch.Actor, buf.Bytes())
-		err := out.Write(rec)
-		if err != nil && out.Reopen() == nil {
-			err = out.Write(rec) // a collector restarted, a socket recreated
-		}
-		undelivered.note(e, out, err, &ch)
-		return nil // an output that fails never stops the watching: the finding is in the history
+		return out.Write(sink.FindingRecord(&ch.Finding, string(ch.Source), ch.Actor, buf.Bytes()))
 	}
 	coverage := map[string]watch.Coverage{}
 	for _, kv := range c.StringSlice("coverage") {
@@ -348,34 +316,5 @@ func notifyAlive(e *env) func() {
 func logNote(e *env, out sink.Sink) {
 	if n, ok := out.(interface{ Note() string }); ok && n.Note() != "" {
 		e.log.Warn(n.Note())
-	}
-}
-
-// outputFailures counts findings the output could not take, and says so at most once a minute.
-type outputFailures struct {
-	mu     sync.Mutex
-	n      int
-	since  time.Time
-	logged time.Time
-}
-
-func (f *outputFailures) note(e *env, out sink.Sink, err error, ch *watch.Change) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err == nil {
-		if f.n > 0 {
-			e.log.Info("output works again", "output", out.String(), "undelivered", f.n)
-			f.n = 0
-		}
-		return
-	}
-	if f.n == 0 {
-		f.since = time.Now()
-	}
-	f.n++
-	if time.Since(f.logged) >= time.Minute {
-		f.logged = time.Now()
-		e.log.Error("output failing: findings are recorded but not delivered; 'tripline history --since' lists them",
-			"output", out.String(), "undelivered", f.n, "since", f.since.UTC().Format(time.RFC3339), "path", baseline.QuotePath(ch.Finding.Change.Path), "err", err)
 	}
 }
