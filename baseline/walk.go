@@ -175,9 +175,10 @@ func (w *walker) dir(d *dirRef, logical string, tree Tree, depth int) error {
 		e.Location = sel.Location
 		if err == nil && e.Type == TypeSymlink {
 			e.Target, err = readlinkAt(d.fd, name)
-			if err == nil && sel.Location == "" && next != nil && !covers(w.root, linkTarget(p, e.Target)) {
-				// The policy names locations below it, and nothing else leads there: say so
-				// rather than report nothing (an image whose /etc links elsewhere).
+			if err == nil && sel.Location == "" && next != nil && !covers(w.root, linkTarget(p, e.Target), next) {
+				// The policy names locations below it that the walk of its target does not
+				// reach: say so rather than report nothing (an image whose /etc links elsewhere,
+				// or to /usr; a ~/.config that links to ~/.kde).
 				items = append(items, walkItem{key: name, name: name, entry: e, unlisted: true,
 					err: fmt.Errorf("is a symbolic link to %s, which tripline never follows: the locations below it were not scanned (scan the tree it points to)", QuotePath(e.Target))})
 				continue
@@ -256,22 +257,57 @@ func linkTarget(p, target string) string {
 	return path.Join(path.Dir(p), target)
 }
 
-// covers reports whether tree walks logical path p itself: a symlinked directory whose target
-// the policy also names (merged /usr: /lib -> usr/lib, with both /lib/... and /usr/lib/... in the
-// policy) is scanned under its target's name, and is no gap.
-func covers(tree Tree, p string) bool {
+// covers reports whether the walk of tree reaches, under logical path p, every location that link
+// (the Tree below a symlinked directory) names below the symlink: then what the system finds
+// through the link is scanned under its target's name, and the link is no gap. That is merged
+// /usr: /lib -> usr/lib, with /lib/systemd/system/** and /usr/lib/systemd/system/** both in the
+// policy. A target the tree walks at all is not enough: /etc -> usr leads to no /usr/cron.d.
+func covers(tree Tree, p string, link Tree) bool {
 	for _, name := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
 		if name == "" || name == "." {
 			continue
 		}
 		if name == ".." {
-			return false // out of root: a path the tree cannot name
+			return subsumes(link, nil) // out of root: a path the tree cannot name
 		}
-		sel, next := tree.Child(name)
+		_, next := tree.Child(name)
 		if next == nil {
-			return sel.Location != ""
+			return subsumes(link, nil)
 		}
 		tree = next
+	}
+	return subsumes(link, tree)
+}
+
+// subsumes reports whether target (nil: nothing below it is walked) walks every name link would:
+// each literal name link probes that it selects or descends into is selected, and descended into
+// as deeply, under target too; a wildcard level of link needs one of target (what matches below
+// a wildcard cannot be enumerated, so the levels below it are not compared).
+func subsumes(link, target Tree) bool {
+	names, all := link.Probe()
+	if all {
+		if target == nil {
+			return false
+		}
+		_, tall := target.Probe()
+		return tall
+	}
+	for _, name := range names {
+		sel, next := link.Child(name)
+		if sel.Ignored || (sel.Location == "" && next == nil) {
+			continue
+		}
+		var tsel Selection
+		var tnext Tree
+		if target != nil {
+			tsel, tnext = target.Child(name)
+		}
+		if sel.Location != "" && (tsel.Location == "" || tsel.Ignored) {
+			return false
+		}
+		if next != nil && !subsumes(next, tnext) {
+			return false
+		}
 	}
 	return true
 }

@@ -35,7 +35,7 @@ func (r *Renderer) Baseline(info BaselineHeader, entries []baseline.Approved) er
 		}
 		return nil
 	}
-	fmt.Fprintf(r.W, "Baseline of %s recorded %s by %s; %d entries shown.\n", info.Root, time.Unix(0, info.CreatedNS).UTC().Format(time.RFC3339), info.CreatedBy, len(entries))
+	fmt.Fprintf(r.W, "Baseline of %s recorded %s by %s; %d entries shown.\n", baseline.QuotePath(info.Root), time.Unix(0, info.CreatedNS).UTC().Format(time.RFC3339), baseline.QuoteLine(info.CreatedBy), len(entries))
 	tw := tabwriter.NewWriter(r.W, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "MODE\tOWNER\tSIZE\tSHA256\tAPPROVED\tLOCATION\tPATH")
 	for i := range entries {
@@ -47,6 +47,8 @@ func (r *Renderer) Baseline(info BaselineHeader, entries []baseline.Approved) er
 	return tw.Flush()
 }
 
+// owner is "user:group" by name, or by number where the root's passwd or group does not name
+// it. The names are the scanned image's, which its owner chose: quoted like any other line.
 func owner(u *baseline.Users, e *baseline.Entry) string {
 	un, gn := u.User(e.UID), u.Group(e.GID)
 	if un == "" {
@@ -55,7 +57,7 @@ func owner(u *baseline.Users, e *baseline.Entry) string {
 	if gn == "" {
 		gn = fmt.Sprint(e.GID)
 	}
-	return un + ":" + gn
+	return baseline.QuoteLine(un) + ":" + baseline.QuoteLine(gn)
 }
 
 func hashCol(e *baseline.Entry) string {

@@ -429,7 +429,7 @@ func (r *Renderer) scanText(res *scan.Result, sum SummaryJSON) error {
 	w := r.W
 	if res.Inventory != nil {
 		fmt.Fprintf(w, "Baseline recorded for %s: %d paths (%d files hashed, %s read) in %.2fs.\n\n",
-			res.Root, res.Paths, res.Hashed, Bytes(res.HashBytes), res.Duration.Seconds())
+			baseline.QuotePath(res.Root), res.Paths, res.Hashed, Bytes(res.HashBytes), res.Duration.Seconds())
 		if err := r.inventoryText(res.Inventory, len(res.Errors)); err != nil {
 			return err
 		}

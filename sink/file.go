@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
+	"strconv"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -93,8 +95,8 @@ func (o *File) String() string {
 // openAppend opens the daemon's output file for appending. It never follows a symlink at name
 // (someone who can plant one would have tripline, as root, append to a file of their choosing), it
 // creates the file 0640 whatever the umask, and it does not append to a regular file that others
-// can write (they could rewrite the findings): it takes the group and world write bits away, and
-// says so in note, or refuses when it cannot. FIFOs and character devices are written as they are.
+// can write (they could rewrite the findings): it refuses one another user owns, takes the group
+// and world write bits away and says so in note, or refuses when it cannot. FIFOs and character devices are written as they are.
 func openAppend(name string) (f *os.File, note string, err error) {
 	q := baseline.QuotePath(name)
 	fd, err := unix.Open(name, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o640)
@@ -126,6 +128,10 @@ func openAppend(name string) (f *os.File, note string, err error) {
 		}
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
 		// A FIFO or a device: its mode says who may open it, not who may rewrite what was written.
+	case int(st.Uid) != os.Geteuid():
+		// Its owner may rewrite it whatever its mode, and may hold a descriptor open for writing
+		// that no chown or chmod of ours would take back: refused, not taken over.
+		return fail(fmt.Errorf("output %s: is owned by %s, who could rewrite the findings, not by %s that tripline runs as: remove it or choose another file", q, uidName(int(st.Uid)), uidName(os.Geteuid())))
 	case mode&0o022 != 0:
 		tight := mode &^ 0o022
 		if err := unix.Fchmod(fd, tight); err != nil {
@@ -138,4 +144,13 @@ func openAppend(name string) (f *os.File, note string, err error) {
 		return fail(fmt.Errorf("output %s: its mode changed while it was opened: try again", q))
 	}
 	return f, note, nil
+}
+
+// uidName is "uid 65534 (nobody)", or "uid 65534" when the passwd database does not name it.
+func uidName(uid int) string {
+	id := strconv.Itoa(uid)
+	if u, err := user.LookupId(id); err == nil && u.Username != "" {
+		return "uid " + id + " (" + baseline.QuoteLine(u.Username) + ")"
+	}
+	return "uid " + id
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/tripline/tripline/internal/testenv"
 )
 
 // The output-file attacks of issue 13, each made for real.
@@ -67,4 +69,47 @@ func TestOpenAppend(t *testing.T) {
 	} else {
 		f.Close()
 	}
+}
+
+// A file someone else created and owns, in a directory anyone may create files in (the sticky
+// /tmp of the review), is refused: its owner can rewrite every finding appended to it, and could
+// hold a descriptor open for writing that no chown or chmod of ours takes back.
+func TestOpenAppendOthersFile(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	planted := filepath.Join(dir, "tripline.log")
+	if err := os.WriteFile(planted, []byte("planted\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(planted, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	f, note, err := openAppend(planted)
+	if err == nil {
+		f.Close()
+		t.Fatalf("a file owned by uid 65534 was opened (note %q)", note)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "is owned by uid 65534") || !strings.Contains(msg, "remove it or choose another file") || strings.Contains(msg, "\n") {
+		t.Errorf("message: %q", msg)
+	}
+	if b, _ := os.ReadFile(planted); string(b) != "planted\n" {
+		t.Errorf("the planted file was written: %q", b)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(planted, &st); err != nil || st.Uid != 65534 {
+		t.Errorf("the planted file's owner changed: %v uid %d", err, st.Uid)
+	}
+
+	// The same file, once tripline's user owns it, is opened: the refusal is about the owner alone.
+	if err := os.Chown(planted, os.Geteuid(), os.Getegid()); err != nil {
+		t.Fatal(err)
+	}
+	f, _, err = openAppend(planted)
+	if err != nil {
+		t.Fatalf("own file: %v", err)
+	}
+	f.Close()
 }

@@ -49,6 +49,40 @@ func TestScanSymlinkedLocationDirectory(t *testing.T) {
 	}
 }
 
+// A symlinked directory whose target the walk reaches, but not at the locations below the link,
+// was no gap: ~/.config -> .kde hid ~/.config/autostart (XDG follows the link), and /etc -> usr
+// hid /etc/cron.d. Each is now the one line of a link whose locations were not scanned.
+func TestScanSymlinkedLocationDirectoryToWalkedTree(t *testing.T) {
+	for _, c := range []struct {
+		name, link, target, payload string
+	}{
+		{"config to kde", "home/alice/.config", ".kde", "home/alice/.kde/autostart/evil.desktop"},
+		{"etc to usr", "etc", "usr", "usr/cron.d/evil"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fx := newFixture(t)
+			fx.write(t, c.payload, "* * * * * root /tmp/x\n", 0o644)
+			if err := os.RemoveAll(fx.path(c.link)); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(c.target, fx.path(c.link)); err != nil {
+				t.Fatal(err)
+			}
+			r := tl(t, fx, "scan")
+			if r.code != exitUnreadable {
+				t.Errorf("exit %d, want %d\n%s%s", r.code, exitUnreadable, r.stdout, r.stderr)
+			}
+			if !strings.Contains(r.stderr, "/"+c.link+": is a symbolic link to "+c.target+", which tripline never follows: the locations below it were not scanned") ||
+				strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+				t.Errorf("stderr is not the one line naming the link:\n%s", r.stderr)
+			}
+			if strings.Contains(r.stdout, "Nothing stands out in the inventory") {
+				t.Errorf("stdout calls the unread tree clean:\n%s", r.stdout)
+			}
+		})
+	}
+}
+
 // Editing the baseline with sqlite3 used to approve a setuid file silently: scan exited 0. It now
 // refuses with one line naming the row (exit 17), and baseline create is the way out.
 func TestScanRefusesEditedBaseline(t *testing.T) {

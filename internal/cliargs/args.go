@@ -82,7 +82,7 @@ type commandLine struct {
 // innermost command named so far that defines it, else to the app if the app defines it; one that
 // nobody defines stays with the innermost command, so that the library reports it there. Only
 // the first positional of a command with subcommands is a command name: one it does not have is
-// a usage error.
+// a usage error, and so is a "--" where a command name is still due.
 func parseLine(app *cli.App, args []string) (*commandLine, error) {
 	l := &commandLine{}
 	global := kindsOf(append(append([]cli.Flag{}, app.Flags...), cli.HelpFlag, cli.VersionFlag))
@@ -90,7 +90,17 @@ func parseLine(app *cli.App, args []string) (*commandLine, error) {
 	cmds := app.Commands
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		expectsCommand := len(l.args) == 0 && (len(l.path) == 0 || len(cmds) > 0)
 		if a == "--" {
+			if expectsCommand {
+				// "--" ends the flags, not the command names: "baseline -- $X" must never run
+				// the subcommand $X names.
+				name := a
+				if i+1 < len(args) {
+					name = args[i+1]
+				}
+				return nil, unknownCommand(Path(l.path), name, cmds)
+			}
 			l.args = append(l.args, args[i+1:]...)
 			break
 		}
@@ -118,12 +128,9 @@ func parseLine(app *cli.App, args []string) (*commandLine, error) {
 			}
 			continue
 		}
-		if len(l.args) == 0 && (len(l.path) == 0 || len(cmds) > 0) {
+		if expectsCommand {
 			c := findCommand(cmds, a)
 			if c == nil {
-				if len(l.path) == 0 {
-					return nil, unknownCommand("", a, cmds)
-				}
 				return nil, unknownCommand(Path(l.path), a, cmds)
 			}
 			l.path = append(l.path, c)

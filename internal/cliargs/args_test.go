@@ -66,6 +66,11 @@ func TestNormalizeErrors(t *testing.T) {
 		{[]string{"history", "--format"}, "history", "--format needs a value"},
 		{[]string{"--db"}, "", "--db needs a value"},
 		{[]string{"help", "history", "extra"}, "help", `help: "extra" is not a command of "prog history"`},
+		// "--" ends the flags, never the command names: what follows it is not run as one.
+		{[]string{"baseline", "--", "show"}, "baseline", `baseline: unknown command "show" (commands: accept, show)`},
+		{[]string{"baseline", "--db", "d", "--", "accept", "/x"}, "baseline", `baseline: unknown command "accept" (commands: accept, show)`},
+		{[]string{"--", "history"}, "", `unknown command "history" (commands: history, baseline, help)`},
+		{[]string{"baseline", "--"}, "baseline", `baseline: unknown command "--" (commands: accept, show)`},
 	}
 	for _, c := range cases {
 		_, err := Normalize(testApp(), append([]string{"prog"}, c.args...))
