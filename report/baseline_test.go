@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/tripline/tripline/baseline"
-	"github.com/tripline/tripline/store"
 )
 
 // The names in the scanned root's /etc/passwd and /etc/group are the image's, which an attacker
@@ -29,8 +28,8 @@ func TestBaselineShowQuotesNames(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	r := &Renderer{W: &buf, Format: Text, Root: root, Users: users}
-	info := store.BaselineInfo{Root: root + "/\x1b[2Kimg", CreatedBy: "sudo \x1b[2K\radmin"}
-	entries := []store.Approved{
+	info := BaselineHeader{Root: root + "/\x1b[2Kimg", CreatedBy: "sudo \x1b[2K\radmin"}
+	entries := []baseline.Approved{
 		{Entry: baseline.Entry{Path: "/etc/cron.d/job", Type: baseline.TypeFile, Mode: 0o644, UID: 1000, GID: 1000, HashState: baseline.HashOK, SHA256: strings.Repeat("a", 64), Location: "cron"}},
 		{Entry: baseline.Entry{Path: "/etc/cron.d/root", Type: baseline.TypeFile, Mode: 0o644, UID: 0, GID: 0, HashState: baseline.HashOK, SHA256: strings.Repeat("b", 64), Location: "cron"}},
 	}
