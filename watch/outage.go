@@ -6,8 +6,9 @@ package watch
 // observation of its path (one queued here, else the last recorded one, read through the store's
 // read-only pool, which a writer does not block in WAL mode), emitted at once marked as not yet
 // recorded, and queued. A goroutine retries the database with a backoff; the first write that
-// succeeds records the queue in order, through the journal, with each observation's own times,
-// and emits nothing again. Then the outage becomes one gap, which a reconcile closes: whatever
+// succeeds records the queue in order, through the journal, with each observation's own times
+// (a mount over a location is queued too, and recorded as the finding it was), and emits nothing
+// again. Then the outage becomes one gap, which a reconcile closes: whatever
 // the queue could not hold (it is bounded) or could not be judged is found by that reconcile.
 
 import (
@@ -21,12 +22,14 @@ import (
 	"github.com/tripline/tripline/attrib"
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/journal"
+	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/proc"
 	"github.com/tripline/tripline/store"
 )
 
-// MaxQueued bounds the observations held while the database cannot be written. Past it the
-// daemon stops queuing (alerts still go out) and reconciles once the database is back.
+// MaxQueued bounds the observations (and mounts over locations) held while the database cannot be
+// written. Past it the daemon stops queuing (alerts still go out) and reconciles once the database
+// is back.
 const MaxQueued = 10000
 
 // writeWait is how long a write waits for another process's lock before the daemon queues: short,
@@ -52,7 +55,7 @@ type outage struct {
 	sinceNS  int64 // the last write that succeeded before the outage: where its gap starts
 	lastOK   int64 // the last write that succeeded
 	saidAt   time.Time
-	queue    []journal.Observation
+	queue    []unrecorded
 	overlay  map[string]*baseline.Entry // the newest queued observation of each path (nil: gone)
 	dropped  int                        // changes not queued (the queue was full, or unjudged)
 	gapWhy   []string                   // gaps the loop could not record meanwhile
@@ -62,6 +65,14 @@ type outage struct {
 		at        uint64 // attrib.Now of the last read
 		cur, prev int64  // wall times of the last two reads of the kernel queue
 	}
+}
+
+// unrecorded is a write the outage holds back: an observation, recorded through journal.Record
+// against what the store knows then, or a finding no comparison made (noted: a mount over a
+// location), recorded as it was judged, through journal.Noted.
+type unrecorded struct {
+	o     journal.Observation
+	noted *policy.Finding
 }
 
 func (g *outage) init() {
@@ -182,14 +193,8 @@ func (w *Watcher) queued(ctx context.Context, obs []journal.Observation, actors 
 		if !rec.Changed {
 			continue
 		}
-		if len(g.queue) < g.max {
-			g.queue = append(g.queue, o)
+		if w.hold(unrecorded{o: o}) {
 			g.overlay[o.Path] = o.Cur
-		} else {
-			if g.dropped == 0 {
-				w.o.Log.Warn("the queue of unrecorded observations is full: alerts still go out; a reconcile records what changed once the database is back", "queued", len(g.queue))
-			}
-			g.dropped++
 		}
 		if rec.Fired {
 			out = append(out, Change{Finding: rec.Finding, Source: store.SourceEvent, Actor: actors[i], ReadNS: o.ReadNS, Unrecorded: true})
@@ -202,6 +207,37 @@ func (w *Watcher) queued(ctx context.Context, obs []journal.Observation, actors 
 		}
 	}
 	return lost, nil
+}
+
+// hold queues u unless the queue is full, which it counts. The caller holds g.mu.
+func (w *Watcher) hold(u unrecorded) bool {
+	g := &w.g
+	if len(g.queue) < g.max {
+		g.queue = append(g.queue, u)
+		return true
+	}
+	if g.dropped == 0 {
+		w.o.Log.Warn("the queue of unrecorded observations is full: alerts still go out; a reconcile records what changed once the database is back", "queued", len(g.queue))
+	}
+	g.dropped++
+	return false
+}
+
+// queueNoted queues findings no comparison made (mounts over locations) while the database is
+// down, each with the observation its history row is made of. It reports false when the outage
+// has ended: the caller writes instead.
+func (w *Watcher) queueNoted(out []Change, obs []journal.Observation) bool {
+	g := &w.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.down {
+		return false
+	}
+	for i := range out {
+		f := out[i].Finding
+		w.hold(unrecorded{o: obs[i], noted: &f})
+	}
+	return true
 }
 
 // retry tries the database with a backoff while it is down, until ctx ends. When a write succeeds
@@ -268,13 +304,20 @@ func (w *Watcher) replay(ctx context.Context) error {
 	}
 	defer tx.Rollback()
 	pol := w.policy()
-	for _, o := range g.queue {
-		rec, err := journal.Observe(ctx, tx, pol, o)
+	for _, u := range g.queue {
+		if u.noted != nil {
+			f := *u.noted
+			if err := journal.Noted(ctx, tx, &f, u.o); err != nil {
+				return err
+			}
+			continue
+		}
+		rec, err := journal.Observe(ctx, tx, pol, u.o)
 		if err != nil {
 			return err
 		}
 		if rec.Changed {
-			if err := journal.KeepContent(ctx, tx, w.root, o.Cur, o.TimeNS); err != nil && !errors.Is(err, store.ErrContentFull) {
+			if err := journal.KeepContent(ctx, tx, w.root, u.o.Cur, u.o.TimeNS); err != nil && !errors.Is(err, store.ErrContentFull) {
 				return err
 			}
 		}
