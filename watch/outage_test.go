@@ -97,7 +97,7 @@ func TestQueueBound(t *testing.T) {
 			t.Errorf("%s emitted %+v; want unrecorded with its read time", c.Finding.Change.Path, c)
 		}
 	}
-	if err := w.replay(ctx); err != nil {
+	if _, err := w.replay(ctx); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := db.History(ctx, store.HistoryQuery{UID: -1})
@@ -221,7 +221,7 @@ func TestMountOverDuringOutageIsRecorded(t *testing.T) {
 	if mountAlert == nil || !mountAlert.Unrecorded {
 		t.Fatalf("the mount-over alert %+v; want one, marked not yet recorded", mountAlert)
 	}
-	if err := w.replay(ctx); err != nil {
+	if _, err := w.replay(ctx); err != nil {
 		t.Fatal(err)
 	}
 	rows, paths := historyPaths(t, db)
@@ -249,7 +249,7 @@ func TestMountOverDuringOutageCountsAgainstTheBound(t *testing.T) {
 	if err := w.mounted(ctx, []mountChange{over}); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.replay(ctx); err != nil {
+	if _, err := w.replay(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, paths := historyPaths(t, db); !slices.Equal(paths, []string{"/etc/cron.daily/a"}) {
@@ -257,5 +257,79 @@ func TestMountOverDuringOutageCountsAgainstTheBound(t *testing.T) {
 	}
 	if _, detail := w.g.backGap(); !strings.Contains(detail, "1 not queued") {
 		t.Errorf("the outage's gap: %q; want it to say 1 was not queued", detail)
+	}
+}
+
+// replayed runs the replay, which must succeed, and reports whether it asks the loop to open the
+// gap (the retry goroutine sends opDatabaseBack then).
+func replayed(t *testing.T, w *Watcher) bool {
+	t.Helper()
+	back, err := w.replay(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return back
+}
+
+// An outage's gap is the outage's own even when the next one starts before the loop opens it (a
+// write failing while the loop is behind, or the observe in the batch that reads opDatabaseBack):
+// it starts at the first outage's start and says what the first one dropped (found in review: it
+// started at the replay, and the dropped count was reset).
+func TestOutageGapNotTakenByTheNext(t *testing.T) {
+	w, _, _ := outageWatcher(t, "etc/cron.daily")
+	w.g.wrote(1000)
+	w.fail(errors.New("test: the database is down"), "")
+	w.g.max = 0
+	queue(t, w, writeObs(t, w, "/etc/cron.daily/a", "a", 2000), writeObs(t, w, "/etc/cron.daily/b", "b", 2000), writeObs(t, w, "/etc/cron.daily/c", "c", 2000))
+	if !replayed(t, w) {
+		t.Fatal("the first replay does not ask the loop to open the outage's gap")
+	}
+	w.fail(errors.New("test: the database is down again"), "")
+	start, detail := w.g.backGap()
+	if start != 1000 || !strings.Contains(detail, "3 not queued") {
+		t.Errorf("the first outage's gap starts at %d with %q; want 1000, saying 3 were not queued", start, detail)
+	}
+}
+
+// Outages replayed before the loop opens the gap are one gap, from the first one's start, and
+// one opDatabaseBack: the loop opens each gap once.
+func TestOutagesEndedBeforeTheLoopIsBackAreOneGap(t *testing.T) {
+	w, _, _ := outageWatcher(t, "etc/cron.daily")
+	w.g.wrote(1000)
+	w.fail(errors.New("test: the database is down"), "the first")
+	w.g.max = 0
+	queue(t, w, writeObs(t, w, "/etc/cron.daily/a", "a", 2000))
+	if !replayed(t, w) {
+		t.Fatal("the first replay does not ask the loop to open the outage's gap")
+	}
+	w.fail(errors.New("test: the database is down again"), "the second")
+	queue(t, w, writeObs(t, w, "/etc/cron.daily/b", "b", 3000), writeObs(t, w, "/etc/cron.daily/c", "c", 3000))
+	if replayed(t, w) {
+		t.Error("the second replay asks for a second opDatabaseBack while the loop has not handled the first")
+	}
+	start, detail := w.g.backGap()
+	if start != 1000 || !strings.Contains(detail, "3 not queued") || !strings.Contains(detail, "the first") || !strings.Contains(detail, "the second") {
+		t.Errorf("the outages' gap starts at %d with %q; want 1000, 3 not queued, and both reasons", start, detail)
+	}
+	w.fail(errors.New("test: the database is down a third time"), "")
+	if !replayed(t, w) {
+		t.Error("a replay after the loop opened the last gap does not ask for opDatabaseBack")
+	}
+}
+
+// A gap opened while the database is down (the last outage's, an overflow's) is covered by the
+// outage's gap, so that one starts where the earliest of them does.
+func TestGapOpenedDuringOutageWidensIt(t *testing.T) {
+	ctx := context.Background()
+	w, _, _ := outageWatcher(t)
+	w.g.wrote(5000)
+	w.fail(errors.New("test: the database is down"), "")
+	if err := w.openGap(ctx, 1000, "overflow", "fanotify queue overflow"); err != nil {
+		t.Fatal(err)
+	}
+	replayed(t, w)
+	start, detail := w.g.backGap()
+	if start != 1000 || !strings.Contains(detail, "overflow: fanotify queue overflow") {
+		t.Errorf("the outage's gap starts at %d with %q; want 1000, naming the overflow", start, detail)
 	}
 }
