@@ -327,97 +327,61 @@ func (w *Watcher) retry(ctx context.Context, events chan<- Event) {
 	}
 }
 
-// A replay writes what is queued without the outage's lock, which the loop takes to judge and
-// queue each change: an alert never waits for the database. What the loop queued meanwhile is
-// written in another round, until a round finds nothing new: then, under the lock, the outage
-// ends. Should the loop keep queuing faster than that, round replayRounds writes what is left
-// under the lock.
-const replayRounds = 8
-
-// replay records the queued observations, in order, and ends the outage: its gap is the loop's
-// to open (backGap). back reports that the loop must be told (opDatabaseBack): false when it has
-// not read the last one yet, which opens this outage's gap too. Nothing is emitted: every change
-// was emitted when it was read. Until the outage ends, the overlay keeps the newest queued
-// observation of each path, recorded or not, so what the loop judges meanwhile is judged against
-// it.
+// replay records the queued observations in one transaction, in order, and ends the outage: its
+// gap is the loop's to open (backGap). back reports that the loop must be told (opDatabaseBack):
+// false when it has not read the last one yet, which opens this outage's gap too. Nothing is
+// emitted: every change was emitted when it was read.
 func (w *Watcher) replay(ctx context.Context) (back bool, err error) {
 	g := &w.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	ctx = context.WithoutCancel(ctx)
-	pol := w.policy()
-	recorded, now := 0, int64(0)
-	for round := 1; ; round++ {
-		g.mu.Lock()
-		todo := g.queue // the loop only appends: these stay as they are
-		switch {
-		case round > 1 && len(todo) == 0:
-		case round < replayRounds:
-			// The first round writes even an empty queue: it is the test that the database
-			// can be written.
-			g.mu.Unlock()
-			if now, err = w.recordQueued(ctx, pol, todo); err != nil {
-				return false, err // what earlier rounds recorded is out of the queue
-			}
-			recorded += len(todo)
-			g.mu.Lock()
-			g.queue = g.queue[len(todo):]
-			g.mu.Unlock()
-			continue
-		default:
-			if now, err = w.recordQueued(ctx, pol, todo); err != nil {
-				g.mu.Unlock()
-				return false, err
-			}
-			recorded += len(todo)
-		}
-		defer g.mu.Unlock()
-		w.o.Log.Info("database writable again: queued observations recorded", "recorded", recorded, "not_queued", g.dropped,
-			"dur", time.Duration(now-g.sinceNS).Round(time.Millisecond))
-		g.queue, g.overlay = nil, map[string]*baseline.Entry{}
-		g.down, g.lastOK = false, now
-		back = g.ended == nil
-		if back {
-			g.ended = &endedGap{sinceNS: g.sinceNS}
-		}
-		g.ended.sinceNS = min(g.ended.sinceNS, g.sinceNS)
-		g.ended.dropped += g.dropped
-		for _, why := range g.gapWhy {
-			g.ended.why = addWhy(g.ended.why, why)
-		}
-		g.dropped, g.gapWhy = 0, nil
-		return back, nil
-	}
-}
-
-// recordQueued records queued writes in one transaction, with a heartbeat, and returns its time.
-func (w *Watcher) recordQueued(ctx context.Context, pol *policy.Policy, todo []unrecorded) (nowNS int64, err error) {
 	tx, err := w.o.DB.Begin(ctx)
 	if err != nil {
-		return 0, err
+		return false, err
 	}
 	defer tx.Rollback()
-	for _, u := range todo {
+	pol := w.policy()
+	for _, u := range g.queue {
 		if u.noted != nil {
 			f := *u.noted
 			if err := journal.Noted(ctx, tx, &f, u.o); err != nil {
-				return 0, err
+				return false, err
 			}
 			continue
 		}
 		rec, err := journal.Observe(ctx, tx, pol, u.o)
 		if err != nil {
-			return 0, err
+			return false, err
 		}
 		if rec.Changed {
 			if err := journal.KeepContent(ctx, tx, w.root, u.o.Cur, u.o.TimeNS); err != nil && !errors.Is(err, store.ErrContentFull) {
-				return 0, err
+				return false, err
 			}
 		}
 	}
 	now := time.Now().UnixNano()
 	if err := tx.Heartbeat(ctx, now); err != nil {
-		return 0, err
+		return false, err
 	}
-	return now, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return false, err
+	}
+	w.o.Log.Info("database writable again: queued observations recorded", "recorded", len(g.queue), "not_queued", g.dropped,
+		"dur", time.Duration(now-g.sinceNS).Round(time.Millisecond))
+	g.queue, g.overlay = nil, map[string]*baseline.Entry{}
+	g.down, g.lastOK = false, now
+	back = g.ended == nil
+	if back {
+		g.ended = &endedGap{sinceNS: g.sinceNS}
+	}
+	g.ended.sinceNS = min(g.ended.sinceNS, g.sinceNS)
+	g.ended.dropped += g.dropped
+	for _, why := range g.gapWhy {
+		g.ended.why = addWhy(g.ended.why, why)
+	}
+	g.dropped, g.gapWhy = 0, nil
+	return back, nil
 }
 
 // backGap is the gap of the outages that ended (replay): from the first one's first failure to

@@ -2,13 +2,11 @@ package watch
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -122,18 +120,13 @@ func TestQueueBound(t *testing.T) {
 // directories are watched by a poller that never fires, so mounted can re-mark them.
 func outageWatcher(t *testing.T, dirs ...string) (*Watcher, *store.DB, *collector) {
 	t.Helper()
-	return outageWatcherAt(t, filepath.Join(t.TempDir(), "tripline.db"), dirs...)
-}
-
-func outageWatcherAt(t *testing.T, dbPath string, dirs ...string) (*Watcher, *store.DB, *collector) {
-	t.Helper()
 	root := t.TempDir()
 	for _, d := range dirs {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	db, err := store.Open(context.Background(), dbPath)
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "tripline.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,108 +331,5 @@ func TestGapOpenedDuringOutageWidensIt(t *testing.T) {
 	start, detail := w.g.backGap()
 	if start != 1000 || !strings.Contains(detail, "overflow: fanotify queue overflow") {
 		t.Errorf("the outage's gap starts at %d with %q; want 1000, naming the overflow", start, detail)
-	}
-}
-
-// The replay writes without the outage's lock: while its transaction waits for another process's
-// write lock, the loop still judges, emits and queues (against the newest queued observation of a
-// path), and what it queued meanwhile is recorded by the same replay, in order (found in review:
-// the lock was held across the whole transaction, so alerts waited for the database).
-func TestReplayDoesNotStallTheLoop(t *testing.T) {
-	ctx := context.Background()
-	dbPath := filepath.Join(t.TempDir(), "tripline.db")
-	w, db, got := outageWatcherAt(t, dbPath, "etc/cron.daily")
-	if err := db.SetWriteWait(ctx, time.Hour); err != nil { // the replay waits for the lock below
-		t.Fatal(err)
-	}
-	w.fail(errors.New("test: the database is down"), "")
-	a := writeObs(t, w, "/etc/cron.daily/a", "#!/bin/sh\n", 100)
-	queue(t, w, a)
-
-	other, err := sql.Open("sqlite3", "file:"+dbPath+"?_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	lock, err := other.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			lock.Rollback()
-		}
-	}
-	defer release()
-	type result struct {
-		back bool
-		err  error
-	}
-	replayed := make(chan result, 1)
-	go func() {
-		back, err := w.replay(ctx)
-		replayed <- result{back, err}
-	}()
-	waitInCall(t, "watch.(*Watcher).replay", "store.(*DB).Begin")
-
-	// The loop meanwhile: a unchanged since its queued observation (nothing to say), b new.
-	again := a
-	again.TimeNS = 200
-	b := writeObs(t, w, "/etc/cron.daily/b", "#!/bin/sh\n", 200)
-	judged := make(chan error, 1)
-	go func() {
-		_, err := w.queued(ctx, []journal.Observation{again, b}, []*proc.Actor{proc.Nobody(), proc.Nobody()})
-		judged <- err
-	}()
-	select {
-	case err := <-judged:
-		if err != nil {
-			t.Fatalf("queued during the replay: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Error("the loop's queued waited for the replay's transaction")
-		release()
-		<-judged
-	}
-	release()
-	r := <-replayed
-	if r.err != nil || !r.back {
-		t.Fatalf("replay: back %v, %v; want it to end the outage", r.back, r.err)
-	}
-	if _, paths := historyPaths(t, db); !slices.Equal(paths, []string{"/etc/cron.daily/a", "/etc/cron.daily/b"}) {
-		t.Errorf("history after the replay %q; want a, then b queued during it", paths)
-	}
-	var emitted []string
-	for _, c := range got.list() {
-		emitted = append(emitted, c.Finding.Change.Path)
-	}
-	if !slices.Equal(emitted, []string{"/etc/cron.daily/a", "/etc/cron.daily/b"}) {
-		t.Errorf("emitted %q; want a once (judged against its queued observation during the replay), then b", emitted)
-	}
-	if w.g.isDown() || len(w.g.queue) != 0 {
-		t.Errorf("after the replay: down %v, %d queued; want up, none", w.g.isDown(), len(w.g.queue))
-	}
-}
-
-// waitInCall waits until a goroutine's stack has callee called from caller: it is blocked there.
-func waitInCall(t *testing.T, caller, callee string) {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	buf := make([]byte, 1<<20)
-	for {
-		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-			if i := strings.Index(g, callee+"("); i >= 0 && strings.Contains(g[i:], caller+"(") {
-				return
-			}
-		}
-		select {
-		case <-deadline:
-			t.Fatalf("no goroutine is in %s called from %s", callee, caller)
-		case <-tick.C:
-		}
 	}
 }
