@@ -99,13 +99,14 @@ func (w *Watcher) mounted(ctx context.Context, chs []mountChange) error {
 	}
 	// Recorded first, as every change is, then emitted: the history names the mount and who made
 	// it. A database that cannot be written does not hold the alert back: it goes out marked not
-	// yet recorded, and the outage's gap and reconcile (outage.go) settle what the mount changed.
-	if err := w.noteMounts(context.WithoutCancel(ctx), out); w.unavailable(err, "a mount over a location") {
-		for i := range out {
-			out[i].Unrecorded = true
-		}
-	} else if err != nil {
+	// yet recorded and is queued with the observations (outage.go); the outage's gap and
+	// reconcile settle what the mount changed.
+	queued, err := w.noteMounts(context.WithoutCancel(ctx), out)
+	if err != nil {
 		return err
+	}
+	for i := range out {
+		out[i].Unrecorded = queued
 	}
 	for _, c := range out {
 		w.o.Log.Warn("mount over a location", "path", baseline.QuotePath(c.Finding.Change.Path), "rule", policy.RuleMountOver, "why", c.Finding.Hits[0].Reason)
@@ -171,27 +172,47 @@ func sortedKeys(m map[string]string) []string {
 	return out
 }
 
-// noteMounts records the mount-over findings in one transaction, each with its history row.
-func (w *Watcher) noteMounts(ctx context.Context, out []Change) error {
-	if w.g.isDown() {
-		return store.ErrUnavailable
+// noteMounts records the mount-over findings in one transaction, each with its history row. While
+// the database cannot be written it queues them instead, to be recorded in order with the queued
+// observations (queued true).
+func (w *Watcher) noteMounts(ctx context.Context, out []Change) (queued bool, err error) {
+	now := time.Now().UnixNano()
+	obs := make([]journal.Observation, len(out))
+	for i, c := range out {
+		obs[i] = journal.Observation{Path: c.Finding.Change.Path, Cur: c.Finding.Change.New, Source: store.SourceEvent, TimeNS: now, By: w.o.By, Actor: c.Actor}
 	}
+	for {
+		if w.queueNoted(out, obs) {
+			return true, nil
+		}
+		err := w.writeMounts(ctx, out, obs)
+		if !w.unavailable(err, "") {
+			return false, err
+		}
+	}
+}
+
+func (w *Watcher) writeMounts(ctx context.Context, out []Change, obs []journal.Observation) error {
 	tx, err := w.o.DB.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	now := time.Now().UnixNano()
+	// The findings get their history rows only once they are committed: a finding queued after
+	// a failed write goes out without one.
+	noted := make([]policy.Finding, len(out))
 	for i := range out {
-		c := &out[i]
-		o := journal.Observation{Path: c.Finding.Change.Path, Cur: c.Finding.Change.New, Source: store.SourceEvent, TimeNS: now, By: w.o.By, Actor: c.Actor}
-		if err := journal.Noted(ctx, tx, &c.Finding, o); err != nil {
+		noted[i] = out[i].Finding
+		if err := journal.Noted(ctx, tx, &noted[i], obs[i]); err != nil {
 			return err
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	w.g.wrote(now)
+	for i := range out {
+		out[i].Finding = noted[i]
+	}
+	w.g.wrote(obs[0].TimeNS)
 	return nil
 }

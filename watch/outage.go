@@ -6,8 +6,9 @@ package watch
 // observation of its path (one queued here, else the last recorded one, read through the store's
 // read-only pool, which a writer does not block in WAL mode), emitted at once marked as not yet
 // recorded, and queued. A goroutine retries the database with a backoff; the first write that
-// succeeds records the queue in order, through the journal, with each observation's own times,
-// and emits nothing again. Then the outage becomes one gap, which a reconcile closes: whatever
+// succeeds records the queue in order, through the journal, with each observation's own times
+// (a mount over a location is queued too, and recorded as the finding it was), and emits nothing
+// again. Then the outage becomes one gap, which a reconcile closes: whatever
 // the queue could not hold (it is bounded) or could not be judged is found by that reconcile.
 
 import (
@@ -21,12 +22,14 @@ import (
 	"github.com/tripline/tripline/attrib"
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/journal"
+	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/proc"
 	"github.com/tripline/tripline/store"
 )
 
-// MaxQueued bounds the observations held while the database cannot be written. Past it the
-// daemon stops queuing (alerts still go out) and reconciles once the database is back.
+// MaxQueued bounds the observations (and mounts over locations) held while the database cannot be
+// written. Past it the daemon stops queuing (alerts still go out) and reconciles once the database
+// is back.
 const MaxQueued = 10000
 
 // writeWait is how long a write waits for another process's lock before the daemon queues: short,
@@ -47,21 +50,41 @@ const opDatabaseBack Op = 1 << 30
 
 // outage is the daemon's state of its database. Its methods are safe for concurrent use.
 type outage struct {
-	mu       sync.Mutex
-	down     bool
-	sinceNS  int64 // the last write that succeeded before the outage: where its gap starts
-	lastOK   int64 // the last write that succeeded
-	saidAt   time.Time
-	queue    []journal.Observation
-	overlay  map[string]*baseline.Entry // the newest queued observation of each path (nil: gone)
-	dropped  int                        // changes not queued (the queue was full, or unjudged)
-	gapWhy   []string                   // gaps the loop could not record meanwhile
+	mu      sync.Mutex
+	down    bool
+	sinceNS int64 // the last write that succeeded before the outage: where its gap starts
+	lastOK  int64 // the last write that succeeded
+	saidAt  time.Time
+	queue   []unrecorded
+	overlay map[string]*baseline.Entry // the newest queued observation of each path (nil: gone)
+	dropped int                        // changes not queued (the queue was full, or unjudged)
+	gapWhy  []string                   // gaps the loop could not record meanwhile
+	// ended is the gap of the outages replayed since the loop last opened one: it is the
+	// outages' own, whatever a new outage does to the fields above before the loop reads
+	// opDatabaseBack.
+	ended    *endedGap
 	wake     chan struct{}
 	max      int // MaxQueued; smaller in tests
 	lastRead struct {
 		at        uint64 // attrib.Now of the last read
 		cur, prev int64  // wall times of the last two reads of the kernel queue
 	}
+}
+
+// unrecorded is a write the outage holds back: an observation, recorded through journal.Record
+// against what the store knows then, or a finding no comparison made (noted: a mount over a
+// location), recorded as it was judged, through journal.Noted.
+type unrecorded struct {
+	o     journal.Observation
+	noted *policy.Finding
+}
+
+// endedGap is the gap of outages that ended: from the first one's start, with what they could not
+// queue and the gaps they could not record.
+type endedGap struct {
+	sinceNS int64
+	dropped int
+	why     []string
 }
 
 func (g *outage) init() {
@@ -88,9 +111,7 @@ func (w *Watcher) fail(err error, what string) {
 			g.sinceNS = g.lastOK
 		}
 	}
-	if what != "" && !slices.Contains(g.gapWhy, what) && len(g.gapWhy) < 8 {
-		g.gapWhy = append(g.gapWhy, what) // each reason once, and a few: the detail stays a line
-	}
+	g.gapWhy = addWhy(g.gapWhy, what)
 	g.mu.Unlock()
 	if first {
 		w.o.Log.Warn("database unavailable: alerts go out marked not yet recorded, and are recorded when it is back", "err", err)
@@ -99,6 +120,29 @@ func (w *Watcher) fail(err error, what string) {
 	case g.wake <- struct{}{}:
 	default:
 	}
+}
+
+// addWhy adds a gap's reason to whys: each reason once, and a few, so the detail stays a line.
+func addWhy(whys []string, what string) []string {
+	if what != "" && !slices.Contains(whys, what) && len(whys) < 8 {
+		whys = append(whys, what)
+	}
+	return whys
+}
+
+// cover makes the outage's gap cover a gap from startNS (0: none) that could not be recorded,
+// and names it. It reports false when the database is not known to be down: the caller writes.
+func (g *outage) cover(startNS int64, what string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.down {
+		return false
+	}
+	if startNS > 0 {
+		g.sinceNS = min(g.sinceNS, startNS)
+	}
+	g.gapWhy = addWhy(g.gapWhy, what)
+	return true
 }
 
 // wrote notes a write that succeeded at ns: an outage after it starts there.
@@ -182,14 +226,8 @@ func (w *Watcher) queued(ctx context.Context, obs []journal.Observation, actors 
 		if !rec.Changed {
 			continue
 		}
-		if len(g.queue) < g.max {
-			g.queue = append(g.queue, o)
+		if w.hold(unrecorded{o: o}) {
 			g.overlay[o.Path] = o.Cur
-		} else {
-			if g.dropped == 0 {
-				w.o.Log.Warn("the queue of unrecorded observations is full: alerts still go out; a reconcile records what changed once the database is back", "queued", len(g.queue))
-			}
-			g.dropped++
 		}
 		if rec.Fired {
 			out = append(out, Change{Finding: rec.Finding, Source: store.SourceEvent, Actor: actors[i], ReadNS: o.ReadNS, Unrecorded: true})
@@ -204,9 +242,40 @@ func (w *Watcher) queued(ctx context.Context, obs []journal.Observation, actors 
 	return lost, nil
 }
 
+// hold queues u unless the queue is full, which it counts. The caller holds g.mu.
+func (w *Watcher) hold(u unrecorded) bool {
+	g := &w.g
+	if len(g.queue) < g.max {
+		g.queue = append(g.queue, u)
+		return true
+	}
+	if g.dropped == 0 {
+		w.o.Log.Warn("the queue of unrecorded observations is full: alerts still go out; a reconcile records what changed once the database is back", "queued", len(g.queue))
+	}
+	g.dropped++
+	return false
+}
+
+// queueNoted queues findings no comparison made (mounts over locations) while the database is
+// down, each with the observation its history row is made of. It reports false when the outage
+// has ended: the caller writes instead.
+func (w *Watcher) queueNoted(out []Change, obs []journal.Observation) bool {
+	g := &w.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.down {
+		return false
+	}
+	for i := range out {
+		f := out[i].Finding
+		w.hold(unrecorded{o: obs[i], noted: &f})
+	}
+	return true
+}
+
 // retry tries the database with a backoff while it is down, until ctx ends. When a write succeeds
 // it records the queue and tells the loop (opDatabaseBack), which opens the outage's gap and
-// reconciles.
+// reconciles; once for outages that end before the loop has read it.
 func (w *Watcher) retry(ctx context.Context, events chan<- Event) {
 	g := &w.g
 	backoff := retryFirst
@@ -228,8 +297,11 @@ func (w *Watcher) retry(ctx context.Context, events chan<- Event) {
 		case <-t.C:
 		}
 		backoff = min(2*backoff, retryMax)
-		err := w.replay(ctx)
+		back, err := w.replay(ctx)
 		if err == nil {
+			if !back {
+				continue // the opDatabaseBack not read yet opens this outage's gap too
+			}
 			select {
 			case events <- Event{Op: opDatabaseBack, PIDFD: -1}:
 			case <-ctx.Done():
@@ -255,59 +327,83 @@ func (w *Watcher) retry(ctx context.Context, events chan<- Event) {
 	}
 }
 
-// replay records the queued observations in one transaction, in order, and ends the outage.
-// Nothing is emitted: every change was emitted when it was read.
-func (w *Watcher) replay(ctx context.Context) error {
+// replay records the queued observations in one transaction, in order, and ends the outage: its
+// gap is the loop's to open (backGap). back reports that the loop must be told (opDatabaseBack):
+// false when it has not read the last one yet, which opens this outage's gap too. Nothing is
+// emitted: every change was emitted when it was read.
+func (w *Watcher) replay(ctx context.Context) (back bool, err error) {
 	g := &w.g
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	ctx = context.WithoutCancel(ctx)
 	tx, err := w.o.DB.Begin(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer tx.Rollback()
 	pol := w.policy()
-	for _, o := range g.queue {
-		rec, err := journal.Observe(ctx, tx, pol, o)
+	for _, u := range g.queue {
+		if u.noted != nil {
+			f := *u.noted
+			if err := journal.Noted(ctx, tx, &f, u.o); err != nil {
+				return false, err
+			}
+			continue
+		}
+		rec, err := journal.Observe(ctx, tx, pol, u.o)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if rec.Changed {
-			if err := journal.KeepContent(ctx, tx, w.root, o.Cur, o.TimeNS); err != nil && !errors.Is(err, store.ErrContentFull) {
-				return err
+			if err := journal.KeepContent(ctx, tx, w.root, u.o.Cur, u.o.TimeNS); err != nil && !errors.Is(err, store.ErrContentFull) {
+				return false, err
 			}
 		}
 	}
 	now := time.Now().UnixNano()
 	if err := tx.Heartbeat(ctx, now); err != nil {
-		return err
+		return false, err
 	}
 	if err := tx.Commit(); err != nil {
-		return err
+		return false, err
 	}
 	w.o.Log.Info("database writable again: queued observations recorded", "recorded", len(g.queue), "not_queued", g.dropped,
 		"dur", time.Duration(now-g.sinceNS).Round(time.Millisecond))
 	g.queue, g.overlay = nil, map[string]*baseline.Entry{}
 	g.down, g.lastOK = false, now
-	return nil
+	back = g.ended == nil
+	if back {
+		g.ended = &endedGap{sinceNS: g.sinceNS}
+	}
+	g.ended.sinceNS = min(g.ended.sinceNS, g.sinceNS)
+	g.ended.dropped += g.dropped
+	for _, why := range g.gapWhy {
+		g.ended.why = addWhy(g.ended.why, why)
+	}
+	g.dropped, g.gapWhy = 0, nil
+	return back, nil
 }
 
-// backGap is the gap of the outage that just ended: from its first failure to now, closed by the
-// reconcile that follows. Called by the loop when it reads opDatabaseBack.
+// backGap is the gap of the outages that ended (replay): from the first one's first failure to
+// now, closed by the reconcile that follows. Called by the loop when it reads opDatabaseBack; an
+// outage that started since is not in it.
 func (g *outage) backGap() (startNS int64, detail string) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	detail = "the database could not be written: changes were emitted and queued, and recorded when it was back"
-	if g.dropped > 0 {
-		detail += fmt.Sprintf("; %d not queued, found by this reconcile", g.dropped)
+	e := g.ended
+	g.ended = nil
+	g.mu.Unlock()
+	if e == nil {
+		// Not sent without one; should it be, the gap is empty and the reconcile closes it.
+		e = &endedGap{sinceNS: time.Now().UnixNano()}
 	}
-	for _, why := range g.gapWhy {
+	detail = "the database could not be written: changes were emitted and queued, and recorded when it was back"
+	if e.dropped > 0 {
+		detail += fmt.Sprintf("; %d not queued, found by this reconcile", e.dropped)
+	}
+	for _, why := range e.why {
 		detail += "; " + why
 	}
-	startNS = g.sinceNS
-	g.dropped, g.gapWhy = 0, nil
-	return startNS, detail
+	return e.sinceNS, detail
 }
 
 // waitWritable runs fn until it succeeds, waiting with a backoff while it fails because the

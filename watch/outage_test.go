@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/tripline/tripline/attrib"
 	"github.com/tripline/tripline/baseline"
@@ -94,7 +97,7 @@ func TestQueueBound(t *testing.T) {
 			t.Errorf("%s emitted %+v; want unrecorded with its read time", c.Finding.Change.Path, c)
 		}
 	}
-	if err := w.replay(ctx); err != nil {
+	if _, err := w.replay(ctx); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := db.History(ctx, store.HistoryQuery{UID: -1})
@@ -109,5 +112,224 @@ func TestQueueBound(t *testing.T) {
 	}
 	if _, detail := w.g.backGap(); !strings.Contains(detail, "1 not queued") {
 		t.Errorf("the outage's gap: %q; want it to say 1 was not queued", detail)
+	}
+}
+
+// outageWatcher is a Watcher on a fixture root with a real database, not running: a test calls
+// the outage's steps (fail, queued, mounted, replay, backGap) in the order its case needs. The
+// directories are watched by a poller that never fires, so mounted can re-mark them.
+func outageWatcher(t *testing.T, dirs ...string) (*Watcher, *store.DB, *collector) {
+	t.Helper()
+	root := t.TempDir()
+	for _, d := range dirs {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "tripline.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	got := &collector{}
+	w := New(Options{Root: root, Policy: policy.Default(), DB: db, By: "test", Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Emit: got.add})
+	w.g.init()
+	w.attr = attrib.NewCache(nil)
+	p := newPoller(time.Hour)
+	w.backend = p
+	w.dirs = newDirSet(p, time.Hour, nil, func(Backend) {}, w.o.Log, w.logical)
+	w.mountPoll, w.mountFiles = newPoller(time.Hour), map[string]string{}
+	return w, db, got
+}
+
+// collector keeps what a Watcher emits; safe for concurrent use.
+type collector struct {
+	mu  sync.Mutex
+	got []Change
+}
+
+func (c *collector) add(ch Change) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got = append(c.got, ch)
+	return nil
+}
+
+func (c *collector) list() []Change {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.got)
+}
+
+// writeObs writes content to logical path p under w's root and returns the event observation of
+// it at timeNS.
+func writeObs(t *testing.T, w *Watcher, p, content string, timeNS int64) journal.Observation {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(w.root, p), []byte(content), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e, err := baseline.Stat(w.root, p, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Location = w.policy().Match(p).ID
+	return journal.Observation{Path: p, Cur: &e, Source: store.SourceEvent, TimeNS: timeNS, By: "test"}
+}
+
+func queue(t *testing.T, w *Watcher, obs ...journal.Observation) {
+	t.Helper()
+	actors := make([]*proc.Actor, len(obs))
+	for i := range actors {
+		actors[i] = proc.Nobody()
+	}
+	if lost, err := w.queued(context.Background(), obs, actors); lost || err != nil {
+		t.Fatalf("queued: lost %v, %v", lost, err)
+	}
+}
+
+func historyPaths(t *testing.T, db *store.DB) (rows []store.HistoryRow, paths []string) {
+	t.Helper()
+	rows, err := db.History(context.Background(), store.HistoryQuery{UID: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		paths = append(paths, r.Path)
+	}
+	return rows, paths
+}
+
+// A mount over a location while the database is down goes out marked not yet recorded, and is
+// recorded when it is back (with who mounted), in order with the changes queued around it
+// (found in review: the alert said "recorded when it can be" and never was).
+func TestMountOverDuringOutageIsRecorded(t *testing.T) {
+	ctx := context.Background()
+	w, db, got := outageWatcher(t, "etc/cron.daily")
+	w.fail(errors.New("test: the database is down"), "")
+	queue(t, w, writeObs(t, w, "/etc/cron.daily/a", "#!/bin/sh\n", 100))
+	over := mountChange{op: "mounted", m: mount{id: 99, point: filepath.Join(w.root, "etc/cron.daily"), root: "/", fstype: "tmpfs", source: "evil"}, at: attrib.Now()}
+	if err := w.mounted(ctx, []mountChange{over}); err != nil {
+		t.Fatal(err)
+	}
+	queue(t, w, writeObs(t, w, "/etc/cron.daily/b", "#!/bin/sh\n", 300))
+	var mountAlert *Change
+	for _, c := range got.list() {
+		if c.Finding.Rule() == policy.RuleMountOver {
+			mountAlert = &c
+		}
+	}
+	if mountAlert == nil || !mountAlert.Unrecorded {
+		t.Fatalf("the mount-over alert %+v; want one, marked not yet recorded", mountAlert)
+	}
+	if _, err := w.replay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows, paths := historyPaths(t, db)
+	if want := []string{"/etc/cron.daily/a", "/etc/cron.daily", "/etc/cron.daily/b"}; !slices.Equal(paths, want) {
+		t.Fatalf("history after the replay %q; want %q (the mount in order)", paths, want)
+	}
+	m := rows[1]
+	if m.Rule != policy.RuleMountOver || m.Source != store.SourceEvent || m.Actor == nil || m.Actor.Why != mountAlert.Actor.Why {
+		t.Errorf("the mount's history row %+v; want rule %s with the alert's actor %+v", m, policy.RuleMountOver, mountAlert.Actor)
+	}
+	if len(got.list()) != 3 {
+		t.Errorf("%d emitted after the replay; want the 3 emitted before, nothing again", len(got.list()))
+	}
+}
+
+// A mount-over counts against the queue's bound: past it, it is not queued, and the outage's gap
+// says so.
+func TestMountOverDuringOutageCountsAgainstTheBound(t *testing.T) {
+	ctx := context.Background()
+	w, db, _ := outageWatcher(t, "etc/cron.daily")
+	w.g.max = 1
+	w.fail(errors.New("test: the database is down"), "")
+	queue(t, w, writeObs(t, w, "/etc/cron.daily/a", "#!/bin/sh\n", 100))
+	over := mountChange{op: "mounted", m: mount{id: 99, point: filepath.Join(w.root, "etc/cron.daily"), root: "/", fstype: "tmpfs", source: "evil"}, at: attrib.Now()}
+	if err := w.mounted(ctx, []mountChange{over}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.replay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, paths := historyPaths(t, db); !slices.Equal(paths, []string{"/etc/cron.daily/a"}) {
+		t.Errorf("history after the replay %q; want only the change queued before the bound", paths)
+	}
+	if _, detail := w.g.backGap(); !strings.Contains(detail, "1 not queued") {
+		t.Errorf("the outage's gap: %q; want it to say 1 was not queued", detail)
+	}
+}
+
+// replayed runs the replay, which must succeed, and reports whether it asks the loop to open the
+// gap (the retry goroutine sends opDatabaseBack then).
+func replayed(t *testing.T, w *Watcher) bool {
+	t.Helper()
+	back, err := w.replay(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return back
+}
+
+// An outage's gap is the outage's own even when the next one starts before the loop opens it (a
+// write failing while the loop is behind, or the observe in the batch that reads opDatabaseBack):
+// it starts at the first outage's start and says what the first one dropped (found in review: it
+// started at the replay, and the dropped count was reset).
+func TestOutageGapNotTakenByTheNext(t *testing.T) {
+	w, _, _ := outageWatcher(t, "etc/cron.daily")
+	w.g.wrote(1000)
+	w.fail(errors.New("test: the database is down"), "")
+	w.g.max = 0
+	queue(t, w, writeObs(t, w, "/etc/cron.daily/a", "a", 2000), writeObs(t, w, "/etc/cron.daily/b", "b", 2000), writeObs(t, w, "/etc/cron.daily/c", "c", 2000))
+	if !replayed(t, w) {
+		t.Fatal("the first replay does not ask the loop to open the outage's gap")
+	}
+	w.fail(errors.New("test: the database is down again"), "")
+	start, detail := w.g.backGap()
+	if start != 1000 || !strings.Contains(detail, "3 not queued") {
+		t.Errorf("the first outage's gap starts at %d with %q; want 1000, saying 3 were not queued", start, detail)
+	}
+}
+
+// Outages replayed before the loop opens the gap are one gap, from the first one's start, and
+// one opDatabaseBack: the loop opens each gap once.
+func TestOutagesEndedBeforeTheLoopIsBackAreOneGap(t *testing.T) {
+	w, _, _ := outageWatcher(t, "etc/cron.daily")
+	w.g.wrote(1000)
+	w.fail(errors.New("test: the database is down"), "the first")
+	w.g.max = 0
+	queue(t, w, writeObs(t, w, "/etc/cron.daily/a", "a", 2000))
+	if !replayed(t, w) {
+		t.Fatal("the first replay does not ask the loop to open the outage's gap")
+	}
+	w.fail(errors.New("test: the database is down again"), "the second")
+	queue(t, w, writeObs(t, w, "/etc/cron.daily/b", "b", 3000), writeObs(t, w, "/etc/cron.daily/c", "c", 3000))
+	if replayed(t, w) {
+		t.Error("the second replay asks for a second opDatabaseBack while the loop has not handled the first")
+	}
+	start, detail := w.g.backGap()
+	if start != 1000 || !strings.Contains(detail, "3 not queued") || !strings.Contains(detail, "the first") || !strings.Contains(detail, "the second") {
+		t.Errorf("the outages' gap starts at %d with %q; want 1000, 3 not queued, and both reasons", start, detail)
+	}
+	w.fail(errors.New("test: the database is down a third time"), "")
+	if !replayed(t, w) {
+		t.Error("a replay after the loop opened the last gap does not ask for opDatabaseBack")
+	}
+}
+
+// A gap opened while the database is down (the last outage's, an overflow's) is covered by the
+// outage's gap, so that one starts where the earliest of them does.
+func TestGapOpenedDuringOutageWidensIt(t *testing.T) {
+	ctx := context.Background()
+	w, _, _ := outageWatcher(t)
+	w.g.wrote(5000)
+	w.fail(errors.New("test: the database is down"), "")
+	if err := w.openGap(ctx, 1000, "overflow", "fanotify queue overflow"); err != nil {
+		t.Fatal(err)
+	}
+	replayed(t, w)
+	start, detail := w.g.backGap()
+	if start != 1000 || !strings.Contains(detail, "overflow: fanotify queue overflow") {
+		t.Errorf("the outage's gap starts at %d with %q; want 1000, naming the overflow", start, detail)
 	}
 }

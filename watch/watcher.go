@@ -438,17 +438,18 @@ func (w *Watcher) remark() {
 	}
 }
 
-// openGap records a gap; while the database is unavailable the outage's own gap will cover it.
+// openGap records a gap; while the database is unavailable the outage's own gap covers it,
+// starting no later than it does.
 func (w *Watcher) openGap(ctx context.Context, startNS int64, reason, detail string) error {
-	if w.g.isDown() {
-		w.fail(nil, reason+": "+detail)
-		return nil
+	for {
+		if w.g.cover(startNS, reason+": "+detail) {
+			return nil
+		}
+		err := w.writeGap(ctx, startNS, reason, detail)
+		if !w.unavailable(err, "") {
+			return err
+		}
 	}
-	err := w.writeGap(ctx, startNS, reason, detail)
-	if w.unavailable(err, reason+": "+detail) {
-		return nil
-	}
-	return err
 }
 
 func (w *Watcher) writeGap(ctx context.Context, startNS int64, reason, detail string) error {
