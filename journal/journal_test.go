@@ -14,6 +14,26 @@ import (
 )
 
 // stat observes logical path p under root as the daemon does, or returns nil when it is gone.
+// job is the one file of the journal's tests: a cron job, as its baseline has it (mode 0644).
+const job = "/etc/cron.daily/job"
+
+// baselinedJob makes a root with the job, a database, and the job's baseline entry in it.
+func baselinedJob(t *testing.T, pol *policy.Policy) (root, full string, db *store.DB, base *baseline.Entry) {
+	t.Helper()
+	root = t.TempDir()
+	db, _ = openTest(t)
+	full = filepath.Join(root, job)
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(full, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base = stat(t, pol, root, job)
+	commit(t, db, func(ctx context.Context, tx *store.Tx) error { return tx.PutBaseline(ctx, base, 1, "test") })
+	return root, full, db, base
+}
+
 func stat(t *testing.T, pol *policy.Policy, root, p string) *baseline.Entry {
 	t.Helper()
 	e, err := baseline.Stat(root, p, 0)
@@ -32,19 +52,9 @@ func stat(t *testing.T, pol *policy.Policy, root, p string) *baseline.Entry {
 // restore is recorded as tripline's own.
 func TestRecordAndRestore(t *testing.T) {
 	ctx := context.Background()
-	root := t.TempDir()
 	pol := policy.Default()
-	db, _ := openTest(t)
-	const p = "/etc/cron.daily/job"
-	full := filepath.Join(root, p)
-	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(full, []byte("#!/bin/sh\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	base := stat(t, pol, root, p)
-	commit(t, db, func(ctx context.Context, tx *store.Tx) error { return tx.PutBaseline(ctx, base, 1, "test") })
+	root, full, db, _ := baselinedJob(t, pol)
+	const p = job
 
 	chmod := &proc.Actor{Attribution: proc.AttrKernel, PID: 7, Process: &proc.Process{PID: 7, Exe: "/usr/bin/chmod"}}
 	observe := func(actor *proc.Actor) journal.Entry {

@@ -3,7 +3,6 @@ package journal_test
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/tripline/tripline/journal"
@@ -15,19 +14,9 @@ import (
 // against an identical observation; and Record keeps the read time in the history row.
 func TestJudgeAsRecord(t *testing.T) {
 	ctx := context.Background()
-	root := t.TempDir()
 	pol := policy.Default()
-	db, _ := openTest(t)
-	const p = "/etc/cron.daily/job"
-	full := filepath.Join(root, p)
-	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(full, []byte("#!/bin/sh\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	base := stat(t, pol, root, p)
-	commit(t, db, func(ctx context.Context, tx *store.Tx) error { return tx.PutBaseline(ctx, base, 1, "test") })
+	root, full, db, base := baselinedJob(t, pol)
+	const p = job
 	if err := os.Chmod(full, 0o755); err != nil {
 		t.Fatal(err)
 	}

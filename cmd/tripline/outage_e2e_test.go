@@ -320,25 +320,7 @@ func TestWatchStartsOnLockedDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	d = &daemon{fx: fx, output: out, stdout: newLogBuffer(), stderr: newLogBuffer(), done: make(chan struct{})}
-	d.cmd = exec.Command(binary, "--db", fx.db, "--root", fx.root, "watch", "--format", "ecs", "--output", out)
-	d.cmd.Env = watchEnv()
-	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		d.err = d.cmd.Wait()
-		close(d.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-d.done:
-		default:
-			d.cmd.Process.Kill()
-			<-d.done
-		}
-	})
+	d = launchWatch(t, fx, out, nil)
 	line := d.waitLog(t, "database unavailable; waiting for it")
 	t.Logf("while locked: %s", line)
 	if strings.Contains(d.stderr.String(), "msg=ready") {

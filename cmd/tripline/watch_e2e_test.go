@@ -216,6 +216,15 @@ func startWatch(t *testing.T, fx *fixture, output string, args ...string) *daemo
 // daemon's).
 func startWatchWith(t *testing.T, fx *fixture, output string, wrapper []string, args ...string) *daemon {
 	t.Helper()
+	d := launchWatch(t, fx, output, wrapper, args...)
+	d.waitLog(t, "msg=ready")
+	return d
+}
+
+// launchWatch starts the daemon and returns at once, before it is ready; it is killed at the
+// test's end if still running.
+func launchWatch(t *testing.T, fx *fixture, output string, wrapper []string, args ...string) *daemon {
+	t.Helper()
 	d := &daemon{fx: fx, output: output, stdout: newLogBuffer(), stderr: newLogBuffer(), done: make(chan struct{})}
 	o := output
 	if o == "" {
@@ -241,7 +250,6 @@ func startWatchWith(t *testing.T, fx *fixture, output string, wrapper []string, 
 			<-d.done
 		}
 	})
-	d.waitLog(t, "msg=ready")
 	return d
 }
 
