@@ -43,6 +43,9 @@ const (
 	retrySay   = time.Minute
 )
 
+// stopQueueWait bounds how long a stop during an outage keeps trying to record the queue.
+const stopQueueWait = 2 * time.Second
+
 // opDatabaseBack is the internal event the retry goroutine queues behind the kernel's when the
 // database is writable again and the queue is recorded: the loop then opens the outage's gap and
 // reconciles, in order with the events read meanwhile.
@@ -64,7 +67,8 @@ type outage struct {
 	// opDatabaseBack.
 	ended    *endedGap
 	wake     chan struct{}
-	max      int // MaxQueued; smaller in tests
+	max      int           // MaxQueued; smaller in tests
+	stopWait time.Duration // stopQueueWait; smaller in tests
 	lastRead struct {
 		at        uint64 // attrib.Now of the last read
 		cur, prev int64  // wall times of the last two reads of the kernel queue
@@ -91,6 +95,7 @@ func (g *outage) init() {
 	g.overlay = map[string]*baseline.Entry{}
 	g.wake = make(chan struct{}, 1)
 	g.max = MaxQueued
+	g.stopWait = stopQueueWait
 }
 
 // isDown reports whether the database is known not to be writable.
@@ -432,10 +437,41 @@ func (w *Watcher) waitWritable(ctx context.Context, what string, fn func() error
 	}
 }
 
-// heartbeat records that the daemon ran until now, at a clean stop.
+// heartbeat records that the daemon ran until now, at a stop. An outage is not left to the
+// next start alone: while the database is down the queue is tried again for a bounded time
+// (another process's lock is often gone by then), and an outage replayed but not yet opened as a
+// gap by the loop (it stopped first) is opened now, for the next start's reconcile to close. What
+// still cannot be recorded is said in one line: its alerts went out, the next start's gap starts
+// at the last write that succeeded, and its reconcile finds the net result, without the actors.
 func (w *Watcher) heartbeat(ctx context.Context) {
-	if w.g.isDown() {
-		return
+	g := &w.g
+	if g.isDown() {
+		deadline := time.Now().Add(g.stopWait)
+		for {
+			_, err := w.replay(ctx)
+			if err == nil {
+				break
+			}
+			if !time.Now().Before(deadline) {
+				g.mu.Lock()
+				n, dropped, since := len(g.queue), g.dropped, g.sinceNS
+				g.mu.Unlock()
+				w.o.Log.Error("stopping with the database unavailable: the queued observations are not recorded; their alerts went out, and the next start's reconcile finds what they changed, without who did it",
+					"unrecorded", n, "not_queued", dropped, "since", time.Unix(0, since).UTC().Format(time.RFC3339Nano), "err", err)
+				return
+			}
+			time.Sleep(min(retryFirst, time.Until(deadline)))
+		}
+	}
+	g.mu.Lock()
+	ended := g.ended != nil
+	g.mu.Unlock()
+	if ended {
+		startNS, detail := g.backGap()
+		if err := w.writeGap(ctx, startNS, "database-unavailable", detail+"; the daemon stopped before reconciling"); err != nil {
+			w.o.Log.Error("stopping: the outage's gap could not be recorded; the next start's gap covers it", "err", err)
+			return
+		}
 	}
 	tx, err := w.o.DB.Begin(ctx)
 	if err != nil {

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"io"
 	"log/slog"
@@ -332,4 +333,102 @@ func TestGapOpenedDuringOutageWidensIt(t *testing.T) {
 	if start != 1000 || !strings.Contains(detail, "overflow: fanotify queue overflow") {
 		t.Errorf("the outage's gap starts at %d with %q; want 1000, naming the overflow", start, detail)
 	}
+}
+
+// A stop during an outage tries the queue once more (found in review: the queue was dropped at a
+// stop, and with it who made each change). When the database is back by then, the queue is in
+// the history and the outage is an open gap for the next start's reconcile to close.
+func TestStopDuringOutageRecordsTheQueue(t *testing.T) {
+	ctx := context.Background()
+	w, db, _ := outageWatcher(t, "etc/cron.daily")
+	w.g.wrote(1000)
+	w.fail(errors.New("test: the database is down"), "")
+	queue(t, w, writeObs(t, w, "/etc/cron.daily/a", "a", 2000))
+	w.heartbeat(ctx)
+	if _, paths := historyPaths(t, db); !slices.Equal(paths, []string{"/etc/cron.daily/a"}) {
+		t.Errorf("history after the stop: %q; want the queued change", paths)
+	}
+	gaps, err := db.Gaps(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gaps) != 1 || gaps[0].StartNS != 1000 || gaps[0].EndNS != 0 || gaps[0].Reason != "database-unavailable" {
+		t.Errorf("gaps after the stop: %+v; want one open database-unavailable gap from 1000", gaps)
+	}
+	if alive, err := db.LastAlive(ctx); err != nil || alive <= 2000 {
+		t.Errorf("last alive %d, %v; want the stop's heartbeat", alive, err)
+	}
+}
+
+// An outage replayed by the retry goroutine just before a stop, whose gap the loop never opened,
+// is opened by the stop.
+func TestStopAfterReplayOpensTheOutagesGap(t *testing.T) {
+	ctx := context.Background()
+	w, db, _ := outageWatcher(t, "etc/cron.daily")
+	w.g.wrote(1000)
+	w.fail(errors.New("test: the database is down"), "")
+	w.g.max = 0
+	queue(t, w, writeObs(t, w, "/etc/cron.daily/a", "a", 2000))
+	replayed(t, w)
+	w.heartbeat(ctx)
+	gaps, err := db.Gaps(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gaps) != 1 || gaps[0].StartNS != 1000 || !strings.Contains(gaps[0].Detail, "1 not queued") {
+		t.Errorf("gaps after the stop: %+v; want the outage's, from 1000, saying 1 was not queued", gaps)
+	}
+}
+
+// When the database is still locked at the stop, the stop waits its bound, says in one line how
+// many observations are not recorded, and writes no heartbeat: the next start's gap starts at the
+// last write that succeeded.
+func TestStopWhileLockedSaysWhatIsNotRecorded(t *testing.T) {
+	ctx := context.Background()
+	w, db, _ := outageWatcher(t, "etc/cron.daily")
+	var logs strings.Builder
+	w.o.Log = slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))
+	if err := db.SetWriteWait(ctx, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.writeGap(ctx, 1000, "test", "a write before the outage"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := db.LastAlive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := sql.Open("sqlite3", "file:"+db.Path()+"?_txlock=immediate&_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	tx, err := h.Begin() // BEGIN IMMEDIATE: the write lock, held until Rollback
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	w.fail(errors.New("test: the database is locked"), "")
+	queue(t, w, writeObs(t, w, "/etc/cron.daily/a", "a", 2000), writeObs(t, w, "/etc/cron.daily/b", "b", 2000))
+	w.g.stopWait = 200 * time.Millisecond
+	w.heartbeat(ctx)
+	if !strings.Contains(logs.String(), "stopping with the database unavailable") || !strings.Contains(logs.String(), "unrecorded=2") {
+		t.Errorf("the stop logged %q; want it to say 2 observations are not recorded", logs.String())
+	}
+	tx.Rollback()
+	if after, err := db.LastAlive(ctx); err != nil || after != before {
+		t.Errorf("last alive after the stop %d, %v; want %d (no heartbeat past the unrecorded changes)", after, err, before)
+	}
+}
+
+// syncWriter serialises writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
