@@ -105,25 +105,28 @@ func baselineLeaves(ctx context.Context, q querier) ([]leaf, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	cols := make([]sql.NullString, strings.Count(baselineCols, ",")+1)
+	// RawBytes: the text of each column as SQLite gives it (an integer as its decimal digits, as a
+	// string scan gives it), without a string per column per row; one hasher for all rows.
+	cols := make([]sql.RawBytes, strings.Count(baselineCols, ",")+1)
 	dest := make([]any, len(cols))
 	for i := range cols {
 		dest[i] = &cols[i]
 	}
 	var out []leaf
 	var n [binary.MaxVarintLen64]byte
+	h := sha256.New()
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		h := sha256.New()
+		h.Reset()
 		h.Write([]byte(leafDomain))
 		for _, c := range cols {
 			// Every column is NOT NULL; a NULL would be a schema change, which changes the domain.
-			h.Write(n[:binary.PutUvarint(n[:], uint64(len(c.String)))])
-			h.Write([]byte(c.String))
+			h.Write(n[:binary.PutUvarint(n[:], uint64(len(c)))])
+			h.Write(c)
 		}
-		l := leaf{path: cols[0].String}
+		l := leaf{path: string(cols[0])}
 		h.Sum(l.sum[:0])
 		out = append(out, l)
 	}
