@@ -136,3 +136,86 @@ func TestActorIndexesOnSchema5Database(t *testing.T) {
 		}
 	}
 }
+
+// pages returns the database's page_count and freelist_count, read by the writer.
+func pages(t *testing.T, db *DB) (int64, int64) {
+	t.Helper()
+	var n, free int64
+	if err := db.w.QueryRow("SELECT (SELECT page_count FROM pragma_page_count), (SELECT freelist_count FROM pragma_freelist_count)").Scan(&n, &free); err != nil {
+		t.Fatal(err)
+	}
+	return n, free
+}
+
+func addRows(t *testing.T, db *DB, n int) {
+	t.Helper()
+	commit(t, db, func(ctx context.Context, tx *Tx) error {
+		for i := 0; i < n; i++ {
+			a := &proc.Actor{Attribution: proc.AttrKernel, PID: int32(i), Process: &proc.Process{PID: int32(i), Exe: "/usr/bin/chmod", Args: []string{"chmod", "+x", strings.Repeat("x", 200)}}}
+			rec := &Record{TimeNS: int64(1000 + i), Source: SourceEvent, Path: fmt.Sprintf("/etc/f%d", i), Location: "etc", Kind: "modified",
+				Flags: []string{"mode"}, Rule: "r", Severity: "high", Verdict: "alert", Actor: a, By: "root"}
+			if err := tx.AddHistory(ctx, rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Pruning gives the space back, on a new database (created with incremental auto-vacuum) and on
+// one created before (switched over by a VACUUM at its first prune); the chain still verifies.
+func TestPruneGivesSpaceBack(t *testing.T) {
+	for _, old := range []bool{false, true} {
+		t.Run(fmt.Sprintf("created-before=%v", old), func(t *testing.T) {
+			path := t.TempDir() + "/tripline.db"
+			if old {
+				rawExec(t, path, "PRAGMA auto_vacuum = NONE", "CREATE TABLE x(a INTEGER)", "DROP TABLE x")
+				for _, name := range []string{"001_init.sql", "002_gaps.sql", "003_chain.sql", "004_approvals.sql", "005_read_time.sql"} {
+					body, err := migrationFS.ReadFile("migrations/" + name)
+					if err != nil {
+						t.Fatal(err)
+					}
+					rawExec(t, path, string(body))
+				}
+				rawExec(t, path, fmt.Sprintf("PRAGMA user_version = 5; PRAGMA application_id = %d", applicationID))
+			}
+			db, err := Open(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var mode int
+			if err := db.w.QueryRow("PRAGMA auto_vacuum").Scan(&mode); err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]int{false: 2, true: 0}[old]; mode != want {
+				t.Fatalf("auto_vacuum = %d before the prune, want %d", mode, want)
+			}
+			addRows(t, db, 3000)
+			before, _ := pages(t, db)
+			res, err := db.Prune(context.Background(), 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			after, free := pages(t, db)
+			t.Logf("pruned %d rows: %d pages before, %d after, %d free", res.Rows, before, after, free)
+			if res.Rows != 2900 || after*4 > before || free != 0 {
+				t.Errorf("pruned %d rows: %d pages before, %d after with %d free; want a quarter or less and none free", res.Rows, before, after, free)
+			}
+			if err := db.w.QueryRow("PRAGMA auto_vacuum").Scan(&mode); err != nil || mode != 2 {
+				t.Errorf("auto_vacuum = %d (%v) after the prune, want 2 (incremental)", mode, err)
+			}
+			if r := verify(t, db); !r.OK || r.Rows != 100 {
+				t.Errorf("the chain after the prune: %+v", r)
+			}
+			// The next prune only truncates the free pages.
+			addRows(t, db, 1000)
+			if _, err := db.Prune(context.Background(), 0, 100); err != nil {
+				t.Fatal(err)
+			}
+			if n, free := pages(t, db); n > after+after/2 || free != 0 {
+				t.Errorf("after a second prune: %d pages, %d free; want about %d, none free", n, free, after)
+			}
+		})
+	}
+}
