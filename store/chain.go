@@ -284,9 +284,8 @@ type PruneResult struct {
 
 // Prune deletes the oldest history rows: those recorded before beforeNS (0: no age limit) and
 // those beyond the newest keepRows (0: no row limit). The chain stays verifiable: the last pruned
-// row's id and hash become its anchor (meta history_anchor_id / history_anchor_hash). SQLite
-// reuses the freed pages for later rows, so a database pruned regularly stops growing without a
-// VACUUM. (Stored contents have their own bound, MaxContentBytes.)
+// row's id and hash become its anchor (meta history_anchor_id / history_anchor_hash). The freed
+// pages go back to the filesystem (reclaim). (Stored contents have their own bound, MaxContentBytes.)
 func (db *DB) Prune(ctx context.Context, beforeNS, keepRows int64) (PruneResult, error) {
 	var res PruneResult
 	tx, err := db.Begin(ctx)
@@ -366,7 +365,10 @@ func (db *DB) Prune(ctx context.Context, beforeNS, keepRows int64) (PruneResult,
 			return res, err
 		}
 	}
-	return res, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return res, err
+	}
+	return res, db.reclaim(ctx)
 }
 
 // Checkpoint copies the write-ahead log into the database file and truncates it, so that the

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/tripline/tripline/baseline"
@@ -167,26 +168,42 @@ var severityRank = map[string]int{"none": 0, "info": 1, "low": 2, "medium": 3, "
 
 // History returns the rows q selects, oldest first.
 func (db *DB) History(ctx context.Context, q HistoryQuery) ([]HistoryRow, error) {
+	var out []HistoryRow
+	err := db.EachHistory(ctx, q, func(h HistoryRow) error {
+		out = append(out, h)
+		return nil
+	})
+	return out, err
+}
+
+// historySQL builds the query of q. The actor filters use exactly the expressions the indexes of
+// schema 7 are on, so that SQLite uses them (history_index_test.go checks the plans).
+func historySQL(q HistoryQuery) (string, []any, error) {
 	var where []string
 	var args []any
 	if q.Path != "" {
 		where, args = append(where, "path = ?"), append(args, q.Path)
 	}
 	if q.SinceNS != 0 {
-		where, args = append(where, "time_ns >= ?"), append(args, q.SinceNS)
+		// The rows are read in id order, so SQLite would rather walk the whole table by id than
+		// look the window up in history_time and sort. The first id in the window bounds the
+		// walk instead: every row with time_ns >= since has an id >= it, so the result is the
+		// same even where the clock stepped back.
+		where = append(where, "id >= (SELECT min(id) FROM history INDEXED BY history_time WHERE time_ns >= ?)", "time_ns >= ?")
+		args = append(args, q.SinceNS, q.SinceNS)
 	}
 	if q.UntilNS != 0 {
 		where, args = append(where, "time_ns < ?"), append(args, q.UntilNS)
 	}
 	if q.PID != 0 {
-		where, args = append(where, "json_extract(actor, '$.pid') = ?"), append(args, q.PID)
+		where, args = append(where, "json_extract(CASE WHEN json_valid(actor) THEN actor END, '$.pid') = ?"), append(args, q.PID)
 	}
 	if q.UID >= 0 {
-		where = append(where, "(json_extract(actor, '$.process.uid') = ? OR json_extract(actor, '$.process.euid') = ? OR json_extract(actor, '$.process.loginuid') = ?)")
+		where = append(where, "(json_extract(CASE WHEN json_valid(actor) THEN actor END, '$.process.uid') = ? OR json_extract(CASE WHEN json_valid(actor) THEN actor END, '$.process.euid') = ? OR json_extract(CASE WHEN json_valid(actor) THEN actor END, '$.process.loginuid') = ?)")
 		args = append(args, q.UID, q.UID, q.UID)
 	}
 	if q.Exe != "" {
-		where, args = append(where, "json_extract(actor, '$.process.exe') = ?"), append(args, q.Exe)
+		where, args = append(where, "json_extract(CASE WHEN json_valid(actor) THEN actor END, '$.process.exe') = ?"), append(args, q.Exe)
 	}
 	if q.Location != "" {
 		where, args = append(where, "location = ?"), append(args, q.Location)
@@ -194,7 +211,7 @@ func (db *DB) History(ctx context.Context, q HistoryQuery) ([]HistoryRow, error)
 	if q.MinSeverity != "" {
 		r, ok := severityRank[q.MinSeverity]
 		if !ok {
-			return nil, fmt.Errorf("severity %q: want info, low, medium, high or critical", q.MinSeverity)
+			return "", nil, fmt.Errorf("severity %q: want info, low, medium, high or critical", q.MinSeverity)
 		}
 		var in []string
 		for s, n := range severityRank {
@@ -202,28 +219,34 @@ func (db *DB) History(ctx context.Context, q HistoryQuery) ([]HistoryRow, error)
 				in = append(in, "'"+s+"'")
 			}
 		}
+		sort.Strings(in)
 		where = append(where, "severity IN ("+strings.Join(in, ",")+")")
 	}
 	// Seal rows are the chain's, not changes of a path: VerifyChain and VerifyBaseline read them.
 	where = append(where, "source != '"+string(SourceApproval)+"'")
-	sqlq := "SELECT " + chainCols + " FROM history"
-	if len(where) > 0 {
-		sqlq += " WHERE " + strings.Join(where, " AND ")
-	}
-	sqlq += " ORDER BY id"
+	sqlq := "SELECT " + chainCols + " FROM history WHERE " + strings.Join(where, " AND ") + " ORDER BY id"
 	if q.Limit > 0 {
 		sqlq += fmt.Sprintf(" LIMIT %d", q.Limit)
 	}
+	return sqlq, args, nil
+}
+
+// EachHistory calls f with each row q selects, oldest first, one at a time: memory stays flat
+// however many rows match. An error from f stops the walk and is returned.
+func (db *DB) EachHistory(ctx context.Context, q HistoryQuery, f func(HistoryRow) error) error {
+	sqlq, args, err := historySQL(q)
+	if err != nil {
+		return err
+	}
 	rows, err := db.r.QueryContext(ctx, sqlq, args...)
 	if err != nil {
-		return nil, db.wrap(err)
+		return db.wrap(err)
 	}
 	defer rows.Close()
-	var out []HistoryRow
 	for rows.Next() {
 		var c chainRow
 		if err := c.scan(rows); err != nil {
-			return nil, db.wrap(err)
+			return db.wrap(err)
 		}
 		h := HistoryRow{ID: c.ID, TimeNS: c.TimeNS, ReadNS: c.ReadNS.Int64, RunID: c.RunID.Int64, Source: Source(c.Source), Path: c.Path, Location: c.Location,
 			Kind: baseline.Kind(c.Kind), Flags: []string{}, Rule: c.Rule, Severity: c.Severity, Verdict: policy.Verdict(c.Verdict), By: c.By, Hash: c.Hash}
@@ -231,15 +254,17 @@ func (db *DB) History(ctx context.Context, q HistoryQuery) ([]HistoryRow, error)
 			h.Flags = strings.Split(c.Flags, ",")
 		}
 		if h.Old, err = decodeStoredEntry(c.Old); err != nil {
-			return nil, fmt.Errorf("%s: history row %d: %w", db.path, c.ID, err)
+			return fmt.Errorf("%s: history row %d: %w", db.path, c.ID, err)
 		}
 		if h.New, err = decodeStoredEntry(c.New); err != nil {
-			return nil, fmt.Errorf("%s: history row %d: %w", db.path, c.ID, err)
+			return fmt.Errorf("%s: history row %d: %w", db.path, c.ID, err)
 		}
 		h.Actor = decodeActor(c.Actor)
-		out = append(out, h)
+		if err := f(h); err != nil {
+			return err
+		}
 	}
-	return out, db.wrap(rows.Err())
+	return db.wrap(rows.Err())
 }
 
 // decodeActor decodes the actor column of a history row; NULL and "" (rows of old versions) are

@@ -288,6 +288,14 @@ func (db *DB) check(ctx context.Context, h *sql.DB, write bool) error {
 		return fmt.Errorf("database %s: schema version %d is older than this tripline's (%d); run `tripline scan` once as the database's owner to upgrade it", db.path, ver, SchemaVersion())
 	}
 	if write {
+		if tables == 0 {
+			// A new file gets incremental auto-vacuum, so that pruning can give pages back
+			// (reclaim); it must be set before switching to WAL writes the file's first page.
+			// Older files switch at their first prune.
+			if _, err := h.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
+				return db.wrap(err)
+			}
+		}
 		mode, err := db.setWAL(ctx, h)
 		if err != nil {
 			return db.wrap(err)
@@ -405,4 +413,36 @@ func (db *DB) migrate(ctx context.Context) error {
 		ver++
 	}
 	return nil
+}
+
+// reclaim gives the pages freed by a delete back to the filesystem. A database created before
+// incremental auto-vacuum was the default is rebuilt once (VACUUM: it needs the database's size
+// again in free disk space for a while and holds the write lock meanwhile); after that each call
+// only truncates the free pages. The write-ahead log is then checkpointed so that the file's own
+// size drops.
+func (db *DB) reclaim(ctx context.Context) error {
+	var mode int
+	if err := db.w.QueryRowContext(ctx, "PRAGMA auto_vacuum").Scan(&mode); err != nil {
+		return db.wrap(err)
+	}
+	if mode != 2 { // 2: incremental
+		if _, err := db.w.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM"); err != nil {
+			return db.wrap(err)
+		}
+	} else {
+		// incremental_vacuum frees one page per step: Exec would step it once, so it is read
+		// to the end.
+		rows, err := db.w.QueryContext(ctx, "PRAGMA incremental_vacuum")
+		if err != nil {
+			return db.wrap(err)
+		}
+		for rows.Next() {
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return db.wrap(err)
+		}
+	}
+	_, err := db.w.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+	return db.wrap(err)
 }

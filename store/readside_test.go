@@ -1,0 +1,221 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tripline/tripline/proc"
+)
+
+// queryPlan returns SQLite's plan for q, one line per step.
+func queryPlan(t *testing.T, db *DB, q HistoryQuery) string {
+	t.Helper()
+	sqlq, args, err := historySQL(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.r.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+sqlq, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plan, "\n")
+}
+
+// `history --since` (alone, and with an actor filter) looks the window up in history_time or the
+// actor's index instead of reading every row.
+func TestHistorySinceUsesIndex(t *testing.T) {
+	db, _ := openTest(t)
+	for _, c := range []struct {
+		name string
+		q    HistoryQuery
+		want []string
+	}{
+		{"--since", HistoryQuery{SinceNS: 5, UID: -1}, []string{"USING COVERING INDEX history_time", "USING INTEGER PRIMARY KEY (rowid>?)"}},
+		{"--since --until", HistoryQuery{SinceNS: 5, UntilNS: 9, UID: -1}, []string{"USING COVERING INDEX history_time", "INDEX history_time (time_ns>? AND time_ns<?)"}},
+		{"--since --pid", HistoryQuery{SinceNS: 5, PID: 7, UID: -1}, []string{"USING INDEX history_actor_pid"}},
+		{"--since --exe", HistoryQuery{SinceNS: 5, Exe: "/bin/sh", UID: -1}, []string{"USING INDEX history_actor_exe"}},
+	} {
+		plan := queryPlan(t, db, c.q)
+		for _, w := range c.want {
+			if !strings.Contains(plan, w) {
+				t.Errorf("%s: the plan does not say %q:\n%s", c.name, w, plan)
+			}
+		}
+		for _, line := range strings.Split(plan, "\n") {
+			if strings.Contains(line, "SCAN history") {
+				t.Errorf("%s: the plan reads the whole history:\n%s", c.name, plan)
+			}
+		}
+	}
+}
+
+// A database written at schema 5 gets the indexes of schema 7 when a newer tripline opens it; its
+// rows (and their chain) are untouched, and the filters return the same rows through the indexes,
+// including a row whose clock stepped back (recorded after a newer one).
+func TestActorIndexesOnSchema5Database(t *testing.T) {
+	path := t.TempDir() + "/five.db"
+	for _, name := range []string{"001_init.sql", "002_gaps.sql", "003_chain.sql", "004_approvals.sql", "005_read_time.sql"} {
+		body, err := migrationFS.ReadFile("migrations/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rawExec(t, path, string(body))
+	}
+	rawExec(t, path, fmt.Sprintf("PRAGMA user_version = 5; PRAGMA application_id = %d", applicationID))
+	// Rows as a schema-5 tripline writes them, chain included: written through AddHistory of a
+	// database opened here, then the version and the new indexes are taken back to schema 5.
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Unix(1_700_000_000, 0).UnixNano()
+	times := []int64{base, base + 10, base + 20, base + 15, base + 30} // row 4's clock stepped back
+	for i, ts := range times {
+		a := &proc.Actor{Attribution: proc.AttrKernel, PID: int32(100 + i%2), Process: &proc.Process{PID: int32(100 + i%2), Exe: []string{"/usr/bin/chmod", "/usr/bin/cp"}[i%2], UID: int32(i % 2), EUID: int32(i % 2), LoginUID: 1000}}
+		rec := &Record{TimeNS: ts, Source: SourceEvent, Path: fmt.Sprintf("/etc/f%d", i), Location: "etc", Kind: "modified",
+			Flags: []string{"mode"}, Rule: "r", Severity: "high", Verdict: "alert", Actor: a, By: "root"}
+		commit(t, db, func(ctx context.Context, tx *Tx) error { return tx.AddHistory(ctx, rec) })
+	}
+	head := verify(t, db).Head
+	db.Close()
+	rawExec(t, path, "DROP INDEX history_actor_pid", "DROP INDEX history_actor_uid", "DROP INDEX history_actor_euid",
+		"DROP INDEX history_actor_loginuid", "DROP INDEX history_actor_exe", "PRAGMA user_version = 5")
+
+	db, err = Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if res := verify(t, db); !res.OK || res.Rows != 5 || res.Head != head {
+		t.Fatalf("the chain after the upgrade: %+v, want ok, 5 rows, head %s", res, head)
+	}
+	for _, c := range []struct {
+		name  string
+		q     HistoryQuery
+		index string
+		want  []int64
+	}{
+		{"--pid 101", HistoryQuery{PID: 101, UID: -1}, "history_actor_pid", []int64{2, 4}},
+		{"--user 1", HistoryQuery{UID: 1}, "history_actor_uid", []int64{2, 4}},
+		{"--user 1000 (login uid)", HistoryQuery{UID: 1000}, "history_actor_loginuid", []int64{1, 2, 3, 4, 5}},
+		{"--exe", HistoryQuery{Exe: "/usr/bin/chmod", UID: -1}, "history_actor_exe", []int64{1, 3, 5}},
+		{"--since", HistoryQuery{SinceNS: base + 15, UID: -1}, "history_time", []int64{3, 4, 5}},
+		{"--since after the step back", HistoryQuery{SinceNS: base + 16, UID: -1}, "history_time", []int64{3, 5}},
+		{"--since --until", HistoryQuery{SinceNS: base + 10, UntilNS: base + 20, UID: -1}, "history_time", []int64{2, 4}},
+		{"--since past the end", HistoryQuery{SinceNS: base + 31, UID: -1}, "history_time", nil},
+	} {
+		if plan := queryPlan(t, db, c.q); !strings.Contains(plan, "INDEX "+c.index) {
+			t.Errorf("%s: the plan does not use %s:\n%s", c.name, c.index, plan)
+		}
+		rows, err := db.History(context.Background(), c.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int64
+		for _, r := range rows {
+			got = append(got, r.ID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("%s: rows %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// pages returns the database's page_count and freelist_count, read by the writer.
+func pages(t *testing.T, db *DB) (int64, int64) {
+	t.Helper()
+	var n, free int64
+	if err := db.w.QueryRow("SELECT (SELECT page_count FROM pragma_page_count), (SELECT freelist_count FROM pragma_freelist_count)").Scan(&n, &free); err != nil {
+		t.Fatal(err)
+	}
+	return n, free
+}
+
+func addRows(t *testing.T, db *DB, n int) {
+	t.Helper()
+	commit(t, db, func(ctx context.Context, tx *Tx) error {
+		for i := 0; i < n; i++ {
+			a := &proc.Actor{Attribution: proc.AttrKernel, PID: int32(i), Process: &proc.Process{PID: int32(i), Exe: "/usr/bin/chmod", Args: []string{"chmod", "+x", strings.Repeat("x", 200)}}}
+			rec := &Record{TimeNS: int64(1000 + i), Source: SourceEvent, Path: fmt.Sprintf("/etc/f%d", i), Location: "etc", Kind: "modified",
+				Flags: []string{"mode"}, Rule: "r", Severity: "high", Verdict: "alert", Actor: a, By: "root"}
+			if err := tx.AddHistory(ctx, rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Pruning gives the space back, on a new database (created with incremental auto-vacuum) and on
+// one created before (switched over by a VACUUM at its first prune); the chain still verifies.
+func TestPruneGivesSpaceBack(t *testing.T) {
+	for _, old := range []bool{false, true} {
+		t.Run(fmt.Sprintf("created-before=%v", old), func(t *testing.T) {
+			path := t.TempDir() + "/tripline.db"
+			if old {
+				rawExec(t, path, "PRAGMA auto_vacuum = NONE", "CREATE TABLE x(a INTEGER)", "DROP TABLE x")
+				for _, name := range []string{"001_init.sql", "002_gaps.sql", "003_chain.sql", "004_approvals.sql", "005_read_time.sql"} {
+					body, err := migrationFS.ReadFile("migrations/" + name)
+					if err != nil {
+						t.Fatal(err)
+					}
+					rawExec(t, path, string(body))
+				}
+				rawExec(t, path, fmt.Sprintf("PRAGMA user_version = 5; PRAGMA application_id = %d", applicationID))
+			}
+			db, err := Open(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var mode int
+			if err := db.w.QueryRow("PRAGMA auto_vacuum").Scan(&mode); err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]int{false: 2, true: 0}[old]; mode != want {
+				t.Fatalf("auto_vacuum = %d before the prune, want %d", mode, want)
+			}
+			addRows(t, db, 3000)
+			before, _ := pages(t, db)
+			res, err := db.Prune(context.Background(), 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			after, free := pages(t, db)
+			t.Logf("pruned %d rows: %d pages before, %d after, %d free", res.Rows, before, after, free)
+			if res.Rows != 2900 || after*4 > before || free != 0 {
+				t.Errorf("pruned %d rows: %d pages before, %d after with %d free; want a quarter or less and none free", res.Rows, before, after, free)
+			}
+			if err := db.w.QueryRow("PRAGMA auto_vacuum").Scan(&mode); err != nil || mode != 2 {
+				t.Errorf("auto_vacuum = %d (%v) after the prune, want 2 (incremental)", mode, err)
+			}
+			if r := verify(t, db); !r.OK || r.Rows != 100 {
+				t.Errorf("the chain after the prune: %+v", r)
+			}
+			// The next prune only truncates the free pages.
+			addRows(t, db, 1000)
+			if _, err := db.Prune(context.Background(), 0, 100); err != nil {
+				t.Fatal(err)
+			}
+			if n, free := pages(t, db); n > after+after/2 || free != 0 {
+				t.Errorf("after a second prune: %d pages, %d free; want about %d, none free", n, free, after)
+			}
+		})
+	}
+}
