@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// The actor filters of 'history' are answered from an index (schema 7), not by decoding every
+// The actor filters of 'history' are answered from an index (schema 6), not by decoding every
 // row's actor: SQLite's plan for each query names the index, and never a full scan of history.
 func TestHistoryActorFiltersUseIndex(t *testing.T) {
 	db, _ := openTest(t)

@@ -65,7 +65,7 @@ func TestHistorySinceUsesIndex(t *testing.T) {
 	}
 }
 
-// A database written at schema 5 gets the indexes of schema 7 when a newer tripline opens it; its
+// A database written at schema 5 gets the indexes of schema 6 when a newer tripline opens it; its
 // rows (and their chain) are untouched, and the filters return the same rows through the indexes,
 // including a row whose clock stepped back (recorded after a newer one).
 func TestActorIndexesOnSchema5Database(t *testing.T) {

@@ -1,4 +1,4 @@
--- Schema 7: indexes for the actor filters of 'history' (--pid, --user, --exe). They are on the
+-- Schema 6: indexes for the actor filters of 'history' (--pid, --user, --exe). They are on the
 -- very expressions History's WHERE uses (history.go), so SQLite answers those filters from the
 -- index instead of decoding every row's actor. Rows without an actor (scans), and an actor that
 -- is not JSON (edited by hand: the chain check says so), index as NULL, so no write fails on them.
