@@ -68,6 +68,45 @@ type Entry struct {
 	Target    string    `json:"target,omitempty"` // symlink target, as stored in the link
 	SHA256    string    `json:"sha256,omitempty"` // lowercase hex, only when HashState is HashOK
 	HashState HashState `json:"hash_state"`
+	// Package is what the package database says of the path: its package, or unowned, and how
+	// the file compares with what that package recorded. nil when no package database was read
+	// (not a dpkg or rpm system, or an observation made without one). Diff ignores it: it is a
+	// judgement of the entry, not part of what was observed.
+	Package *Package `json:"package,omitempty"`
+}
+
+// Package is the package that owns a path, as its package database records it.
+type Package struct {
+	Name    string       `json:"name,omitempty"`    // empty when State is PkgUnowned
+	Version string       `json:"version,omitempty"` // the installed version ("1:2.3-4", "2.3-4.el9")
+	Type    string       `json:"type,omitempty"`    // "deb" or "rpm"
+	State   PackageState `json:"state"`
+	// Detail says what differs (modified, conffile-modified) or why nothing could be compared
+	// (no-digest), in one line.
+	Detail string `json:"detail,omitempty"`
+}
+
+// PackageState is how a file compares with what its package recorded.
+type PackageState string
+
+// Package states.
+const (
+	PkgVerified         PackageState = "verified"          // digest (and mode, where recorded) as the package shipped it
+	PkgModified         PackageState = "modified"          // digest or mode differs from the package's record
+	PkgConffileModified PackageState = "conffile-modified" // a configuration file edited since it was installed (expected)
+	PkgNoDigest         PackageState = "no-digest"         // owned, but nothing recorded to compare with (a directory, a symlink under dpkg, no hash)
+	PkgUnowned          PackageState = "unowned"           // no installed package lists the path
+)
+
+// Owned reports whether a package lists the path.
+func (p *Package) Owned() bool { return p != nil && p.State != PkgUnowned }
+
+// String renders "NAME VERSION", or "unowned".
+func (p *Package) String() string {
+	if !p.Owned() {
+		return "unowned"
+	}
+	return p.Name + " " + p.Version
 }
 
 // Executable reports whether any exec bit is set on a regular file.

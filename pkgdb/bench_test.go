@@ -1,0 +1,61 @@
+package pkgdb
+
+import (
+	"context"
+	"runtime"
+	"testing"
+
+	"github.com/tripline/tripline/policy"
+)
+
+// defaultKeep is the filter the scan uses: the default policy's locations.
+func defaultKeep(b *testing.B) *Filter {
+	pol := policy.Default()
+	var pats []string
+	for _, l := range pol.Locations {
+		pats = append(pats, pol.Patterns(l.ID)...)
+	}
+	return NewFilter(pats)
+}
+
+// BenchmarkLoad2000 loads the index of 2,000 packages. It reports the heap the index keeps
+// (retained-MB, after a GC) besides the time and allocations of a load. Run:
+//
+//	go test -run '^$' -bench Load2000 -benchmem -count 3 ./pkgdb
+func BenchmarkLoad2000(b *testing.B) {
+	// A generated dpkg database of 2,000 packages of 150 files each (300,000 paths, about what a
+	// Debian desktop with 2,000 packages lists).
+	root := b.TempDir()
+	writeDpkg(b, root, 2000, 150)
+	for _, c := range []struct {
+		name string
+		keep func(*testing.B) *Filter
+	}{
+		{"policy", defaultKeep},
+		{"all", func(*testing.B) *Filter { return nil }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			keep := c.keep(b)
+			var ix *Index
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				var err error
+				if ix, err = Load(context.Background(), root, Options{Keep: keep}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			if ix.Packages() != 2000 {
+				b.Fatalf("%d packages", ix.Packages())
+			}
+			b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/(1<<20), "retained-MB")
+			b.ReportMetric(float64(ix.Files()), "paths")
+			runtime.KeepAlive(ix)
+		})
+	}
+}

@@ -1,0 +1,382 @@
+package pkgdb
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path"
+	"strconv"
+
+	_ "github.com/mattn/go-sqlite3" // rpmdb.sqlite
+)
+
+// RPMDirs are where rpm keeps its database, under the root: the traditional place, and the one
+// Fedora 36+ and openSUSE moved it to. (Debian's own rpm defaults to ~/.rpmdb, as it is not the
+// system's package manager; rpm --root --dbpath /var/lib/rpm writes the traditional place.)
+var RPMDirs = []string{"/var/lib/rpm", "/usr/lib/sysimage/rpm"}
+
+// rpm header tags the index reads (rpmtag.h).
+const (
+	tagName        = 1000
+	tagVersion     = 1001
+	tagRelease     = 1002
+	tagEpoch       = 1003
+	tagArch        = 1022
+	tagOldFiles    = 1027
+	tagFileModes   = 1030
+	tagFileDigests = 1035
+	tagFileLinkTos = 1036
+	tagFileFlags   = 1037
+	tagDirIndexes  = 1116
+	tagBaseNames   = 1117
+	tagDirNames    = 1118
+	tagDigestAlgo  = 5011
+)
+
+// rpm header data types.
+const (
+	typeInt16       = 3
+	typeInt32       = 4
+	typeString      = 6
+	typeStringArray = 8
+	typeI18NString  = 9
+)
+
+const rpmFileConfig = 1 << 0 // RPMFILE_CONFIG
+
+// RPMHeader is the part of an rpm package header the index uses.
+type RPMHeader struct {
+	Name, Version, Release, Arch string
+	Epoch                        int32
+	HasEpoch                     bool
+	Files                        []RPMFile
+	Algo                         Algo
+}
+
+// RPMFile is one file of an rpm header.
+type RPMFile struct {
+	Path   string
+	Mode   uint16
+	Digest string // hex
+	LinkTo string
+	Flags  int32
+}
+
+// EVR renders [EPOCH:]VERSION-RELEASE.
+func (h *RPMHeader) EVR() string {
+	v := h.Version + "-" + h.Release
+	if h.HasEpoch {
+		v = strconv.Itoa(int(h.Epoch)) + ":" + v
+	}
+	return v
+}
+
+// maxHeaderEntries and maxHeaderData bound a header as rpm itself does (header.c).
+const (
+	maxHeaderEntries = 0xffff
+	maxHeaderData    = 256 << 20
+)
+
+type hdrEntry struct {
+	tag, typ, off, count uint32
+}
+
+// ParseRPMHeader parses an rpm header blob as rpmdb.sqlite's Packages table stores it: the entry
+// count and data size (big-endian int32s), the index entries, then the data store. Every offset
+// and count is checked against the blob; a malformed header is an error, never a panic.
+func ParseRPMHeader(b []byte) (*RPMHeader, error) {
+	if len(b) < 8 {
+		return nil, errors.New("rpm header: shorter than 8 bytes")
+	}
+	il, dl := binary.BigEndian.Uint32(b), binary.BigEndian.Uint32(b[4:])
+	if il == 0 || il > maxHeaderEntries || dl > maxHeaderData {
+		return nil, fmt.Errorf("rpm header: %d entries, %d data bytes: out of bounds", il, dl)
+	}
+	if uint64(len(b)) < 8+uint64(il)*16+uint64(dl) {
+		return nil, fmt.Errorf("rpm header: %d entries and %d data bytes need more than the blob's %d bytes", il, dl, len(b))
+	}
+	idx := b[8 : 8+il*16]
+	data := b[8+il*16 : 8+il*16+dl]
+	entries := map[uint32]hdrEntry{}
+	for i := uint32(0); i < il; i++ {
+		e := idx[i*16:]
+		he := hdrEntry{binary.BigEndian.Uint32(e), binary.BigEndian.Uint32(e[4:]), binary.BigEndian.Uint32(e[8:]), binary.BigEndian.Uint32(e[12:])}
+		if he.off > dl {
+			return nil, fmt.Errorf("rpm header: tag %d at offset %d past the %d data bytes", he.tag, he.off, dl)
+		}
+		entries[he.tag] = he
+	}
+	r := hdrReader{data: data, entries: entries}
+	h := &RPMHeader{}
+	h.Name = r.str(tagName)
+	h.Version = r.str(tagVersion)
+	h.Release = r.str(tagRelease)
+	h.Arch = r.str(tagArch)
+	if ep := r.int32s(tagEpoch); len(ep) > 0 {
+		h.Epoch, h.HasEpoch = ep[0], true
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if h.Name == "" {
+		return nil, errors.New("rpm header: no name")
+	}
+	h.Algo = AlgoMD5 // rpm's default when the header names none
+	if a := r.int32s(tagDigestAlgo); len(a) > 0 {
+		h.Algo = rpmAlgo(a[0])
+	}
+	var paths []string
+	if base := r.strs(tagBaseNames); len(base) > 0 {
+		dirs, di := r.strs(tagDirNames), r.int32s(tagDirIndexes)
+		if len(di) != len(base) {
+			return nil, fmt.Errorf("rpm header %s: %d basenames, %d dir indexes", h.Name, len(base), len(di))
+		}
+		paths = make([]string, len(base))
+		for i, n := range base {
+			if di[i] < 0 || int(di[i]) >= len(dirs) {
+				return nil, fmt.Errorf("rpm header %s: dir index %d out of %d", h.Name, di[i], len(dirs))
+			}
+			paths[i] = dirs[di[i]] + n
+		}
+	} else {
+		paths = r.strs(tagOldFiles)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if len(paths) == 0 {
+		return h, nil // gpg-pubkey and meta packages own no files
+	}
+	modes, digests, links, flags := r.int16s(tagFileModes), r.strs(tagFileDigests), r.strs(tagFileLinkTos), r.int32s(tagFileFlags)
+	if r.err != nil {
+		return nil, r.err
+	}
+	h.Files = make([]RPMFile, len(paths))
+	for i, p := range paths {
+		f := RPMFile{Path: path.Clean(p)}
+		if i < len(modes) {
+			f.Mode = modes[i]
+		}
+		if i < len(digests) {
+			f.Digest = digests[i]
+		}
+		if i < len(links) {
+			f.LinkTo = links[i]
+		}
+		if i < len(flags) {
+			f.Flags = flags[i]
+		}
+		h.Files[i] = f
+	}
+	return h, nil
+}
+
+// rpmAlgo maps an OpenPGP hash algorithm id (rpm's PGPHASHALGO) to Algo.
+func rpmAlgo(id int32) Algo {
+	switch id {
+	case 1:
+		return AlgoMD5
+	case 2:
+		return AlgoSHA1
+	case 8:
+		return AlgoSHA256
+	case 9:
+		return AlgoSHA384
+	case 10:
+		return AlgoSHA512
+	case 11:
+		return AlgoSHA224
+	}
+	return AlgoNone
+}
+
+type hdrReader struct {
+	data    []byte
+	entries map[uint32]hdrEntry
+	err     error
+}
+
+func (r *hdrReader) fail(tag uint32, what string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("rpm header: tag %d: %s", tag, what)
+	}
+}
+
+func (r *hdrReader) strs(tag uint32) []string {
+	e, ok := r.entries[tag]
+	if !ok {
+		return nil
+	}
+	if e.typ != typeString && e.typ != typeStringArray && e.typ != typeI18NString {
+		r.fail(tag, "not a string")
+		return nil
+	}
+	if e.count > uint32(len(r.data)) {
+		r.fail(tag, "more strings than data bytes")
+		return nil
+	}
+	out := make([]string, 0, e.count)
+	d := r.data[e.off:]
+	for i := uint32(0); i < e.count; i++ {
+		n := bytes.IndexByte(d, 0)
+		if n < 0 {
+			r.fail(tag, "string runs past the data")
+			return nil
+		}
+		out = append(out, string(d[:n]))
+		d = d[n+1:]
+	}
+	return out
+}
+
+func (r *hdrReader) str(tag uint32) string {
+	if s := r.strs(tag); len(s) > 0 {
+		return s[0]
+	}
+	return ""
+}
+
+func (r *hdrReader) fixed(tag, typ, size uint32) []byte {
+	e, ok := r.entries[tag]
+	if !ok {
+		return nil
+	}
+	if e.typ != typ {
+		r.fail(tag, fmt.Sprintf("type %d, want %d", e.typ, typ))
+		return nil
+	}
+	end := uint64(e.off) + uint64(e.count)*uint64(size)
+	if end > uint64(len(r.data)) {
+		r.fail(tag, "runs past the data")
+		return nil
+	}
+	return r.data[e.off:end]
+}
+
+func (r *hdrReader) int32s(tag uint32) []int32 {
+	b := r.fixed(tag, typeInt32, 4)
+	out := make([]int32, len(b)/4)
+	for i := range out {
+		out[i] = int32(binary.BigEndian.Uint32(b[i*4:]))
+	}
+	return out
+}
+
+func (r *hdrReader) int16s(tag uint32) []uint16 {
+	b := r.fixed(tag, typeInt16, 2)
+	out := make([]uint16, len(b)/2)
+	for i := range out {
+		out[i] = binary.BigEndian.Uint16(b[i*2:])
+	}
+	return out
+}
+
+// rpmBackend says which database format a directory holds: "sqlite", "ndb", "bdb" or "".
+func rpmBackend(dir string) (string, string) {
+	for _, c := range []struct{ file, backend string }{
+		{"rpmdb.sqlite", "sqlite"}, {"Packages.db", "ndb"}, {"Packages", "bdb"},
+	} {
+		p := path.Join(dir, c.file)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			return c.backend, p
+		}
+	}
+	return "", ""
+}
+
+// loadRPM reads the first rpm database found under root into ix. It returns false when there is
+// none.
+func (ix *Index) loadRPM(ctx context.Context, root string, keep *Filter) (bool, error) {
+	for _, d := range RPMDirs {
+		backend, file := rpmBackend(join(root, d))
+		logical := path.Join(d, path.Base(file))
+		switch backend {
+		case "":
+			continue
+		case "sqlite":
+			n, err := ix.readRPMSqlite(ctx, file, keep)
+			if err == nil || n > 0 {
+				ix.Sources = append(ix.Sources, fmt.Sprintf("rpm %s (%d packages)", logical, n))
+			}
+			if err != nil {
+				ix.Gaps = append(ix.Gaps, Gap{Path: logical, Reason: err.Error()})
+			}
+		default:
+			ix.Gaps = append(ix.Gaps, Gap{Path: logical, Reason: "an rpm database in the " + backend +
+				" format, which tripline does not read (only rpmdb.sqlite, rpm 4.16 on; `rpmdb --rebuilddb` with %_db_backend sqlite converts it): its files get no package"})
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// readRPMSqlite reads every header of an rpmdb.sqlite, read-only. A header that does not parse
+// is skipped and counted; the error names the first.
+func (ix *Index) readRPMSqlite(ctx context.Context, file string, keep *Filter) (int, error) {
+	v := url.Values{}
+	v.Set("mode", "ro")
+	v.Set("_query_only", "1")
+	v.Set("_busy_timeout", "5000")
+	db, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: file}).EscapedPath()+"?"+v.Encode())
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, "SELECT hnum, blob FROM Packages")
+	if err != nil {
+		return 0, fmt.Errorf("read Packages: %w", err)
+	}
+	defer rows.Close()
+	n, bad := 0, 0
+	var firstBad error
+	for rows.Next() {
+		var hnum int64
+		var blob []byte
+		if err := rows.Scan(&hnum, &blob); err != nil {
+			return n, err
+		}
+		h, err := ParseRPMHeader(blob)
+		if err != nil {
+			bad++
+			if firstBad == nil {
+				firstBad = fmt.Errorf("package %d: %w", hnum, err)
+			}
+			continue
+		}
+		n++
+		ix.addRPM(h, keep)
+	}
+	if err := rows.Err(); err != nil {
+		return n, err
+	}
+	ix.pkgs += n
+	if bad > 0 {
+		return n, fmt.Errorf("%d of %d headers unreadable (%v)", bad, n+bad, firstBad)
+	}
+	return n, nil
+}
+
+func (ix *Index) addRPM(h *RPMHeader, keep *Filter) {
+	if h.Name == "gpg-pubkey" {
+		return
+	}
+	p := &Package{Name: h.Name, Version: h.EVR(), Arch: h.Arch, Type: TypeRPM}
+	for _, f := range h.Files {
+		if !keep.Keep([]byte(f.Path)) {
+			continue
+		}
+		file := File{Pkg: p, Mode: uint32(f.Mode), Target: f.LinkTo, Conffile: f.Flags&rpmFileConfig != 0}
+		if f.Digest != "" && h.Algo != AlgoNone {
+			if d, err := hex.DecodeString(f.Digest); err == nil {
+				file.Digest, file.Algo = d, h.Algo
+			}
+		}
+		ix.put(f.Path, file)
+	}
+}
