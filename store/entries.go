@@ -11,23 +11,40 @@ import (
 
 const entryCols = "path, location, type, mode, uid, gid, size, inode, dev, nlink, mtime_ns, ctime_ns, btime_ns, target, sha256, hash_state"
 
+// pkgCols are an entry's package (schema 7), read and written with entryCols. The baseline's seal
+// covers entryCols only (baselineCols): the package is derived again by every scan.
+const pkgCols = "pkg_name, pkg_version, pkg_type, pkg_state, pkg_detail"
+
+// rowCols are the columns of an entry in the baseline and state tables.
+const rowCols = entryCols + ", " + pkgCols
+
 type scanner interface{ Scan(dest ...any) error }
 
 func scanEntry(s scanner, extra ...any) (baseline.Entry, error) {
 	var e baseline.Entry
 	var inode, dev int64
+	var pkg baseline.Package
 	dest := append([]any{&e.Path, &e.Location, &e.Type, &e.Mode, &e.UID, &e.GID, &e.Size, &inode, &dev,
-		&e.Nlink, &e.MtimeNS, &e.CtimeNS, &e.BtimeNS, &e.Target, &e.SHA256, &e.HashState}, extra...)
+		&e.Nlink, &e.MtimeNS, &e.CtimeNS, &e.BtimeNS, &e.Target, &e.SHA256, &e.HashState,
+		&pkg.Name, &pkg.Version, &pkg.Type, &pkg.State, &pkg.Detail}, extra...)
 	if err := s.Scan(dest...); err != nil {
 		return e, err
 	}
 	e.Inode, e.Dev = uint64(inode), uint64(dev)
+	if pkg.State != "" {
+		e.Package = &pkg
+	}
 	return e, nil
 }
 
 func entryArgs(e *baseline.Entry) []any {
+	var pkg baseline.Package
+	if e.Package != nil {
+		pkg = *e.Package
+	}
 	return []any{e.Path, e.Location, string(e.Type), e.Mode, e.UID, e.GID, e.Size, int64(e.Inode), int64(e.Dev),
-		e.Nlink, e.MtimeNS, e.CtimeNS, e.BtimeNS, e.Target, e.SHA256, string(e.HashState)}
+		e.Nlink, e.MtimeNS, e.CtimeNS, e.BtimeNS, e.Target, e.SHA256, string(e.HashState),
+		pkg.Name, pkg.Version, pkg.Type, string(pkg.State), pkg.Detail}
 }
 
 // Approved is a baseline entry with its approval.
@@ -43,7 +60,7 @@ type BaselineIter struct {
 // Baseline returns an iterator over the whole baseline, read from a snapshot: writes made while
 // it is open are not seen. Close it when done.
 func (db *DB) Baseline(ctx context.Context) (*BaselineIter, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT "+entryCols+", approved_ns, approved_by FROM baseline ORDER BY path")
+	rows, err := db.r.QueryContext(ctx, "SELECT "+rowCols+", approved_ns, approved_by FROM baseline ORDER BY path")
 	if err != nil {
 		return nil, db.wrap(err)
 	}
@@ -80,7 +97,7 @@ func (it *BaselineIter) Close() error { return it.rows.Close() }
 // prefix when prefix ends in "/", or all of them when paths is empty.
 func (db *DB) BaselineEntries(ctx context.Context, paths ...string) ([]Approved, error) {
 	var out []Approved
-	q := "SELECT " + entryCols + ", approved_ns, approved_by FROM baseline"
+	q := "SELECT " + rowCols + ", approved_ns, approved_by FROM baseline"
 	run := func(where string, args ...any) error {
 		rows, err := db.r.QueryContext(ctx, q+where+" ORDER BY path", args...)
 		if err != nil {
@@ -131,7 +148,7 @@ type querier interface {
 }
 
 func (db *DB) states(ctx context.Context, q querier) (map[string]State, error) {
-	rows, err := q.QueryContext(ctx, "SELECT "+entryCols+", present, seen_ns FROM state")
+	rows, err := q.QueryContext(ctx, "SELECT "+rowCols+", present, seen_ns FROM state")
 	if err != nil {
 		return nil, db.wrap(err)
 	}

@@ -453,3 +453,43 @@ func TestHistory(t *testing.T) {
 	err = tx.AddHistory(ctx, &Record{RunID: run + 100, Source: "scan", Path: "/p", Kind: "created"})
 	checkMessage(t, err, path, "FOREIGN KEY")
 }
+
+// dropPackageColumns takes a database back from schema 7's package columns, for tests that
+// rebuild an older schema.
+const dropPackageColumns = `ALTER TABLE baseline DROP COLUMN pkg_name; ALTER TABLE baseline DROP COLUMN pkg_version;
+ALTER TABLE baseline DROP COLUMN pkg_type; ALTER TABLE baseline DROP COLUMN pkg_state; ALTER TABLE baseline DROP COLUMN pkg_detail;
+ALTER TABLE state DROP COLUMN pkg_name; ALTER TABLE state DROP COLUMN pkg_version; ALTER TABLE state DROP COLUMN pkg_type;
+ALTER TABLE state DROP COLUMN pkg_state; ALTER TABLE state DROP COLUMN pkg_detail`
+
+// An entry's package goes into the baseline and the drift rows and comes back; no package stays
+// nil, and the seal does not depend on it.
+func TestPackageRoundTrip(t *testing.T) {
+	db, _ := openTest(t)
+	ctx := context.Background()
+	owned := testEntry("/etc/cron.daily/a", 1)
+	owned.Package = &baseline.Package{Name: "a", Version: "1:2.0-1", Type: "deb", State: baseline.PkgModified, Detail: "md5 x, a 1:2.0-1 recorded y"}
+	bare := testEntry("/etc/cron.daily/b", 2)
+	commit(t, db, func(ctx context.Context, tx *Tx) error {
+		if err := tx.PutBaseline(ctx, &owned, 1, "t"); err != nil {
+			return err
+		}
+		if err := tx.PutBaseline(ctx, &bare, 1, "t"); err != nil {
+			return err
+		}
+		return tx.PutState(ctx, &owned, true, 2)
+	})
+	got := collect(t, db)
+	if len(got) != 2 || got[0].Package == nil || *got[0].Package != *owned.Package || got[1].Package != nil {
+		t.Fatalf("baseline: %+v / %+v", got[0].Package, got[1].Package)
+	}
+	st, err := db.States(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := st["/etc/cron.daily/a"].Package; p == nil || *p != *owned.Package {
+		t.Errorf("state: %+v", p)
+	}
+	if chk, err := db.VerifyBaseline(ctx); err != nil || !chk.OK {
+		t.Errorf("seal: %+v %v", chk, err)
+	}
+}

@@ -95,7 +95,7 @@ func TestActorIndexesOnSchema5Database(t *testing.T) {
 	head := verify(t, db).Head
 	db.Close()
 	rawExec(t, path, "DROP INDEX history_actor_pid", "DROP INDEX history_actor_uid", "DROP INDEX history_actor_euid",
-		"DROP INDEX history_actor_loginuid", "DROP INDEX history_actor_exe", "PRAGMA user_version = 5")
+		"DROP INDEX history_actor_loginuid", "DROP INDEX history_actor_exe", dropPackageColumns, "PRAGMA user_version = 5")
 
 	db, err = Open(context.Background(), path)
 	if err != nil {

@@ -60,11 +60,11 @@ func (db *DB) Begin(ctx context.Context) (*Tx, error) {
 // The statements a daemon runs for every event. They are prepared once, when the database is
 // opened (the writer's single connection is free then), and bound to each transaction after.
 const (
-	sqlPutBaseline = "INSERT OR REPLACE INTO baseline(" + entryCols + ", approved_ns, approved_by) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-	sqlPutState    = "INSERT OR REPLACE INTO state(" + entryCols + ", present, seen_ns) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+	sqlPutBaseline = "INSERT OR REPLACE INTO baseline(" + rowCols + ", approved_ns, approved_by) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+	sqlPutState    = "INSERT OR REPLACE INTO state(" + rowCols + ", present, seen_ns) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 	sqlDeleteState = "DELETE FROM state WHERE path = ?"
-	sqlBaselineOf  = "SELECT " + entryCols + " FROM baseline WHERE path = ?"
-	sqlStateOf     = "SELECT " + entryCols + ", present, seen_ns FROM state WHERE path = ?"
+	sqlBaselineOf  = "SELECT " + rowCols + " FROM baseline WHERE path = ?"
+	sqlStateOf     = "SELECT " + rowCols + ", present, seen_ns FROM state WHERE path = ?"
 	sqlAddHistory  = `INSERT INTO history(id, time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actor, by, hash)
 		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 	// A row of an event, with the time it was read (schema 5). sqlAddHistory stays the schema 3
