@@ -56,7 +56,7 @@ func TestSealFindsEditedBaseline(t *testing.T) {
 			[]string{"/etc/init.d/s03"}, 1, `1 row(s) edited or added outside tripline (/etc/init.d/s03)`},
 		{"hash replaced", "UPDATE baseline SET sha256 = '" + strings.Repeat("ab", 32) + "' WHERE path = '/etc/init.d/s01'",
 			[]string{"/etc/init.d/s01"}, 1, "/etc/init.d/s01"},
-		{"row added", "INSERT INTO baseline("+baselineCols+") SELECT '/etc/init.d/evil', location, type, 2541, uid, gid, size, inode, dev, nlink, mtime_ns, ctime_ns, btime_ns, target, sha256, hash_state, approved_ns, approved_by FROM baseline WHERE path = '/etc/init.d/s00'",
+		{"row added", "INSERT INTO baseline(" + baselineCols + ") SELECT '/etc/init.d/evil', location, type, 2541, uid, gid, size, inode, dev, nlink, mtime_ns, ctime_ns, btime_ns, target, sha256, hash_state, approved_ns, approved_by FROM baseline WHERE path = '/etc/init.d/s00'",
 			[]string{"/etc/init.d/evil"}, 0, "/etc/init.d/evil"},
 		{"row deleted", "DELETE FROM baseline WHERE path = '/etc/init.d/s04'", nil, 1, "1 approved row(s) deleted"},
 		{"approver rewritten", "UPDATE baseline SET approved_by = 'alice' WHERE path = '/etc/init.d/s02'",
