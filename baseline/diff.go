@@ -14,6 +14,10 @@ const (
 	// made the baseline (baseline accept) or put back to it (tripline restore).
 	Accepted Kind = "accepted"
 	Restored Kind = "restored"
+	// Present is not a change either: a judgement of what is there, made without history (a
+	// package file that differs from what its package shipped, an executable no package owns),
+	// reported by every scan, the first included. Old is nil, New the entry.
+	Present Kind = "present"
 )
 
 // Flags are the facts a Change carries; policy rules are written against them.

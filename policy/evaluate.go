@@ -26,6 +26,10 @@ const (
 	RuleModeChanged       = "mode-changed"
 	RuleTimestomp         = "timestomp"
 	RuleMountOver         = "mount-over" // see mount.go
+	// The package rules (package.go) judge an entry against its package database.
+	RulePackageFileModified = "package-file-modified"
+	RuleConffileModified    = "conffile-modified"
+	RuleUnownedExecutable   = "unowned-executable"
 )
 
 type ruleInfo struct {
@@ -41,6 +45,8 @@ var rules = []ruleInfo{
 	{RuleWorldWritable, "World-writable file in a persistence location"},
 	{RuleTimestomp, "File timestamp forged in a persistence location"},
 	{RuleMountOver, "Mount over a persistence location"},
+	{RulePackageFileModified, "Package file differs from what its package shipped"},
+	{RuleUnownedExecutable, "Executable owned by no package in a persistence location"},
 	{RuleContentChanged, "Persistence file content changed"},
 	{RuleFileCreated, "File created in a persistence location"},
 	{RuleTypeChanged, "File type changed in a persistence location"},
@@ -48,6 +54,7 @@ var rules = []ruleInfo{
 	{RuleOwnerChanged, "Owner changed in a persistence location"},
 	{RuleFileDeleted, "File deleted from a persistence location"},
 	{RuleModeChanged, "Permissions changed in a persistence location"},
+	{RuleConffileModified, "Package configuration file edited"},
 }
 
 // RuleIDs lists the built-in rule ids.
@@ -172,8 +179,12 @@ func builtinSeverity(rule string, use Use) Severity {
 		return byUse(SevLow, SevMedium, SevMedium)
 	case RuleFileDeleted:
 		return SevLow
-	case RuleModeChanged:
+	case RuleModeChanged, RuleConffileModified:
 		return SevInfo
+	case RulePackageFileModified:
+		return byUse(SevHigh, SevMedium, SevMedium)
+	case RuleUnownedExecutable:
+		return SevMedium
 	}
 	return SevMedium
 }
@@ -241,6 +252,9 @@ func (p *Policy) Evaluate(c baseline.Change, loc *Location, actor *proc.Actor) (
 	if f&baseline.WorldWritable != 0 {
 		add(RuleWorldWritable, fmt.Sprintf("writable by every user (mode %s)", baseline.ModeString(e.Mode)))
 	}
+	if c.New != nil {
+		packageHits(c.New, loc, add)
+	}
 	if c.Kind == baseline.Modified && f&baseline.ModeChanged != 0 && !hasModeRule(hits) {
 		add(RuleModeChanged, fmt.Sprintf("mode %s -> %s", baseline.ModeString(c.Old.Mode), baseline.ModeString(c.New.Mode)))
 	}
@@ -258,6 +272,7 @@ func (p *Policy) Evaluate(c baseline.Change, loc *Location, actor *proc.Actor) (
 	if fd.Verdict == VerdictAlert && fd.Severity <= SevInfo {
 		fd.Verdict = VerdictRecorded
 	}
+	notePackage(&fd)
 	return fd, true
 }
 
