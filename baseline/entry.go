@@ -101,12 +101,13 @@ const (
 // Owned reports whether a package lists the path.
 func (p *Package) Owned() bool { return p != nil && p.State != PkgUnowned }
 
-// String renders "NAME VERSION", or "unowned".
+// String renders "NAME VERSION", or "unowned", quoted for a terminal (QuoteLine): names and
+// versions come from the scanned image's package database.
 func (p *Package) String() string {
 	if !p.Owned() {
 		return "unowned"
 	}
-	return p.Name + " " + p.Version
+	return QuoteLine(p.Name) + " " + QuoteLine(p.Version)
 }
 
 // Executable reports whether any exec bit is set on a regular file.

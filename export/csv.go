@@ -10,7 +10,7 @@ import (
 // CSVHeader is the CSV's one header row, in column order.
 var CSVHeader = []string{"path", "path_escaped", "location", "category", "type", "mode", "mode_symbolic", "uid", "gid",
 	"owner", "group", "size", "sha256", "hash_state", "birth", "modified", "changed", "target", "approved_at",
-	"approved_by", "executable", "compliance"}
+	"approved_by", "executable", "compliance", "package_name", "package_version", "package_type", "package_state"}
 
 // WriteCSV writes one header row and one row per file, quoted per RFC 4180 (fields with a comma,
 // a quote or a line break in double quotes, quotes doubled), so that a path holding any of them
@@ -29,7 +29,8 @@ func WriteCSV(w io.Writer, d *Document) error {
 		rec := []string{f.Path, f.PathEscaped, f.Location, f.Category, f.Type, f.Mode, f.ModeSymbolic,
 			strconv.FormatUint(uint64(f.UID), 10), strconv.FormatUint(uint64(f.GID), 10), inert(f.Owner), inert(f.Group),
 			strconv.FormatInt(f.Size, 10), f.SHA256, f.HashState, f.Birth, f.Modified, f.Changed, inert(f.Target),
-			f.ApprovedAt, inert(f.ApprovedBy), strconv.FormatBool(f.Executable), strings.Join(f.Compliance, "; ")}
+			f.ApprovedAt, inert(f.ApprovedBy), strconv.FormatBool(f.Executable), strings.Join(f.Compliance, "; "),
+			inert(f.PackageName), inert(f.PackageVersion), f.PackageType, f.PackageState}
 		if err := cw.Write(rec); err != nil {
 			return err
 		}

@@ -94,6 +94,13 @@ type File struct {
 	ApprovedBy   string   `json:"approved_by"`
 	Executable   bool     `json:"executable"` // a regular file with an exec bit in an executed location
 	Compliance   []string `json:"compliance,omitempty"`
+	// The package that owns the path and how the file compared with it when it was observed
+	// (pkgdb): package_state is verified, modified, conffile-modified, no-digest or unowned; all
+	// empty when no package database was read.
+	PackageName    string `json:"package_name,omitempty"`
+	PackageVersion string `json:"package_version,omitempty"`
+	PackageType    string `json:"package_type,omitempty"`
+	PackageState   string `json:"package_state,omitempty"`
 }
 
 // Change is one path the latest approval changed.
@@ -171,6 +178,9 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, o Options) (*D
 			Owner: users.User(e.UID), Group: users.Group(e.GID), Size: e.Size, SHA256: e.SHA256, HashState: string(e.HashState),
 			Birth: ts(e.BtimeNS), Modified: ts(e.MtimeNS), Changed: ts(e.CtimeNS), Target: e.Target,
 			ApprovedAt: ts(a.ApprovedNS), ApprovedBy: a.ApprovedBy}
+		if p := e.Package; p != nil {
+			f.PackageName, f.PackageVersion, f.PackageType, f.PackageState = p.Name, p.Version, p.Type, string(p.State)
+		}
 		l := locs[e.Location]
 		if l == nil {
 			// A location the current policy no longer has: kept, and listed, so nothing the

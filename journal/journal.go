@@ -9,6 +9,7 @@ import (
 	"context"
 
 	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/pkgdb"
 	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/proc"
 	"github.com/tripline/tripline/store"
@@ -27,6 +28,16 @@ type Observation struct {
 	// Actor is the process that made the change, as far as it is known; nil when nobody is
 	// (a scan).
 	Actor *proc.Actor
+	// Packages, when set, is the package index Cur is verified against before it is judged
+	// (unless Cur already carries its package, as a scan's entries do).
+	Packages *pkgdb.Index
+}
+
+// verify sets o.Cur's package from o.Packages.
+func (o *Observation) verify() {
+	if o.Packages != nil && o.Cur != nil && o.Cur.Package == nil {
+		o.Cur.Package = o.Packages.Verify(o.Cur, pkgdb.ContentReader(o.Packages.Root()))
+	}
 }
 
 // Known is what the store knew of a path before an observation.
@@ -68,6 +79,7 @@ func Observe(ctx context.Context, tx *store.Tx, pol *policy.Policy, o Observatio
 // judged by the policy (a change no rule fires on is recorded too), and the drift row is made to
 // say what was seen, or removed when that is the baseline again.
 func Record(ctx context.Context, tx *store.Tx, pol *policy.Policy, k Known, o Observation) (Entry, error) {
+	o.verify()
 	var out Entry
 	if ch, changed := baseline.Diff(k.Last(), o.Cur); changed {
 		out.Changed = true
@@ -83,6 +95,7 @@ func Record(ctx context.Context, tx *store.Tx, pol *policy.Policy, k Known, o Ob
 // observation k holds, judged by the policy. The Finding has no history row. A daemon that cannot
 // write its database judges with it and records later, through Record.
 func Judge(pol *policy.Policy, k Known, o Observation) Entry {
+	o.verify()
 	ch, changed := baseline.Diff(k.Last(), o.Cur)
 	if !changed {
 		return Entry{}

@@ -124,6 +124,9 @@ type Index struct {
 	Sources []string
 }
 
+// Root returns the root directory the index was read from.
+func (ix *Index) Root() string { return ix.root }
+
 // Packages returns the number of installed packages read.
 func (ix *Index) Packages() int { return ix.pkgs }
 
@@ -221,10 +224,10 @@ func (f *File) compare(e *baseline.Entry, read Reader) (baseline.PackageState, s
 	if f.Mode != 0 {
 		want := typeOf(f.Mode)
 		if want != "" && want != e.Type {
-			return modified, fmt.Sprintf("a %s where %s %s recorded a %s", e.Type, f.Pkg.Name, f.Pkg.Version, want)
+			return modified, fmt.Sprintf("a %s where %s recorded a %s", e.Type, pq(f.Pkg), want)
 		}
 		if e.Type != baseline.TypeSymlink && f.Mode&baseline.ModePerm != e.Mode&baseline.ModePerm {
-			return modified, fmt.Sprintf("mode %s, %s %s recorded %s", baseline.ModeString(e.Mode), f.Pkg.Name, f.Pkg.Version, baseline.ModeString(f.Mode))
+			return modified, fmt.Sprintf("mode %s, %s recorded %s", baseline.ModeString(e.Mode), pq(f.Pkg), baseline.ModeString(f.Mode))
 		}
 	}
 	switch e.Type {
@@ -233,7 +236,7 @@ func (f *File) compare(e *baseline.Entry, read Reader) (baseline.PackageState, s
 			return baseline.PkgNoDigest, f.Pkg.Type + " records no symlink target"
 		}
 		if f.Target != e.Target {
-			return modified, fmt.Sprintf("target %s, %s %s recorded %s", baseline.QuotePath(e.Target), f.Pkg.Name, f.Pkg.Version, baseline.QuotePath(f.Target))
+			return modified, fmt.Sprintf("target %s, %s recorded %s", baseline.QuotePath(e.Target), pq(f.Pkg), baseline.QuotePath(f.Target))
 		}
 		return baseline.PkgVerified, ""
 	case baseline.TypeFile:
@@ -265,10 +268,13 @@ func (f *File) compare(e *baseline.Entry, read Reader) (baseline.PackageState, s
 		got = h.Sum(nil)
 	}
 	if string(got) != string(f.Digest) {
-		return modified, fmt.Sprintf("%s %s, %s %s recorded %s", f.Algo, shortHex(got), f.Pkg.Name, f.Pkg.Version, shortHex(f.Digest))
+		return modified, fmt.Sprintf("%s %s, %s recorded %s", f.Algo, shortHex(got), pq(f.Pkg), shortHex(f.Digest))
 	}
 	return baseline.PkgVerified, ""
 }
+
+// pq is "NAME VERSION" made safe for a terminal: the package database is the scanned image's.
+func pq(p *Package) string { return baseline.QuoteLine(p.Name) + " " + baseline.QuoteLine(p.Version) }
 
 func shortHex(b []byte) string {
 	s := hex.EncodeToString(b)
@@ -298,4 +304,17 @@ func ContentReader(root string) Reader {
 	return func(e *baseline.Entry) ([]byte, error) {
 		return baseline.ReadContent(root, e.Path, e, baseline.DefaultMaxHashBytes)
 	}
+}
+
+// NeedsContent reports whether Verify would read e's content: a regular file whose package
+// recorded a digest other than sha256 (dpkg's md5).
+func (ix *Index) NeedsContent(e *baseline.Entry) bool {
+	if ix.Empty() || e.Type != baseline.TypeFile {
+		return false
+	}
+	f, ok := ix.Lookup(e.Path)
+	if !ok {
+		f, ok = ix.pending[e.Path]
+	}
+	return ok && len(f.Digest) > 0 && f.Algo != AlgoSHA256
 }

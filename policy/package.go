@@ -19,9 +19,9 @@ func packageHits(e *baseline.Entry, loc *Location, add func(rule, reason string)
 	}
 	switch pkg.State {
 	case baseline.PkgModified:
-		add(RulePackageFileModified, fmt.Sprintf("differs from %s %s (%s): %s", pkg.Name, pkg.Version, pkg.Type, pkg.Detail))
+		add(RulePackageFileModified, fmt.Sprintf("differs from %s (%s): %s", pkg, baseline.QuoteLine(pkg.Type), baseline.QuoteLine(pkg.Detail)))
 	case baseline.PkgConffileModified:
-		add(RuleConffileModified, fmt.Sprintf("configuration file of %s %s edited: %s", pkg.Name, pkg.Version, pkg.Detail))
+		add(RuleConffileModified, fmt.Sprintf("configuration file of %s edited: %s", pkg, baseline.QuoteLine(pkg.Detail)))
 	case baseline.PkgUnowned:
 		if e.Executable() && loc.Use == Executed {
 			add(RuleUnownedExecutable, fmt.Sprintf("executable (mode %s) that no installed package owns, in a location whose files are executed", baseline.ModeString(e.Mode)))

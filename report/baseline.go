@@ -37,14 +37,46 @@ func (r *Renderer) Baseline(info BaselineHeader, entries []baseline.Approved) er
 	}
 	fmt.Fprintf(r.W, "Baseline of %s recorded %s by %s; %d entries shown.\n", baseline.QuotePath(info.Root), time.Unix(0, info.CreatedNS).UTC().Format(time.RFC3339), baseline.QuoteLine(info.CreatedBy), len(entries))
 	tw := tabwriter.NewWriter(r.W, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "MODE\tOWNER\tSIZE\tSHA256\tAPPROVED\tLOCATION\tPATH")
+	withPkg := false
+	for i := range entries {
+		withPkg = withPkg || entries[i].Package != nil
+	}
+	head := "MODE\tOWNER\tSIZE\tSHA256\tAPPROVED\tLOCATION\t"
+	if withPkg {
+		// Only when a package database was read: a baseline without one looks as it always did.
+		head += "PACKAGE\tSTATE\t"
+	}
+	fmt.Fprintln(tw, head+"PATH")
 	for i := range entries {
 		a := &entries[i]
-		fmt.Fprintf(tw, "%s %s\t%s\t%d\t%s\t%s\t%s\t%s\n", baseline.ModeString(a.Mode), baseline.SymbolicMode(a.Type, a.Mode),
+		fmt.Fprintf(tw, "%s %s\t%s\t%d\t%s\t%s\t%s\t", baseline.ModeString(a.Mode), baseline.SymbolicMode(a.Type, a.Mode),
 			owner(r.Users, &a.Entry), a.Size, hashCol(&a.Entry), time.Unix(0, a.ApprovedNS).UTC().Format("2006-01-02 15:04"),
-			a.Location, pathCol(&a.Entry))
+			a.Location)
+		if withPkg {
+			fmt.Fprintf(tw, "%s\t%s\t", pkgCol(a.Package), pkgState(a.Package))
+		}
+		fmt.Fprintf(tw, "%s\n", pathCol(&a.Entry))
 	}
 	return tw.Flush()
+}
+
+// pkgCol is "NAME VERSION (TYPE)", "unowned", or "-" when no package database was read. Names
+// and versions come from the scanned image's package database: quoted like any other line.
+func pkgCol(p *baseline.Package) string {
+	switch {
+	case p == nil:
+		return "-"
+	case !p.Owned():
+		return "unowned"
+	}
+	return baseline.QuoteLine(p.Name) + " " + baseline.QuoteLine(p.Version) + " (" + baseline.QuoteLine(p.Type) + ")"
+}
+
+func pkgState(p *baseline.Package) string {
+	if p == nil || !p.Owned() {
+		return "-"
+	}
+	return string(p.State)
 }
 
 // owner is "user:group" by name, or by number where the root's passwd or group does not name

@@ -81,8 +81,28 @@ func ecsEventType(k baseline.Kind) string {
 		return "creation"
 	case baseline.Deleted:
 		return "deletion"
+	case baseline.Present:
+		return "info"
 	}
 	return "change"
+}
+
+// ecsPackage adds what the package database says of e: ECS package.name, package.version and
+// package.type when a package owns it, and tripline.package (state, detail) whenever a package
+// database was read.
+func ecsPackage(ev obj, e *baseline.Entry) {
+	p := e.Package
+	if p == nil {
+		return
+	}
+	if p.Owned() {
+		ev["package"] = obj{"name": p.Name, "version": p.Version, "type": p.Type}
+	}
+	tp := obj{"state": string(p.State)}
+	if p.Detail != "" {
+		tp["detail"] = p.Detail
+	}
+	ev["tripline"].(obj)["package"] = tp
 }
 
 func (r *Renderer) ecsFinding(f *policy.Finding, source string, a *proc.Actor) obj {
@@ -107,6 +127,7 @@ func (r *Renderer) ecsFinding(f *policy.Finding, source string, a *proc.Actor) o
 		ev["threat"] = obj{"framework": "MITRE ATT&CK", "technique": obj{"id": []string{f.Location.Technique}}}
 	}
 	ev["file"] = r.ecsFile(c.Entry())
+	ecsPackage(ev, c.Entry())
 	tl := ev["tripline"].(obj)
 	tl["source"] = source
 	tl["kind"] = string(c.Kind)
@@ -257,6 +278,7 @@ func (r *Renderer) ecsNotable(n *scan.Notable) obj {
 	ev["event"].(obj)["type"] = []string{"info"}
 	ev["event"].(obj)["reason"] = strings.Join(n.Why, "; ")
 	ev["file"] = r.ecsFile(&n.Entry)
+	ecsPackage(ev, &n.Entry)
 	tl := ev["tripline"].(obj)
 	tl["source"] = "scan"
 	tl["location"] = obj{"id": n.Location}

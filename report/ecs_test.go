@@ -171,9 +171,21 @@ func TestECSFieldsExist(t *testing.T) {
 	if err := r.Scan(res, 8); err != nil {
 		t.Fatal(err)
 	}
+	// A package file altered before the first scan: judged against its package.
+	pol := policy.Default()
+	altered := &baseline.Entry{Path: "/etc/cron.daily/logrotate", Type: baseline.TypeFile, Mode: 0o755, MtimeNS: 1, CtimeNS: 1,
+		SHA256: strings.Repeat("c", 64), HashState: baseline.HashOK,
+		Package: &baseline.Package{Name: "logrotate", Version: "3.21.0-1", Type: "deb", State: baseline.PkgModified, Detail: "md5 0123, logrotate 3.21.0-1 recorded 4567"}}
+	pf, ok := pol.EvaluatePresent(altered, pol.Match(altered.Path))
+	if !ok {
+		t.Fatal("no package finding")
+	}
+	if err := r.Finding(&pf, "scan"); err != nil {
+		t.Fatal(err)
+	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 11 {
-		t.Fatalf("want 11 events (9 findings, 1 notable, 1 error), got %d:\n%s", len(lines), buf.String())
+	if len(lines) != 12 {
+		t.Fatalf("want 12 events (10 findings, 1 notable, 1 error), got %d:\n%s", len(lines), buf.String())
 	}
 	required := []string{"@timestamp", "event.kind", "event.category", "event.type", "event.action", "event.module",
 		"file.path", "host.name", "message"}
@@ -217,7 +229,8 @@ func TestECSFieldsExist(t *testing.T) {
 		"process.executable", "process.name", "process.args", "process.command_line", "process.parent.pid",
 		"process.parent.executable", "process.parent.args", "process.user.id", "user.id", "process.real_user.id",
 		"process.group.id", "process.real_group.id", "process.working_directory", "process.parent.user.id", "process.parent.name",
-		"container.id", "tripline.login_user.id", "tripline.session_id", "tripline.args_truncated", "event.created", "tripline.recorded"} {
+		"container.id", "tripline.login_user.id", "tripline.session_id", "tripline.args_truncated", "event.created", "tripline.recorded",
+		"package.name", "package.version", "package.type", "tripline.package.state", "tripline.package.detail"} {
 		if !seen[name] {
 			t.Errorf("no event carried %s", name)
 		}

@@ -279,6 +279,12 @@ func What(f *policy.Finding) (what, detail string) {
 		return "created", fmt.Sprintf("%s %s", e.Type, baseline.ModeString(e.Mode))
 	case baseline.Deleted:
 		return "deleted", fmt.Sprintf("was %s %s", c.Old.Type, baseline.ModeString(c.Old.Mode))
+	case baseline.Present:
+		p := c.New.Package
+		if !p.Owned() {
+			return "unowned", fmt.Sprintf("%s %s owned by no package", c.New.Type, baseline.ModeString(c.New.Mode))
+		}
+		return string(p.State), baseline.QuoteLine(p.Detail)
 	}
 	var parts []string
 	if c.Flags&baseline.TypeChanged != 0 {
@@ -368,6 +374,7 @@ type SummaryJSON struct {
 	Seconds     float64        `json:"seconds"`
 	ExitCode    int            `json:"exit_code"`
 	Notes       []string       `json:"notes,omitempty"`
+	Packages    string         `json:"packages,omitempty"` // the package databases read (scan.Result.Packages)
 }
 
 // Summary returns the summary of a scan result.
@@ -375,7 +382,7 @@ func Summary(res *scan.Result, exit int) SummaryJSON {
 	s := SummaryJSON{Type: "summary", First: res.First, Root: res.Root, RunID: res.RunID, Paths: res.Paths,
 		Hashed: res.Hashed, HashBytes: res.HashBytes, Reused: res.Reused, TooLarge: res.TooLarge,
 		Ignored: res.Ignored, ContentFull: res.ContentFull, Uncovered: res.Uncovered, Findings: len(res.Findings), BySev: map[string]int{},
-		Errors: len(res.Errors), Seconds: res.Duration.Seconds(), ExitCode: exit, Notes: res.Notes}
+		Errors: len(res.Errors), Seconds: res.Duration.Seconds(), ExitCode: exit, Notes: res.Notes, Packages: res.Packages}
 	for i := range res.Findings {
 		f := &res.Findings[i]
 		if f.Alerting() {
@@ -433,6 +440,13 @@ func (r *Renderer) scanText(res *scan.Result, sum SummaryJSON) error {
 		if err := r.inventoryText(res.Inventory, len(res.Errors)); err != nil {
 			return err
 		}
+		if len(res.Findings) > 0 {
+			// Judged without history, against the package database: altered before this scan.
+			fmt.Fprintf(w, "\nAgainst the package database (%d, %d alerting):\n", len(res.Findings), sum.Alerts)
+			if err := r.FindingsTable(res.Findings); err != nil {
+				return err
+			}
+		}
 	} else if len(res.Findings) == 0 {
 		fmt.Fprintf(w, "No changes against the baseline: %d paths checked in %.2fs.\n", res.Paths, res.Duration.Seconds())
 	} else {
@@ -463,6 +477,9 @@ func (r *Renderer) scanText(res *scan.Result, sum SummaryJSON) error {
 	}
 	if len(res.Errors) > 0 {
 		fmt.Fprintf(w, "%d paths could not be read completely (listed on stderr).\n", len(res.Errors))
+	}
+	if res.Packages != "" {
+		fmt.Fprintf(w, "Packages: %s.\n", res.Packages)
 	}
 	for _, n := range res.Notes {
 		fmt.Fprintf(w, "Note: %s\n", n)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/journal"
+	"github.com/tripline/tripline/pkgdb"
 	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/store"
 )
@@ -45,6 +46,9 @@ type Options struct {
 	Progress      func(Progress)
 	ProgressEvery time.Duration
 	Now           func() time.Time
+	// Packages is the package database index every path is verified against (package.go);
+	// nil: paths carry no package and the package rules do not fire.
+	Packages *pkgdb.Cache
 }
 
 // Progress is a snapshot of a running scan.
@@ -109,6 +113,9 @@ type Result struct {
 	Errors    []error    // one per path that could not be observed completely
 	Inventory *Inventory // first scan only
 	Notes     []string   // things the user should know (policy changed since the baseline...)
+	// Packages says what package databases the paths were verified against (pkgdb's Summary);
+	// empty when Options.Packages was nil.
+	Packages string
 }
 
 // Unreadable reports whether some path could not be read (exit bit 8).
@@ -181,6 +188,7 @@ type run struct {
 	seen    map[string]bool // drift (state) paths met during the walk
 	unknown []string        // prefixes ("dir/") whose contents could not be listed
 	inv     *Inventory      // first scan only
+	pkgs    *pkgdb.Index    // nil: no package verification
 }
 
 // begin takes the write lock first, then reads the meta data, the baseline and the drift: no
@@ -205,6 +213,7 @@ func begin(ctx context.Context, o Options) (*run, error) {
 		r.close()
 		return nil, err
 	}
+	r.loadPackages(ctx)
 	return r, nil
 }
 
@@ -330,10 +339,13 @@ func (r *run) observe(parent context.Context) error {
 func (r *run) hash(hashq <-chan *job) {
 	buf := make([]byte, 256<<10)
 	for j := range hashq {
-		j.hashErr = j.v.Hash(r.o.MaxHashBytes, buf)
-		if j.v.Entry.HashState == baseline.HashOK {
-			r.m.bytes.Add(j.v.Entry.Size)
+		if !j.reused {
+			j.hashErr = j.v.Hash(r.o.MaxHashBytes, buf)
+			if j.v.Entry.HashState == baseline.HashOK {
+				r.m.bytes.Add(j.v.Entry.Size)
+			}
 		}
+		r.verify(&j.v.Entry) // here, on the pool, when it reads the file (dpkg's md5)
 		close(j.done)
 	}
 }
@@ -378,6 +390,9 @@ func (r *run) walk(ctx context.Context, ordered, hashq chan<- *job) error {
 		if needHash && j.prev != nil && j.prev.HashState == baseline.HashOK && j.prev.SameInode(&v.Entry) {
 			v.Entry.SHA256, v.Entry.HashState = j.prev.SHA256, baseline.HashOK
 			needHash, j.reused = false, true
+		}
+		if j.reused && r.pkgs.NeedsContent(&v.Entry) {
+			needHash = true // not to hash: to compute the package's digest on the pool
 		}
 		select {
 		case ordered <- j:
@@ -532,8 +547,10 @@ func (r *run) job(ctx context.Context, j *job) error {
 			return nil
 		}
 	}
+	r.verify(e)
 	if r.first {
 		r.inv.add(e)
+		r.present(e)
 		if err := r.tx.PutBaseline(ctx, e, r.nowNS, r.o.By); err != nil {
 			return err
 		}
@@ -553,6 +570,8 @@ func (r *run) job(ctx context.Context, j *job) error {
 	}
 	if ch, ok := baseline.Diff(base, e); ok {
 		r.find(ch)
+	} else {
+		r.present(e)
 	}
 	return nil
 }

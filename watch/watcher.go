@@ -17,6 +17,7 @@ import (
 	"github.com/tripline/tripline/attrib"
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/journal"
+	"github.com/tripline/tripline/pkgdb"
 	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/proc"
 	"github.com/tripline/tripline/store"
@@ -94,6 +95,9 @@ type Options struct {
 	Attribution *attrib.Cache
 	// Reconcile is the full comparison run on start, after a gap and on the timer. Required.
 	Reconcile Reconciler
+	// Packages, when set, gives the package database index each observed file is verified
+	// against (reloaded by the caller when the database changes); nil: no verification.
+	Packages func(context.Context, *policy.Policy) *pkgdb.Index
 	// Coverage puts logical directories on a coverage below the backend's ("inotify" or
 	// "poll"), as if the backend could not watch them: for tests of the fallbacks, and for
 	// directories known to be on a filesystem that reports changes badly.
@@ -154,6 +158,14 @@ func (w *Watcher) Reload(p *policy.Policy) {
 	case w.reload <- struct{}{}:
 	default:
 	}
+}
+
+// packages is the package index to verify an observation against; nil when none is given.
+func (w *Watcher) packages(ctx context.Context, pol *policy.Policy) *pkgdb.Index {
+	if w.o.Packages == nil {
+		return nil
+	}
+	return w.o.Packages(ctx, pol)
 }
 
 func (w *Watcher) policy() *policy.Policy {
@@ -708,6 +720,7 @@ more:
 // (outage.go).
 func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string]*pending) (lost bool, err error) {
 	pol := w.policy()
+	pkgs := w.packages(ctx, pol) // once a batch: reloaded when the package database changed
 	now := time.Now().UnixNano()
 	var obs []journal.Observation
 	var actors []*proc.Actor
@@ -746,7 +759,8 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 		if actor.Attribution != proc.AttrNone {
 			recorded = actor // the history records nobody as no actor, as it does for a scan
 		}
-		obs = append(obs, journal.Observation{Path: p, Cur: cur, Source: store.SourceEvent, TimeNS: now, ReadNS: byPath[p].readNS, By: w.o.By, Actor: recorded})
+		obs = append(obs, journal.Observation{Path: p, Cur: cur, Source: store.SourceEvent, TimeNS: now, ReadNS: byPath[p].readNS, By: w.o.By, Actor: recorded,
+			Packages: pkgs})
 		actors = append(actors, actor)
 	}
 	for {

@@ -67,7 +67,7 @@ func runScan(c *cli.Context, e *env, recreate bool) error {
 		}
 	}
 	opt := scan.Options{Root: e.root, Policy: pol, DB: db, MaxHashBytes: c.Int64("max-hash-size"), NoContent: c.Bool("no-content"),
-		Workers: c.Int("workers"), By: whoami(), Recreate: recreate}
+		Workers: c.Int("workers"), By: whoami(), Recreate: recreate, Packages: newPackages(e.root).For(pol)}
 	prog := newProgress(ctx, e, db)
 	if prog != nil {
 		opt.Progress, opt.ProgressEvery = prog.Show, 200*time.Millisecond

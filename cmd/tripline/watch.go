@@ -79,10 +79,10 @@ connector), then proc (/proc alone, with fanotify pidfds). The ready line says w
 
 // reconciler is the watcher's full comparison: a scan of every location against its last
 // observation, recording the changes under source reconcile.
-func reconciler(e *env, db *store.DB, maxHashBytes int64) watch.Reconciler {
+func reconciler(e *env, db *store.DB, maxHashBytes int64, pkgs *packages) watch.Reconciler {
 	return func(ctx context.Context, pol *policy.Policy) (*watch.Reconciled, error) {
 		res, err := scan.Run(ctx, scan.Options{Root: e.root, Policy: pol, DB: db, By: whoami(),
-			Source: store.SourceReconcile, MaxHashBytes: maxHashBytes, ChangesOnly: true})
+			Source: store.SourceReconcile, MaxHashBytes: maxHashBytes, ChangesOnly: true, Packages: pkgs.For(pol)})
 		if err != nil {
 			return nil, err
 		}
@@ -202,6 +202,7 @@ func runWatch(c *cli.Context, e *env) error {
 		root = "/"
 	}
 	var w *watch.Watcher
+	pkgs := newPackages(e.root)
 	emit := func(ch watch.Change) error {
 		var buf bytes.Buffer
 		r := &report.Renderer{W: &buf, Format: format, Host: host, Users: users, HostUsers: hostUsers, Root: root}
@@ -220,7 +221,7 @@ func runWatch(c *cli.Context, e *env) error {
 	}
 	w = watch.New(watch.Options{Root: e.root, Policy: pol, DB: db, Backend: c.String("backend"), Coverage: coverage,
 		ReconcileEvery: c.Duration("reconcile-every"), MaxHashBytes: c.Int64("max-hash-size"), By: whoami(),
-		Log: e.log, Emit: emit, Attribution: cache, Reconcile: reconciler(e, db, c.Int64("max-hash-size")),
+		Log: e.log, Emit: emit, Attribution: cache, Reconcile: reconciler(e, db, c.Int64("max-hash-size"), pkgs), Packages: pkgs.Index,
 		Reloaded: notifyReloaded(e), Alive: notifyAlive(e), AliveEvery: watchdog / 2,
 		Ready: func(s watch.Status) {
 			args := []any{"backend", s.Backend, "pids", s.Caps.PIDs, "pidfds", s.Caps.PIDFDs, "pidfd_support", s.Caps.PIDFDSupport,

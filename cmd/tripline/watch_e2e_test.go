@@ -100,6 +100,11 @@ type ecsEvent struct {
 			Args       []string `json:"args"`
 		} `json:"parent"`
 	} `json:"process"`
+	Package *struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+		Type    string `json:"type"`
+	} `json:"package"`
 	Tripline struct {
 		Source         string `json:"source"`
 		Verdict        string `json:"verdict"`
