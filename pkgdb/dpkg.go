@@ -77,6 +77,8 @@ func parseStatus(r io.Reader, all bool, fn func(dpkgPackage)) error {
 		switch {
 		case strings.TrimSpace(l) == "":
 			flush()
+		case l[0] == '#':
+			// dpkg pads the files of updates/ with "#padding" lines
 		case size > maxStanzaBytes:
 			// keep reading to the blank line, dropping the rest of this stanza
 		case l[0] == ' ' || l[0] == '\t':
@@ -239,6 +241,14 @@ func (ix *Index) loadDpkg(root string, keep *Filter) (bool, error) {
 	for _, p := range pkgs {
 		if !strings.HasSuffix(p.Status, " not-installed") {
 			live = append(live, p)
+		}
+		if strings.HasSuffix(p.Status, " half-installed") {
+			// dpkg is unpacking it (or an unpack failed): its files, its md5sums and its
+			// Version field may each be of the old or the new version.
+			if ix.unpacking == nil {
+				ix.unpacking = map[string]bool{}
+			}
+			ix.unpacking[p.Name] = true
 		}
 	}
 	pkgs = live

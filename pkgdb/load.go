@@ -135,8 +135,14 @@ func (c *Cache) Index(ctx context.Context) (*Index, error) {
 	if c.ix != nil && stamp == c.stamp {
 		return c.ix, c.err
 	}
+	prev := c.ix
 	c.ix, c.err = Load(ctx, c.root, c.o)
 	c.stamp = stamp
+	// dpkg moves the control area it unpacks from (tmp.ci) into info/ before it records the new
+	// version: while the package is still half-installed, what tmp.ci said stays the truth.
+	if prev != nil && c.ix.pending == nil && prev.pending != nil && c.ix.unpacking[prev.pendingPkg()] {
+		c.ix.pending = prev.pending
+	}
 	c.loads++
 	return c.ix, c.err
 }

@@ -116,6 +116,8 @@ type Index struct {
 	files map[string]File
 	// pending are the files of a package dpkg is unpacking now (see loadDpkgPending).
 	pending map[string]File
+	// unpacking names the dpkg packages whose status is half-installed.
+	unpacking map[string]bool
 	pkgs    int
 	merged  []string // merged-/usr directories of the root: "/bin", "/lib"...
 	// Gaps are the package databases found but not read.
@@ -146,11 +148,15 @@ func (ix *Index) Lookup(p string) (File, bool) {
 	if ix == nil {
 		return File{}, false
 	}
-	if f, ok := ix.files[p]; ok {
+	return ix.lookupIn(ix.files, p)
+}
+
+func (ix *Index) lookupIn(m map[string]File, p string) (File, bool) {
+	if f, ok := m[p]; ok {
 		return f, true
 	}
 	if a := ix.alias(p); a != "" {
-		f, ok := ix.files[a]
+		f, ok := m[a]
 		return f, ok
 	}
 	return File{}, false
@@ -181,25 +187,27 @@ func (ix *Index) Verify(e *baseline.Entry, read Reader) *baseline.Package {
 	if ix.Empty() {
 		return nil
 	}
+	// The version being unpacked first: during an upgrade its files are renamed into place
+	// before dpkg records the new version.
+	pf, pending := ix.lookupIn(ix.pending, e.Path)
+	if pending {
+		if pp := verify(&pf, e, read); pp.State == baseline.PkgVerified {
+			return pp
+		}
+	}
 	f, ok := ix.Lookup(e.Path)
-	if !ok {
-		if pf, ok := ix.pending[e.Path]; ok {
-			return verify(&pf, e, read) // a new file of the package being unpacked
-		}
-		if !ix.Complete() {
-			return nil
-		}
+	switch {
+	case !ok && pending:
+		return verify(&pf, e, read) // a new file of the package being unpacked
+	case !ok && !ix.Complete():
+		return nil
+	case !ok:
 		return &baseline.Package{State: baseline.PkgUnowned}
+	case ix.unpacking[f.Pkg.Name] && f.Pkg.Type == TypeDeb:
+		return &baseline.Package{Name: f.Pkg.Name, Version: f.Pkg.Version, Type: f.Pkg.Type, State: baseline.PkgNoDigest,
+			Detail: "being unpacked by dpkg (half-installed): compared once dpkg records the version it installs"}
 	}
-	p := verify(&f, e, read)
-	if p.State == baseline.PkgModified {
-		if pf, ok := ix.pending[e.Path]; ok {
-			if pp := verify(&pf, e, read); pp.State == baseline.PkgVerified {
-				return pp
-			}
-		}
-	}
-	return p
+	return verify(&f, e, read)
 }
 
 func verify(f *File, e *baseline.Entry, read Reader) *baseline.Package {
@@ -314,7 +322,15 @@ func (ix *Index) NeedsContent(e *baseline.Entry) bool {
 	}
 	f, ok := ix.Lookup(e.Path)
 	if !ok {
-		f, ok = ix.pending[e.Path]
+		f, ok = ix.lookupIn(ix.pending, e.Path)
 	}
 	return ok && len(f.Digest) > 0 && f.Algo != AlgoSHA256
+}
+
+// pendingPkg names the package of the pending files ("" when none).
+func (ix *Index) pendingPkg() string {
+	for _, f := range ix.pending {
+		return f.Pkg.Name
+	}
+	return ""
 }
