@@ -118,8 +118,8 @@ type Index struct {
 	pending map[string]File
 	// unpacking names the dpkg packages whose status is half-installed.
 	unpacking map[string]bool
-	pkgs    int
-	merged  []string // merged-/usr directories of the root: "/bin", "/lib"...
+	pkgs      int
+	merged    []string // merged-/usr directories of the root: "/bin", "/lib"...
 	// Gaps are the package databases found but not read.
 	Gaps []Gap
 	// Sources names the databases read ("dpkg /var/lib/dpkg/status", "rpm /var/lib/rpm/rpmdb.sqlite").
