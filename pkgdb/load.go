@@ -49,7 +49,7 @@ func (ix *Index) Summary() string {
 	}
 	var b strings.Builder
 	b.WriteString(strings.Join(ix.Sources, ", "))
-	fmt.Fprintf(&b, ": %d paths of %d packages", len(ix.files), ix.pkgs)
+	fmt.Fprintf(&b, ": %d paths in the policy's locations indexed", len(ix.files))
 	for _, g := range ix.Gaps {
 		b.WriteString("; not read: " + g.String())
 	}

@@ -16,7 +16,10 @@ func (r *run) loadPackages(ctx context.Context) {
 	}
 	ix, err := r.o.Packages.Index(ctx)
 	r.pkgs = ix
-	r.res.Packages = ix.Summary()
+	if !ix.Empty() || len(ix.Gaps) > 0 {
+		// A root without any package database (a container image, a test tree) says nothing.
+		r.res.Packages = ix.Summary()
+	}
 	if err != nil {
 		r.res.Notes = append(r.res.Notes, "package database partly unreadable: "+oneLine(err.Error()))
 	}

@@ -114,7 +114,7 @@ type Result struct {
 	Inventory *Inventory // first scan only
 	Notes     []string   // things the user should know (policy changed since the baseline...)
 	// Packages says what package databases the paths were verified against (pkgdb's Summary);
-	// empty when Options.Packages was nil.
+	// empty when Options.Packages was nil or the root has no package database.
 	Packages string
 }
 
