@@ -18,23 +18,27 @@ func defaultKeep(b *testing.B) *Filter {
 	return NewFilter(pats)
 }
 
-// BenchmarkLoad2000 loads the index of 2,000 packages. It reports the heap the index keeps
+// BenchmarkLoad2000 loads the index of 2,000 packages (dpkg; rpm through rpmdb.sqlite). It reports the heap the index keeps
 // (retained-MB, after a GC) besides the time and allocations of a load. Run:
 //
 //	go test -run '^$' -bench Load2000 -benchmem -count 3 ./pkgdb
 func BenchmarkLoad2000(b *testing.B) {
 	// A generated dpkg database of 2,000 packages of 150 files each (300,000 paths, about what a
-	// Debian desktop with 2,000 packages lists).
+	// Debian desktop with 2,000 packages lists), and an rpmdb.sqlite of the same shape.
 	root := b.TempDir()
 	writeDpkg(b, root, 2000, 150)
+	rpmRoot := b.TempDir()
+	writeRPM(b, rpmRoot, 2000, 150)
 	for _, c := range []struct {
-		name string
-		keep func(*testing.B) *Filter
+		name, root string
+		keep       func(*testing.B) *Filter
 	}{
-		{"policy", defaultKeep},
-		{"all", func(*testing.B) *Filter { return nil }},
+		{"dpkg/policy", root, defaultKeep},
+		{"dpkg/all", root, func(*testing.B) *Filter { return nil }},
+		{"rpm/policy", rpmRoot, defaultKeep},
 	} {
 		b.Run(c.name, func(b *testing.B) {
+			root := c.root
 			keep := c.keep(b)
 			var ix *Index
 			var before, after runtime.MemStats

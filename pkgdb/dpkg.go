@@ -342,16 +342,36 @@ func (ix *Index) loadDpkgPending(admin string, keep *Filter) {
 	})
 }
 
-// readInfo reads admin/info/base+ext into buf's storage.
+// readInfo reads admin/info/base+ext into buf's storage, growing it only for a file larger than
+// any before (one buffer serves every list of a load).
 func readInfo(admin, base, ext string, buf []byte) ([]byte, error) {
 	f, err := os.Open(join(admin, "/info/"+base+ext))
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	b := bytes.NewBuffer(buf[:0])
-	_, err = b.ReadFrom(f)
-	return b.Bytes(), err
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if need := int(st.Size()) + 1; cap(buf) < need {
+		buf = make([]byte, 0, need+need/4)
+	}
+	buf = buf[:cap(buf)]
+	n := 0
+	for {
+		m, err := f.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			return buf[:n], nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n == len(buf) { // grew since the stat
+			buf = append(buf, make([]byte, len(buf))...)
+		}
+	}
 }
 
 // put records a file, keeping the first owner that recorded a digest (directories are listed

@@ -1,7 +1,6 @@
 package pkgdb
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -98,7 +97,7 @@ func (f *Filter) Keep(p []byte) bool {
 	}
 	// The largest prefix not above p is the only one that can be a prefix of p.
 	i := sort.Search(len(f.pre), func(i int) bool { return f.pre[i] > string(p) })
-	if i > 0 && bytes.HasPrefix(p, []byte(f.pre[i-1])) {
+	if i > 0 && len(p) >= len(f.pre[i-1]) && string(p[:len(f.pre[i-1])]) == f.pre[i-1] {
 		return true
 	}
 	// p may be a directory above a prefix: the first prefix after p then starts with p + "/".

@@ -90,7 +90,11 @@ type hdrEntry struct {
 // ParseRPMHeader parses an rpm header blob as rpmdb.sqlite's Packages table stores it: the entry
 // count and data size (big-endian int32s), the index entries, then the data store. Every offset
 // and count is checked against the blob; a malformed header is an error, never a panic.
-func ParseRPMHeader(b []byte) (*RPMHeader, error) {
+func ParseRPMHeader(b []byte) (*RPMHeader, error) { return parseRPMHeader(b, nil) }
+
+// parseRPMHeader is ParseRPMHeader keeping only the files keep selects: the strings of the
+// others are never made.
+func parseRPMHeader(b []byte, keep *Filter) (*RPMHeader, error) {
 	if len(b) < 8 {
 		return nil, errors.New("rpm header: shorter than 8 bytes")
 	}
@@ -103,7 +107,7 @@ func ParseRPMHeader(b []byte) (*RPMHeader, error) {
 	}
 	idx := b[8 : 8+il*16]
 	data := b[8+il*16 : 8+il*16+dl]
-	entries := map[uint32]hdrEntry{}
+	entries := make(map[uint32]hdrEntry, il)
 	for i := uint32(0); i < il; i++ {
 		e := idx[i*16:]
 		he := hdrEntry{binary.BigEndian.Uint32(e), binary.BigEndian.Uint32(e[4:]), binary.BigEndian.Uint32(e[8:]), binary.BigEndian.Uint32(e[12:])}
@@ -131,48 +135,51 @@ func ParseRPMHeader(b []byte) (*RPMHeader, error) {
 	if a := r.int32s(tagDigestAlgo); len(a) > 0 {
 		h.Algo = rpmAlgo(a[0])
 	}
-	var paths []string
-	if base := r.strs(tagBaseNames); len(base) > 0 {
-		dirs, di := r.strs(tagDirNames), r.int32s(tagDirIndexes)
-		if len(di) != len(base) {
+	base, dirs, old := r.raw(tagBaseNames), r.raw(tagDirNames), [][]byte(nil)
+	var di []int32
+	if len(base) > 0 {
+		di = r.int32s(tagDirIndexes)
+		if r.err == nil && len(di) != len(base) {
 			return nil, fmt.Errorf("rpm header %s: %d basenames, %d dir indexes", h.Name, len(base), len(di))
 		}
-		paths = make([]string, len(base))
-		for i, n := range base {
+	} else {
+		old = r.raw(tagOldFiles)
+	}
+	modes, digests, links, flags := r.int16s(tagFileModes), r.raw(tagFileDigests), r.raw(tagFileLinkTos), r.int32s(tagFileFlags)
+	if r.err != nil {
+		return nil, r.err
+	}
+	n := len(base)
+	if n == 0 {
+		n = len(old)
+	}
+	var pbuf []byte
+	for i := 0; i < n; i++ {
+		if len(base) > 0 {
 			if di[i] < 0 || int(di[i]) >= len(dirs) {
 				return nil, fmt.Errorf("rpm header %s: dir index %d out of %d", h.Name, di[i], len(dirs))
 			}
-			paths[i] = dirs[di[i]] + n
+			pbuf = append(append(pbuf[:0], dirs[di[i]]...), base[i]...)
+		} else {
+			pbuf = append(pbuf[:0], old[i]...)
 		}
-	} else {
-		paths = r.strs(tagOldFiles)
-	}
-	if r.err != nil {
-		return nil, r.err
-	}
-	if len(paths) == 0 {
-		return h, nil // gpg-pubkey and meta packages own no files
-	}
-	modes, digests, links, flags := r.int16s(tagFileModes), r.strs(tagFileDigests), r.strs(tagFileLinkTos), r.int32s(tagFileFlags)
-	if r.err != nil {
-		return nil, r.err
-	}
-	h.Files = make([]RPMFile, len(paths))
-	for i, p := range paths {
-		f := RPMFile{Path: path.Clean(p)}
+		if !keep.Keep(pbuf) {
+			continue
+		}
+		f := RPMFile{Path: path.Clean(string(pbuf))}
 		if i < len(modes) {
 			f.Mode = modes[i]
 		}
 		if i < len(digests) {
-			f.Digest = digests[i]
+			f.Digest = string(digests[i])
 		}
 		if i < len(links) {
-			f.LinkTo = links[i]
+			f.LinkTo = string(links[i])
 		}
 		if i < len(flags) {
 			f.Flags = flags[i]
 		}
-		h.Files[i] = f
+		h.Files = append(h.Files, f)
 	}
 	return h, nil
 }
@@ -230,6 +237,34 @@ func (r *hdrReader) strs(tag uint32) []string {
 			return nil
 		}
 		out = append(out, string(d[:n]))
+		d = d[n+1:]
+	}
+	return out
+}
+
+// raw returns a string array's elements as slices of the header, without copies.
+func (r *hdrReader) raw(tag uint32) [][]byte {
+	e, ok := r.entries[tag]
+	if !ok {
+		return nil
+	}
+	if e.typ != typeString && e.typ != typeStringArray && e.typ != typeI18NString {
+		r.fail(tag, "not a string")
+		return nil
+	}
+	if e.count > uint32(len(r.data)) {
+		r.fail(tag, "more strings than data bytes")
+		return nil
+	}
+	out := make([][]byte, 0, e.count)
+	d := r.data[e.off:]
+	for i := uint32(0); i < e.count; i++ {
+		n := bytes.IndexByte(d, 0)
+		if n < 0 {
+			r.fail(tag, "string runs past the data")
+			return nil
+		}
+		out = append(out, d[:n:n])
 		d = d[n+1:]
 	}
 	return out
@@ -337,11 +372,11 @@ func (ix *Index) readRPMSqlite(ctx context.Context, file string, keep *Filter) (
 	var firstBad error
 	for rows.Next() {
 		var hnum int64
-		var blob []byte
+		var blob sql.RawBytes // valid until Next: the parse copies what it keeps
 		if err := rows.Scan(&hnum, &blob); err != nil {
 			return n, err
 		}
-		h, err := ParseRPMHeader(blob)
+		h, err := parseRPMHeader(blob, keep)
 		if err != nil {
 			bad++
 			if firstBad == nil {
@@ -367,10 +402,7 @@ func (ix *Index) addRPM(h *RPMHeader, keep *Filter) {
 		return
 	}
 	p := &Package{Name: h.Name, Version: h.EVR(), Arch: h.Arch, Type: TypeRPM}
-	for _, f := range h.Files {
-		if !keep.Keep([]byte(f.Path)) {
-			continue
-		}
+	for _, f := range h.Files { // kept by parseRPMHeader already
 		file := File{Pkg: p, Mode: uint32(f.Mode), Target: f.LinkTo, Conffile: f.Flags&rpmFileConfig != 0}
 		if f.Digest != "" && h.Algo != AlgoNone {
 			if d, err := hex.DecodeString(f.Digest); err == nil {
