@@ -222,7 +222,7 @@ const htmlSource = `<!DOCTYPE html>
 <colgroup><col class="c-path"><col class="c-type"><col class="c-mode"><col class="c-owner"><col class="c-size"><col class="c-hash"><col class="c-time"><col class="c-time"></colgroup>
 <thead><tr><th>Path</th><th>Type</th><th>Mode</th><th>Owner:group</th><th class="num">Size</th><th>SHA-256</th><th>Modified</th><th>Approved</th></tr></thead>
 <tbody>
-{{range .Files}}<tr{{if .Exec}} class="exec"{{end}}><td class="path mono" data-sort="{{.Path}}">{{wbr .Path}}{{if .Exec}}<span class="badge">exec</span>{{end}}{{if .Target}}<span class="target">→ {{wbr .Target}}</span>{{end}}</td><td>{{.Type}}</td><td class="mode mono">{{.Mode}} {{.ModeSym}}</td><td class="owner" title="uid {{.UID}}, gid {{.GID}}">{{.Owner}}</td><td class="num" data-sort="{{.Size}}">{{.SizeText}}</td><td class="hash mono">{{if .Hash}}{{.HashWrapped}}{{else}}<span class="dim">{{.HashState}}</span>{{end}}</td><td class="time" data-sort="{{.Modified.Full}}">{{template "time" .Modified}}</td><td class="time" data-sort="{{.ApprovedAt.Full}}">{{template "time" .ApprovedAt}}{{if .ApprovedBy}}<br><span class="dim">by {{.ApprovedBy}}</span>{{end}}</td></tr>
+{{range .Files}}<tr{{if .Exec}} class="exec"{{end}}><td class="path mono" data-sort="{{.Path}}">{{wbr .Path}}{{if .Exec}}<span class="badge">exec</span>{{end}}{{if .Target}}<span class="target">→ {{wbr .Target}}</span>{{end}}{{if .Package}}<span class="target">{{.Package}}</span>{{end}}</td><td>{{.Type}}</td><td class="mode mono">{{.Mode}} {{.ModeSym}}</td><td class="owner" title="uid {{.UID}}, gid {{.GID}}">{{.Owner}}</td><td class="num" data-sort="{{.Size}}">{{.SizeText}}</td><td class="hash mono">{{if .Hash}}{{.HashWrapped}}{{else}}<span class="dim">{{.HashState}}</span>{{end}}</td><td class="time" data-sort="{{.Modified.Full}}">{{template "time" .Modified}}</td><td class="time" data-sort="{{.ApprovedAt.Full}}">{{template "time" .ApprovedAt}}{{if .ApprovedBy}}<br><span class="dim">by {{.ApprovedBy}}</span>{{end}}</td></tr>
 {{end}}</tbody>
 </table>
 {{else}}<p class="none">no approved files</p>{{end}}
@@ -274,6 +274,7 @@ type htmlFile struct {
 	Modified, ApprovedAt                     htmlTime
 	ApprovedBy                               string
 	Exec                                     bool
+	Package                                  string // "NAME VERSION (TYPE), STATE", "unowned" or ""
 }
 
 type htmlGroup struct {
@@ -344,6 +345,12 @@ func newHTMLPage(d *Document) *htmlPage {
 			Exec: f.Executable}
 		if f.Target != "" {
 			hf.Target = showPath(f.Target, "")
+		}
+		switch {
+		case f.PackageState == "unowned":
+			hf.Package = "owned by no package"
+		case f.PackageState != "":
+			hf.Package = text(f.PackageName) + " " + text(f.PackageVersion) + " (" + text(f.PackageType) + "), " + text(f.PackageState)
 		}
 		if hf.HashState == "" {
 			hf.HashState = "not hashed"

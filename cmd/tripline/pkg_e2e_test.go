@@ -127,6 +127,22 @@ func TestFirstScanAgainstPackages(t *testing.T) {
 				t.Errorf("baseline show (text) does not name the package:\n%s", text.stdout)
 			}
 
+			// The exports carry them too.
+			for format, want := range map[string]string{
+				"csv":  "/usr/lib/systemd/system-generators/tripline-pkg,",
+				"json": `"package_state": "modified"`,
+				"html": "tripline-pkg " + f.version("1.0") + " (" + f.typ + "), verified",
+			} {
+				x := tl(t, fx, "baseline", "export", "--format", format)
+				if x.code != 0 || !strings.Contains(x.stdout, want) {
+					t.Errorf("export %s (exit %d) lacks %q", format, x.code, want)
+				}
+			}
+			csv := tl(t, fx, "baseline", "export", "--format", "csv").stdout
+			if !strings.Contains(csv, ",tripline-pkg,"+f.version("1.0")+","+f.typ+",verified") || !strings.Contains(csv, "package_name,package_version,package_type,package_state") {
+				t.Errorf("csv export lacks the package columns:\n%s", csv)
+			}
+
 			// A later scan still reports them, in ECS with package.name/version/type.
 			r = tl(t, fx, "scan", "--format", "ecs")
 			var sawMod, sawConf, sawUnowned bool
