@@ -252,6 +252,7 @@ func (ix *Index) loadDpkg(root string, keep *Filter) (bool, error) {
 		}
 	}
 	pkgs = live
+	ix.loadDiversions(admin)
 	ix.loadDpkgPending(admin, keep)
 	var errs []error
 	buf := make([]byte, 0, 256<<10)
@@ -263,26 +264,40 @@ func (ix *Index) loadDpkg(root string, keep *Filter) (bool, error) {
 		if dp.MultiArch == "same" && dp.Arch != "" {
 			base += ":" + dp.Arch
 		}
+		// place says where this package's file listed as b is on disk (dpkg-divert moves it),
+		// and whether the index keeps it.
+		place := func(b []byte) (string, bool) {
+			if d, ok := ix.div[string(b)]; ok && d.pkg != dp.Name {
+				return d.to, keep.Keep([]byte(d.to))
+			}
+			if !keep.Keep(b) {
+				return "", false
+			}
+			return string(b), true
+		}
 		conf := map[string]bool{}
 		for _, c := range dp.Conffiles {
 			conf[c.Path] = true
-			if !keep.Keep([]byte(c.Path)) {
+			at, ok := place([]byte(c.Path))
+			if !ok {
 				continue
 			}
 			file := File{Pkg: p, Conffile: true}
 			if c.MD5 != nil {
 				file.Digest, file.Algo = c.MD5, AlgoMD5
 			}
-			ix.put(c.Path, file)
+			ix.put(at, file)
 		}
 		data, err := readInfo(admin, base, ".md5sums", buf)
 		if err == nil {
 			buf = data[:0]
 			err = ParseMD5sums(data, func(b []byte, sum []byte) {
-				if !keep.Keep(b) || conf[string(b)] {
+				if conf[string(b)] {
 					return
 				}
-				ix.put(string(b), File{Pkg: p, Digest: append([]byte(nil), sum...), Algo: AlgoMD5})
+				if at, ok := place(b); ok {
+					ix.put(at, File{Pkg: p, Digest: append([]byte(nil), sum...), Algo: AlgoMD5})
+				}
 			})
 		}
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -292,11 +307,10 @@ func (ix *Index) loadDpkg(root string, keep *Filter) (bool, error) {
 		if err == nil {
 			buf = data[:0]
 			ParseList(data, func(b []byte) {
-				if !keep.Keep(b) {
-					return
-				}
-				if _, ok := ix.files[string(b)]; !ok {
-					ix.files[string(b)] = File{Pkg: p} // a directory, a symlink, or a file without a sum
+				if at, ok := place(b); ok {
+					if _, ok := ix.files[at]; !ok {
+						ix.files[at] = File{Pkg: p} // a directory, a symlink, or a file without a sum
+					}
 				}
 			})
 		}
@@ -309,6 +323,27 @@ func (ix *Index) loadDpkg(root string, keep *Filter) (bool, error) {
 		errs = append([]error{statusErr}, errs...)
 	}
 	return true, errors.Join(errs...)
+}
+
+// diversion is one line triple of dpkg's diversions file: another package's file at from is
+// moved to to, so that pkg (":" for a local diversion) can put its own at from.
+type diversion struct{ to, pkg string }
+
+// loadDiversions reads admin/diversions. Without it, a diverted file would be compared with the
+// md5 of the package it was diverted from.
+func (ix *Index) loadDiversions(admin string) {
+	data, err := os.ReadFile(join(admin, "/diversions"))
+	if err != nil {
+		return
+	}
+	var ls []string
+	lines(data, func(l []byte) { ls = append(ls, string(l)) })
+	for i := 0; i+2 < len(ls); i += 3 {
+		if ix.div == nil {
+			ix.div = map[string]diversion{}
+		}
+		ix.div[ls[i]] = diversion{to: ls[i+1], pkg: ls[i+2]}
+	}
 }
 
 // loadDpkgPending reads the control area of a package dpkg is unpacking right now

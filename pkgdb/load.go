@@ -156,7 +156,7 @@ func (c *Cache) Loads() int {
 // stampNow identifies the current state of the database files: size, mtime, ctime and inode of
 // each (a missing file stamps as missing).
 func (c *Cache) stampNow() string {
-	files := []string{DpkgAdmin + "/status", DpkgAdmin + "/updates", DpkgAdmin + "/tmp.ci/control", DpkgAdmin + "/tmp.ci/md5sums"}
+	files := []string{DpkgAdmin + "/status", DpkgAdmin + "/updates", DpkgAdmin + "/diversions", DpkgAdmin + "/tmp.ci/control", DpkgAdmin + "/tmp.ci/md5sums"}
 	for _, d := range RPMDirs {
 		for _, f := range []string{"rpmdb.sqlite", "rpmdb.sqlite-wal", "Packages.db", "Packages"} {
 			files = append(files, d+"/"+f)

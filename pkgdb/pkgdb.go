@@ -118,6 +118,7 @@ type Index struct {
 	pending map[string]File
 	// unpacking names the dpkg packages whose status is half-installed.
 	unpacking map[string]bool
+	div       map[string]diversion // dpkg's diversions, by the diverted path
 	pkgs      int
 	merged    []string // merged-/usr directories of the root: "/bin", "/lib"...
 	// Gaps are the package databases found but not read.

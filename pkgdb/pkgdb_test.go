@@ -3,6 +3,7 @@ package pkgdb
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -216,5 +217,33 @@ func TestCacheReload(t *testing.T) {
 	ix3, _ := c.Index(ctx)
 	if ix3 == ix1 || c.Loads() != 2 || ix3.Packages() != 4 {
 		t.Fatalf("changed database: %d loads, %d packages", c.Loads(), ix3.Packages())
+	}
+}
+
+// A file moved aside by dpkg-divert is its package's under the new name; the admin's file put
+// in its place is no package's.
+func TestDpkgDiversion(t *testing.T) {
+	pkgtest.Need(t, "dpkg", "dpkg-deb", "dpkg-divert")
+	root := mergedRoot(t)
+	pkgtest.DpkgRoot(t, root)
+	pkgtest.InstallDeb(t, root, pkgtest.BuildDeb(t, fixture("1.0", "#!/bin/sh\necho 1\n")))
+	out, err := exec.Command("dpkg-divert", "--root="+root, "--local", "--rename", "--divert", "/etc/cron.daily/tripline-pkgdb.distrib",
+		"--add", "/etc/cron.daily/tripline-pkgdb").CombinedOutput()
+	if err != nil {
+		t.Fatalf("dpkg-divert: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/cron.daily/tripline-pkgdb"), []byte("#!/bin/sh\nlocal\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := Load(context.Background(), root, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := ContentReader(root)
+	if p := ix.Verify(stat(t, root, "/etc/cron.daily/tripline-pkgdb.distrib"), read); p == nil || p.State != baseline.PkgVerified || p.Name != "tripline-pkgdb" {
+		t.Errorf("diverted original: %+v", p)
+	}
+	if p := ix.Verify(stat(t, root, "/etc/cron.daily/tripline-pkgdb"), read); p == nil || p.State != baseline.PkgUnowned {
+		t.Errorf("the admin's file in its place: %+v", p)
 	}
 }
