@@ -124,6 +124,11 @@ type job struct {
 	prev    *baseline.Entry // the last observation (state, else baseline); nil: none
 	hashErr error
 	reused  bool // the hash was taken from the last observation
+	// content is the file's content, encoded for the store by the hashing worker from the bytes
+	// it hashed (nil: not kept; keep reads the file again if it must). held is what it counts
+	// against maxHeld until the job is recorded.
+	content *store.Encoded
+	held    int64
 	done    chan struct{}
 	gone    []store.Approved // baseline entries before this path that were not walked
 }
@@ -177,6 +182,11 @@ type run struct {
 	states map[string]store.State
 	iter   *store.BaselineIter // nil on a first scan
 	m      meter
+
+	// held counts the bytes of contents the workers hold for jobs not yet recorded; full says the
+	// content store took no more, so the workers stop keeping contents.
+	held atomic.Int64
+	full atomic.Bool
 
 	seen    map[string]bool // drift (state) paths met during the walk
 	unknown []string        // prefixes ("dir/") whose contents could not be listed
@@ -326,11 +336,35 @@ func (r *run) observe(parent context.Context) error {
 	return walkErr
 }
 
-// hash hashes the files of the jobs it receives until hashq is closed.
+// maxHeld bounds the contents the hashing workers hold for jobs waiting to be recorded: past
+// it, a content is not kept and keep reads the file again (rarely: the consumer is quicker than
+// the hashing), so memory stays flat whatever the tree.
+const maxHeld = 16 << 20
+
+// hash hashes the files of the jobs it receives until hashq is closed. While the content store
+// takes contents, it keeps the bytes of each small file it hashed and encodes them for the store
+// (deflate, the costly part), on its own goroutine: every file is read once, and the consumer,
+// which writes the database alone, only inserts them.
 func (r *run) hash(hashq <-chan *job) {
 	buf := make([]byte, 256<<10)
 	for j := range hashq {
-		j.hashErr = j.v.Hash(r.o.MaxHashBytes, buf)
+		keepMax := int64(-1)
+		if !r.o.NoContent && !r.full.Load() {
+			keepMax = store.MaxContentFile
+		}
+		data, err := j.v.HashContent(r.o.MaxHashBytes, buf, keepMax)
+		j.hashErr = err
+		if data != nil {
+			n := int64(len(data))
+			if r.held.Add(n) <= maxHeld {
+				if c, err := store.EncodeContent(j.v.Entry.SHA256, data); err == nil {
+					j.content, j.held = &c, n
+				}
+			}
+			if j.held == 0 {
+				r.held.Add(-n)
+			}
+		}
 		if j.v.Entry.HashState == baseline.HashOK {
 			r.m.bytes.Add(j.v.Entry.Size)
 		}
@@ -435,6 +469,10 @@ func (r *run) consume(ctx context.Context, cancel context.CancelFunc, ordered <-
 				cancel()
 			}
 		}
+		if j.held > 0 {
+			r.held.Add(-j.held)
+			j.content = nil
+		}
 		if j.v != nil {
 			j.v.Release()
 		}
@@ -537,10 +575,10 @@ func (r *run) job(ctx context.Context, j *job) error {
 		if err := r.tx.PutBaseline(ctx, e, r.nowNS, r.o.By); err != nil {
 			return err
 		}
-		return r.keep(ctx, e)
+		return r.keep(ctx, e, j.content)
 	}
 	if j.prev == nil || j.prev.SHA256 != e.SHA256 {
-		if err := r.keep(ctx, e); err != nil {
+		if err := r.keep(ctx, e, j.content); err != nil {
 			return err
 		}
 	}
@@ -573,18 +611,36 @@ func (r *run) count(e *baseline.Entry, j *job) {
 	}
 }
 
-// keep stores e's content, counting those the full store could not take.
-func (r *run) keep(ctx context.Context, e *baseline.Entry) error {
+// keep stores e's content, counting those the full store could not take: c when the hashing
+// worker encoded it, else read again (journal.KeepContent).
+func (r *run) keep(ctx context.Context, e *baseline.Entry, c *store.Encoded) error {
 	if r.o.NoContent {
 		return nil
 	}
-	err := journal.KeepContent(ctx, r.tx, r.root, e, r.nowNS)
+	var err error
+	if c != nil && c.SHA256 == e.SHA256 && e.HashState == baseline.HashOK {
+		err = r.keepEncoded(ctx, c)
+	} else {
+		err = journal.KeepContent(ctx, r.tx, r.root, e, r.nowNS)
+	}
 	if errors.Is(err, store.ErrContentFull) {
+		r.full.Store(true)
 		r.res.ContentFull++
 		r.res.ContentStoreBytes = store.MaxContentBytes
 		return nil
 	}
 	return err
+}
+
+// keepEncoded stores a content the hashing worker encoded, unless the store has it already.
+func (r *run) keepEncoded(ctx context.Context, c *store.Encoded) error {
+	if r.tx.ContentFull() {
+		return store.ErrContentFull
+	}
+	if ok, err := r.tx.HasContent(ctx, c.SHA256, r.nowNS); err != nil || ok {
+		return err
+	}
+	return r.tx.PutEncoded(ctx, *c, r.nowNS)
 }
 
 // gone handles a baseline entry that the walk did not meet.
