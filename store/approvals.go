@@ -98,11 +98,22 @@ type leaf struct {
 	sum  [32]byte
 }
 
-// baselineLeaves reads every baseline row, in path order, and hashes it.
+// baselineLeaves reads every baseline row, in path order, and hashes it. It keeps every path:
+// checkBaseline uses it only to name the rows of a baseline that does not match its seal.
 func baselineLeaves(ctx context.Context, q querier) ([]leaf, error) {
+	var out []leaf
+	err := eachLeaf(ctx, q, func(path []byte, sum *[32]byte) {
+		out = append(out, leaf{path: string(path), sum: *sum})
+	})
+	return out, err
+}
+
+// eachLeaf reads every baseline row, in path order, and calls f with its path and leaf; path is
+// valid only during the call.
+func eachLeaf(ctx context.Context, q querier, f func(path []byte, sum *[32]byte)) error {
 	rows, err := q.QueryContext(ctx, "SELECT "+baselineCols+" FROM baseline ORDER BY path")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
 	// RawBytes: the text of each column as SQLite gives it (an integer as its decimal digits, as a
@@ -112,12 +123,12 @@ func baselineLeaves(ctx context.Context, q querier) ([]leaf, error) {
 	for i := range cols {
 		dest[i] = &cols[i]
 	}
-	var out []leaf
 	var n [binary.MaxVarintLen64]byte
+	var sum [32]byte
 	h := sha256.New()
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return nil, err
+			return err
 		}
 		h.Reset()
 		h.Write([]byte(leafDomain))
@@ -126,11 +137,41 @@ func baselineLeaves(ctx context.Context, q querier) ([]leaf, error) {
 			h.Write(n[:binary.PutUvarint(n[:], uint64(len(c)))])
 			h.Write(c)
 		}
-		l := leaf{path: string(cols[0])}
-		h.Sum(l.sum[:0])
-		out = append(out, l)
+		h.Sum(sum[:0])
+		f(cols[0], &sum)
 	}
-	return out, rows.Err()
+	return rows.Err()
+}
+
+// sealBaseline computes the seal of the baseline as q sees it, reading it once and keeping only
+// the short leaves (8 bytes a row): what sealOf computes from baselineLeaves, in flat memory.
+// q must be a transaction, so that the count and the rows are of one snapshot.
+func sealBaseline(ctx context.Context, q *sql.Tx) (Seal, []byte, error) {
+	var count int64
+	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM baseline").Scan(&count); err != nil {
+		return Seal{}, nil, err
+	}
+	h := sha256.New()
+	h.Write([]byte(rootDomain))
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(count))
+	h.Write(n[:])
+	short := make([]byte, 0, count*shortLeaf)
+	var seen int64
+	err := eachLeaf(ctx, q, func(_ []byte, sum *[32]byte) {
+		h.Write(sum[:])
+		short = append(short, sum[:shortLeaf]...)
+		seen++
+	})
+	if err != nil {
+		return Seal{}, nil, err
+	}
+	if seen != count {
+		return Seal{}, nil, fmt.Errorf("the baseline has %d rows, then %d, in one transaction", count, seen)
+	}
+	sortShort(short)
+	ls := sha256.Sum256(short)
+	return Seal{Paths: count, Root: hex.EncodeToString(h.Sum(nil)), Leaves: hex.EncodeToString(ls[:])}, short, nil
 }
 
 // sealOf computes the root of the leaves and the sorted short leaves that name them.
@@ -165,11 +206,10 @@ func sortShort(b []byte) {
 // sealTx appends a seal of the baseline as tx sees it after the row (headID, headHash) and
 // returns the seal row's id and hash.
 func sealTx(ctx context.Context, tx *sql.Tx, headID int64, headHash, by string, nowNS int64) (int64, string, error) {
-	leaves, err := baselineLeaves(ctx, tx)
+	s, short, err := sealBaseline(ctx, tx)
 	if err != nil {
 		return 0, "", err
 	}
-	s, short := sealOf(leaves)
 	body, err := json.Marshal(s)
 	if err != nil {
 		return 0, "", err
@@ -302,20 +342,20 @@ func (db *DB) checkBaseline(ctx context.Context, tx *sql.Tx) (BaselineCheck, err
 		res.Problem = p
 		return res, db.wrap(err)
 	}
-	leaves, err := baselineLeaves(ctx, tx)
+	now, _, err := sealBaseline(ctx, tx)
 	if err != nil {
 		return res, db.wrap(err)
 	}
-	res.Paths = int64(len(leaves))
+	res.Paths = now.Paths
 	var sealRow chainRow
 	err = sealRow.scan(tx.QueryRowContext(ctx, "SELECT "+chainCols+" FROM history WHERE source = ? AND kind = ? ORDER BY id DESC LIMIT 1",
 		SourceApproval, KindSealed))
 	if errors.Is(err, sql.ErrNoRows) {
-		if len(leaves) == 0 {
+		if now.Paths == 0 {
 			res.OK = true
 			return res, nil
 		}
-		res.Problem = fmt.Sprintf("the baseline's %d rows were approved by no seal in the history: the seal rows were deleted, or the baseline was written outside tripline", len(leaves))
+		res.Problem = fmt.Sprintf("the baseline's %d rows were approved by no seal in the history: the seal rows were deleted, or the baseline was written outside tripline", now.Paths)
 		return res, nil
 	}
 	if err != nil {
@@ -331,10 +371,14 @@ func (db *DB) checkBaseline(ctx context.Context, tx *sql.Tx) (BaselineCheck, err
 		res.Problem = fmt.Sprintf("history row %d: the seal is not valid JSON", sealRow.ID)
 		return res, nil
 	}
-	now, _ := sealOf(leaves)
 	if now.Root == recorded.Root {
 		res.OK = true
 		return res, nil
+	}
+	// Not what was sealed: read it again, keeping the paths, to name the rows.
+	leaves, err := baselineLeaves(ctx, tx)
+	if err != nil {
+		return res, db.wrap(err)
 	}
 	var short []byte
 	err = tx.QueryRowContext(ctx, "SELECT leaves FROM approval_leaves WHERE history_id = ?", sealRow.ID).Scan(&short)
