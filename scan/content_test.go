@@ -3,8 +3,10 @@ package scan
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/tripline/tripline/store"
@@ -39,5 +41,29 @@ func TestScanStoresContents(t *testing.T) {
 	e.scan(func(o *Options) { o.NoContent = true })
 	if _, err := e.db.Content(ctx, shaOf("#!/bin/sh\nanother\n")); !errors.Is(err, store.ErrNoContent) {
 		t.Errorf("with NoContent: %v, want ErrNoContent", err)
+	}
+}
+
+// A check verifies the baseline against its seal from the rows it compares against: an edited
+// row fails the scan, which records nothing.
+func TestScanRefusesEditedBaseline(t *testing.T) {
+	e := newEnv(t)
+	e.scan()
+	before := e.historyRows()
+	w, err := sql.Open("sqlite3", e.dbf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Exec("UPDATE baseline SET mode = 2541 WHERE path = '/etc/cron.daily/b'"); err != nil {
+		t.Fatal(err)
+	}
+	e.write("etc/cron.daily/a", "#!/bin/sh\nchanged\n", 0o755)
+	_, err = Run(context.Background(), Options{Root: e.root, Policy: e.pol, DB: e.db, By: "test"})
+	if !errors.Is(err, store.ErrBaselineEdited) || !strings.Contains(err.Error(), "/etc/cron.daily/b") || !strings.Contains(err.Error(), "refusing to compare") {
+		t.Fatalf("scan against an edited baseline: %v", err)
+	}
+	if n := e.historyRows(); n != before {
+		t.Errorf("%d history rows after the refused scan, want %d", n, before)
 	}
 }

@@ -484,6 +484,9 @@ func (r *run) consume(ctx context.Context, cancel context.CancelFunc, ordered <-
 // first scan, closes the run and commits.
 func (r *run) finish(ctx context.Context) error {
 	if !r.first {
+		if err := r.verifyBaseline(ctx); err != nil {
+			return err
+		}
 		if err := r.finishStates(ctx); err != nil {
 			return err
 		}
@@ -502,6 +505,28 @@ func (r *run) finish(ctx context.Context) error {
 	}
 	return r.tx.Commit()
 }
+
+// verifyBaseline checks the baseline this scan compared against with its seal, from the rows the
+// walk's merge read (store.BaselineIter.Verify): one reading of the baseline for both. A baseline
+// edited outside tripline fails the scan, and nothing of it is recorded: compared against, the
+// edit would pass for approved.
+func (r *run) verifyBaseline(ctx context.Context) error {
+	chk, err := r.iter.Verify(ctx)
+	if err != nil {
+		return err
+	}
+	if !chk.OK {
+		return editedError(fmt.Sprintf("baseline of %s: %s; refusing to compare against it: see 'tripline history --verify', and record a new baseline with 'tripline baseline create' once you know why",
+			r.o.DB.Path(), chk.Problem))
+	}
+	return nil
+}
+
+// editedError says why a scan refused an edited baseline; it is a store.ErrBaselineEdited.
+type editedError string
+
+func (e editedError) Error() string { return string(e) }
+func (e editedError) Unwrap() error { return store.ErrBaselineEdited }
 
 // sawState notes that a path with a drift row was met, so finishStates leaves it alone. Only
 // drift paths are kept: the set stays as small as the state table, not as big as the tree.

@@ -337,17 +337,22 @@ func contiguous(ctx context.Context, q *sql.Tx) (string, error) {
 
 // checkBaseline is VerifyBaseline inside tx.
 func (db *DB) checkBaseline(ctx context.Context, tx *sql.Tx) (BaselineCheck, error) {
-	var res BaselineCheck
+	now, _, err := sealBaseline(ctx, tx)
+	if err != nil {
+		return BaselineCheck{}, db.wrap(err)
+	}
+	return db.checkSeal(ctx, tx, now)
+}
+
+// checkSeal is checkBaseline given the seal of the baseline as tx sees it now (now).
+func (db *DB) checkSeal(ctx context.Context, tx *sql.Tx, now Seal) (BaselineCheck, error) {
+	res := BaselineCheck{Paths: now.Paths}
 	if p, err := contiguous(ctx, tx); err != nil || p != "" {
 		res.Problem = p
 		return res, db.wrap(err)
 	}
-	now, _, err := sealBaseline(ctx, tx)
-	if err != nil {
-		return res, db.wrap(err)
-	}
-	res.Paths = now.Paths
 	var sealRow chainRow
+	var err error
 	err = sealRow.scan(tx.QueryRowContext(ctx, "SELECT "+chainCols+" FROM history WHERE source = ? AND kind = ? ORDER BY id DESC LIMIT 1",
 		SourceApproval, KindSealed))
 	if errors.Is(err, sql.ErrNoRows) {

@@ -2,8 +2,14 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"hash"
+	"strconv"
 	"strings"
 
 	"github.com/tripline/tripline/baseline"
@@ -34,20 +40,50 @@ func entryArgs(e *baseline.Entry) []any {
 type Approved = baseline.Approved
 
 // BaselineIter iterates over the baseline in the byte order of paths (the order of baseline.Walk).
+// As it reads each row it also hashes it for the baseline's seal, so that a caller that reads
+// the whole baseline (a scan) can check it against its seal with Verify instead of reading it
+// a second time.
 type BaselineIter struct {
-	db   *DB
-	rows *sql.Rows
-	err  error
+	db    *DB
+	tx    *sql.Tx
+	rows  *sql.Rows
+	err   error
+	cols  []sql.RawBytes
+	dest  []any
+	count int64 // rows, counted in the same snapshot before the first is read
+	read  int64
+	root  hash.Hash
+	leaf  hash.Hash
+	short []byte
 }
 
 // Baseline returns an iterator over the whole baseline, read from a snapshot: writes made while
 // it is open are not seen. Close it when done.
 func (db *DB) Baseline(ctx context.Context) (*BaselineIter, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT "+entryCols+", approved_ns, approved_by FROM baseline ORDER BY path")
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, db.wrap(err)
 	}
-	return &BaselineIter{db: db, rows: rows}, nil
+	it := &BaselineIter{db: db, tx: tx, root: sha256.New(), leaf: sha256.New()}
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM baseline").Scan(&it.count); err != nil {
+		tx.Rollback()
+		return nil, db.wrap(err)
+	}
+	if it.rows, err = tx.QueryContext(ctx, "SELECT "+baselineCols+" FROM baseline ORDER BY path"); err != nil {
+		tx.Rollback()
+		return nil, db.wrap(err)
+	}
+	it.cols = make([]sql.RawBytes, strings.Count(baselineCols, ",")+1)
+	it.dest = make([]any, len(it.cols))
+	for i := range it.cols {
+		it.dest[i] = &it.cols[i]
+	}
+	it.root.Write([]byte(rootDomain))
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(it.count))
+	it.root.Write(n[:])
+	it.short = make([]byte, 0, it.count*shortLeaf)
+	return it, nil
 }
 
 // Next returns the next entry, or false at the end or on error (see Err).
@@ -55,14 +91,50 @@ func (it *BaselineIter) Next() (Approved, bool) {
 	if it.err != nil || !it.rows.Next() {
 		return Approved{}, false
 	}
-	var a Approved
-	var err error
-	a.Entry, err = scanEntry(it.rows, &a.ApprovedNS, &a.ApprovedBy)
-	if err != nil {
+	if err := it.rows.Scan(it.dest...); err != nil {
 		it.err = it.db.wrap(err)
 		return Approved{}, false
 	}
+	// The leaf of eachLeaf, from the same bytes.
+	var n [binary.MaxVarintLen64]byte
+	var sum [32]byte
+	it.leaf.Reset()
+	it.leaf.Write([]byte(leafDomain))
+	for _, c := range it.cols {
+		it.leaf.Write(n[:binary.PutUvarint(n[:], uint64(len(c)))])
+		it.leaf.Write(c)
+	}
+	it.leaf.Sum(sum[:0])
+	it.root.Write(sum[:])
+	it.short = append(it.short, sum[:shortLeaf]...)
+	it.read++
+	a, err := approvedFromRaw(it.cols)
+	if err != nil {
+		it.err = fmt.Errorf("database %s: baseline row %s: %w", it.db.path, baseline.QuotePath(string(it.cols[0])), err)
+		return Approved{}, false
+	}
 	return a, true
+}
+
+// approvedFromRaw decodes the columns of baselineCols.
+func approvedFromRaw(c []sql.RawBytes) (Approved, error) {
+	var a Approved
+	var ints [12]int64
+	for i, col := range []int{3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 16} {
+		v, err := strconv.ParseInt(string(c[col]), 10, 64)
+		if err != nil {
+			return a, fmt.Errorf("column %d: %q is not an integer", col+1, c[col])
+		}
+		ints[i] = v
+	}
+	e := &a.Entry
+	e.Path, e.Location, e.Type = string(c[0]), string(c[1]), baseline.Type(c[2])
+	e.Mode, e.UID, e.GID, e.Size = uint32(ints[0]), uint32(ints[1]), uint32(ints[2]), ints[3]
+	e.Inode, e.Dev, e.Nlink = uint64(ints[4]), uint64(ints[5]), uint32(ints[6])
+	e.MtimeNS, e.CtimeNS, e.BtimeNS = ints[7], ints[8], ints[9]
+	e.Target, e.SHA256, e.HashState = string(c[13]), string(c[14]), baseline.HashState(c[15])
+	a.ApprovedNS, a.ApprovedBy = ints[10], string(c[17])
+	return a, nil
 }
 
 // Err returns the error that ended the iteration, if any.
@@ -73,8 +145,29 @@ func (it *BaselineIter) Err() error {
 	return it.db.wrap(it.rows.Err())
 }
 
+// Verify checks the rows read against the newest seal in the history, as VerifyBaseline does,
+// from the same snapshot. It may be called only once Next has returned false without an error:
+// every row has then been hashed on the way.
+func (it *BaselineIter) Verify(ctx context.Context) (BaselineCheck, error) {
+	if err := it.Err(); err != nil {
+		return BaselineCheck{}, err
+	}
+	if it.rows.Next() || it.read != it.count {
+		return BaselineCheck{}, fmt.Errorf("database %s: the baseline was not read to its end (%d of %d rows) before its check", it.db.path, it.read, it.count)
+	}
+	short := append([]byte(nil), it.short...)
+	sortShort(short)
+	ls := sha256.Sum256(short)
+	now := Seal{Paths: it.count, Root: hex.EncodeToString(it.root.Sum(nil)), Leaves: hex.EncodeToString(ls[:])}
+	return it.db.checkSeal(ctx, it.tx, now)
+}
+
 // Close releases the snapshot.
-func (it *BaselineIter) Close() error { return it.rows.Close() }
+func (it *BaselineIter) Close() error {
+	err := it.rows.Close()
+	it.tx.Rollback()
+	return err
+}
 
 // BaselineEntries returns the approved entries for the given paths, or for every path under
 // prefix when prefix ends in "/", or all of them when paths is empty.
