@@ -6,9 +6,12 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/policy"
 	"github.com/tripline/tripline/store"
 )
 
@@ -65,5 +68,35 @@ func TestScanRefusesEditedBaseline(t *testing.T) {
 	}
 	if n := e.historyRows(); n != before {
 		t.Errorf("%d history rows after the refused scan, want %d", n, before)
+	}
+}
+
+// Past findingsInMemory the findings go to a temporary file and come back whole and in order.
+func TestFindingsSpill(t *testing.T) {
+	e := newEnv(t)
+	e.scan()
+	const n = findingsInMemory + 250
+	for i := 0; i < n; i++ {
+		e.write(fmt.Sprintf("etc/cron.daily/new%04d", i), "#!/bin/sh\n", 0o755)
+	}
+	res := e.scan()
+	defer res.Close()
+	if res.Findings.Len() != n || res.Findings.file == nil {
+		t.Fatalf("%d findings (spilled: %v), want %d spilled past %d", res.Findings.Len(), res.Findings.file != nil, n, findingsInMemory)
+	}
+	for pass := 0; pass < 2; pass++ {
+		i := 0
+		err := res.Findings.Each(func(f *policy.Finding) error {
+			want := fmt.Sprintf("/etc/cron.daily/new%04d", i)
+			if f.Change.Path != want || f.Change.Kind != baseline.Created || f.Location == nil || f.Location.ID != "cron-periodic" ||
+				f.Rule() == "" || f.Change.New == nil || f.Change.New.SHA256 != shaOf("#!/bin/sh\n") {
+				t.Fatalf("pass %d, finding %d: %+v", pass, i, f)
+			}
+			i++
+			return nil
+		})
+		if err != nil || i != n {
+			t.Fatalf("pass %d: %d findings read back, %v", pass, i, err)
+		}
 	}
 }

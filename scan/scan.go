@@ -38,6 +38,9 @@ type Options struct {
 	// only the changes since the last observation, and on a tree that drifted a lot the findings
 	// would double its memory.
 	ChangesOnly bool
+	// NoChanges leaves Result.Changes empty: the scan command shows the findings only, and on a
+	// tree that drifted a lot the changes would hold as much memory as the findings.
+	NoChanges bool
 	// Progress, when set, is called every ProgressEvery (default 200 ms) from a goroutine of its
 	// own while the scan runs, and not after Run returns.
 	// NoContent: store no file contents (see KeepContent).
@@ -100,7 +103,7 @@ type Result struct {
 	ContentStoreBytes int64
 	// Uncovered counts baseline paths that the policy no longer selects (left untouched).
 	Uncovered int
-	Findings  []policy.Finding // against the baseline, in path order
+	Findings  *Findings // against the baseline, in path order; past 1,000, on disk until Close
 	// Changes are the changes since the last observation (what the history records), judged by
 	// the policy; a change no rule fires on is recorded but not listed. The watcher emits these
 	// after a reconcile.
@@ -110,6 +113,9 @@ type Result struct {
 	Inventory *Inventory // first scan only
 	Notes     []string   // things the user should know (policy changed since the baseline...)
 }
+
+// Close releases what the findings hold on disk.
+func (r *Result) Close() error { return r.Findings.Close() }
 
 // Unreadable reports whether some path could not be read (exit bit 8).
 func (r *Result) Unreadable() bool { return len(r.Errors) > 0 }
@@ -134,7 +140,7 @@ type job struct {
 }
 
 // Run scans. It returns an error only when the scan as a whole failed (the database, the root,
-// an interrupt); problems with single paths are in Result.Errors. Its steps: begin (the write
+// an interrupt); problems with single paths are in Result.Errors. Close the Result when done. Its steps: begin (the write
 // lock, the meta data, the root check and the run row), observe (walk, hash, merge with the
 // baseline, record each path), finish (the drift left over, the meta data, the commit).
 func Run(ctx context.Context, o Options) (*Result, error) {
@@ -144,9 +150,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer r.close()
 	if err := r.observe(ctx); err != nil {
+		r.res.Close()
 		return nil, err
 	}
 	if err := r.finish(ctx); err != nil {
+		r.res.Close()
 		return nil, err
 	}
 	return r.res, nil
@@ -197,7 +205,7 @@ type run struct {
 // other writer can commit between the snapshot this scan compares against and the rows it writes.
 func begin(ctx context.Context, o Options) (*run, error) {
 	root := baseline.NormRoot(o.Root)
-	r := &run{o: o, root: root, res: &Result{Root: root, Started: o.Now()}}
+	r := &run{o: o, root: root, res: &Result{Root: root, Started: o.Now(), Findings: &Findings{}}}
 	r.nowNS = r.res.Started.UnixNano()
 	var err error
 	if r.tx, err = o.DB.Begin(ctx); err != nil {
@@ -500,7 +508,7 @@ func (r *run) finish(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := r.tx.FinishRun(context.WithoutCancel(ctx), res.RunID, r.o.Now().UnixNano(), res.Paths, len(res.Findings), len(res.Errors)); err != nil {
+	if err := r.tx.FinishRun(context.WithoutCancel(ctx), res.RunID, r.o.Now().UnixNano(), res.Paths, res.Findings.Len(), len(res.Errors)); err != nil {
 		return err
 	}
 	return r.tx.Commit()
@@ -711,7 +719,7 @@ func (r *run) find(ch baseline.Change) {
 	}
 	f, ok := r.o.Policy.Evaluate(ch, journal.LocationOf(r.o.Policy, ch.Entry()), nil)
 	if ok {
-		r.res.Findings = append(r.res.Findings, f)
+		r.res.Findings.add(f)
 	}
 }
 
@@ -722,7 +730,7 @@ func (r *run) record(ctx context.Context, k journal.Known, p string, cur *baseli
 	if out.Changed {
 		r.res.Recorded++
 	}
-	if out.Fired {
+	if out.Fired && !r.o.NoChanges {
 		r.res.Changes = append(r.res.Changes, out.Finding)
 	}
 	return err
