@@ -136,7 +136,16 @@ type job struct {
 	content *store.Encoded
 	held    int64
 	done    chan struct{}
-	gone    []store.Approved // baseline entries before this path that were not walked
+	state   *store.State     // the path's drift row; nil: none
+	gone    []goneItem       // baseline entries and drift rows before this path that were not walked
+}
+
+// goneItem is a path the walk did not meet that the store knew: its baseline entry, its drift
+// row, or both.
+type goneItem struct {
+	path  string
+	base  *store.Approved
+	state *store.State
 }
 
 // Run scans. It returns an error only when the scan as a whole failed (the database, the root,
@@ -187,8 +196,8 @@ type run struct {
 	root   string
 	first  bool  // this run records the baseline
 	nowNS  int64 // the time every row of the run is stamped with
-	states map[string]store.State
 	iter   *store.BaselineIter // nil on a first scan
+	siter  *store.StateIter    // the drift rows; nil on a first scan
 	m      meter
 
 	// held counts the bytes of contents the workers hold for jobs not yet recorded; full says the
@@ -196,8 +205,7 @@ type run struct {
 	held atomic.Int64
 	full atomic.Bool
 
-	seen    map[string]bool // drift (state) paths met during the walk
-	unknown []string        // prefixes ("dir/") whose contents could not be listed
+	unknown []string // prefixes ("dir/") whose contents could not be listed
 	inv     *Inventory      // first scan only
 }
 
@@ -230,6 +238,9 @@ func begin(ctx context.Context, o Options) (*run, error) {
 func (r *run) close() {
 	if r.iter != nil {
 		r.iter.Close()
+	}
+	if r.siter != nil {
+		r.siter.Close()
 	}
 	r.tx.Rollback()
 }
@@ -270,15 +281,16 @@ func (r *run) checkBaseline(ctx context.Context) error {
 	return nil
 }
 
-// loadLast reads the last observations: the drift rows, and the baseline as an iterator in path
-// order. A first scan has none.
+// loadLast opens the last observations: the drift rows and the baseline, as iterators in path
+// order that the walk merges with (memory stays flat however much drifted). A first scan has
+// none.
 func (r *run) loadLast(ctx context.Context) error {
 	if r.first {
 		r.inv = newInventory(r.o.Policy, r.root)
 		return nil
 	}
 	var err error
-	if r.states, err = r.o.DB.States(ctx); err != nil {
+	if r.siter, err = r.o.DB.StateRows(ctx); err != nil {
 		return err
 	}
 	r.iter, err = r.o.DB.Baseline(ctx)
@@ -380,40 +392,73 @@ func (r *run) hash(hashq <-chan *job) {
 	}
 }
 
-// walk merges the walk with the baseline (both in path order), decides what to hash, and sends
-// every job to ordered in path order and those to hash to hashq as well.
+// walk merges the walk with the baseline and the drift rows (all three in path order), decides
+// what to hash, and sends every job to ordered in path order and those to hash to hashq as well.
 func (r *run) walk(ctx context.Context, ordered, hashq chan<- *job) error {
 	var pendingBase *store.Approved
+	var pendingState *store.State
 	nextBase := func() *store.Approved {
-		if r.iter == nil {
-			return nil
-		}
-		if pendingBase == nil {
+		if r.iter != nil && pendingBase == nil {
 			if a, ok := r.iter.Next(); ok {
 				pendingBase = &a
 			}
 		}
 		return pendingBase
 	}
+	nextState := func() *store.State {
+		if r.siter != nil && pendingState == nil {
+			if st, ok := r.siter.Next(); ok {
+				pendingState = &st
+			}
+		}
+		return pendingState
+	}
+	// next takes the smallest path the store knew, if it sorts before limit (or all == true).
+	next := func(limit string, all bool) (goneItem, bool) {
+		b, st := nextBase(), nextState()
+		var g goneItem
+		switch {
+		case b == nil && st == nil:
+			return g, false
+		case st == nil || (b != nil && b.Path <= st.Path):
+			g.path = b.Path
+		default:
+			g.path = st.Path
+		}
+		if !all && g.path > limit {
+			return g, false
+		}
+		if b != nil && b.Path == g.path {
+			g.base, pendingBase = b, nil
+		}
+		if st != nil && st.Path == g.path {
+			g.state, pendingState = st, nil
+		}
+		return g, true
+	}
 	err := baseline.Walk(ctx, r.root, r.o.Policy.Tree(), func(v *baseline.Visit) error {
 		r.m.paths.Add(1)
 		j := &job{v: v, done: make(chan struct{})}
-		for b := nextBase(); b != nil && b.Path <= v.Entry.Path; b = nextBase() {
-			if b.Path == v.Entry.Path {
-				j.base = b
-			} else {
-				j.gone = append(j.gone, *b)
+		for g, ok := next(v.Entry.Path, false); ok; g, ok = next(v.Entry.Path, false) {
+			if g.path == v.Entry.Path {
+				j.base, j.state = g.base, g.state
+				break
 			}
-			pendingBase = nil
+			j.gone = append(j.gone, g)
 		}
 		if j.base != nil {
 			j.prev = &j.base.Entry
 		}
-		if s, ok := r.states[v.Entry.Path]; ok {
-			if s.Present {
-				j.prev = &s.Entry
+		if j.state != nil {
+			if j.state.Present {
+				j.prev = &j.state.Entry
 			} else {
 				j.prev = nil
+			}
+			if v.Ignored {
+				// An ignored name is not observed: its drift row is handled as one the walk did
+				// not meet.
+				j.gone = append(j.gone, goneItem{path: v.Entry.Path, state: j.state})
 			}
 		}
 		needHash := v.Err == nil && !v.Ignored && v.Entry.Type == baseline.TypeFile
@@ -443,13 +488,15 @@ func (r *run) walk(ctx context.Context, ordered, hashq chan<- *job) error {
 	if err != nil || r.iter == nil {
 		return err
 	}
-	// Whatever is left of the baseline was not walked.
-	var rest []store.Approved
-	for b := nextBase(); b != nil; b = nextBase() {
-		rest = append(rest, *b)
-		pendingBase = nil
+	// Whatever is left of the baseline and the drift rows was not walked.
+	var rest []goneItem
+	for g, ok := next("", true); ok; g, ok = next("", true) {
+		rest = append(rest, g)
 	}
 	if err := r.iter.Err(); err != nil {
+		return err
+	}
+	if err := r.siter.Err(); err != nil {
 		return err
 	}
 	if len(rest) > 0 {
@@ -495,9 +542,6 @@ func (r *run) finish(ctx context.Context) error {
 		if err := r.verifyBaseline(ctx); err != nil {
 			return err
 		}
-		if err := r.finishStates(ctx); err != nil {
-			return err
-		}
 	}
 	res := r.res
 	res.Duration = r.o.Now().Sub(res.Started)
@@ -536,18 +580,6 @@ type editedError string
 func (e editedError) Error() string { return string(e) }
 func (e editedError) Unwrap() error { return store.ErrBaselineEdited }
 
-// sawState notes that a path with a drift row was met, so finishStates leaves it alone. Only
-// drift paths are kept: the set stays as small as the state table, not as big as the tree.
-func (r *run) sawState(p string) {
-	if _, ok := r.states[p]; !ok {
-		return
-	}
-	if r.seen == nil {
-		r.seen = map[string]bool{}
-	}
-	r.seen[p] = true
-}
-
 func (r *run) isUnknown(p string) bool {
 	for _, u := range r.unknown {
 		if strings.HasPrefix(p, u) {
@@ -558,12 +590,8 @@ func (r *run) isUnknown(p string) bool {
 }
 
 // known returns what the store knew of a path before this run: its drift row and baseline entry.
-func (r *run) known(p string, base *baseline.Entry) journal.Known {
-	k := journal.Known{Base: base}
-	if st, ok := r.states[p]; ok {
-		k.State = &st
-	}
-	return k
+func known(base *baseline.Entry, state *store.State) journal.Known {
+	return journal.Known{Base: base, State: state}
 }
 
 // job records one walked path and the baseline entries before it that the walk did not meet.
@@ -581,7 +609,6 @@ func (r *run) job(ctx context.Context, j *job) error {
 		r.res.Ignored++
 		return nil
 	}
-	r.sawState(v.Entry.Path)
 	if v.Err != nil {
 		r.res.Errors = append(r.res.Errors, v.Err)
 		if v.Unlisted {
@@ -619,7 +646,7 @@ func (r *run) job(ctx context.Context, j *job) error {
 	if j.base != nil {
 		base = &j.base.Entry
 	}
-	if err := r.record(ctx, r.known(e.Path, base), e.Path, e); err != nil {
+	if err := r.record(ctx, known(base, j.state), e.Path, e); err != nil {
 		return err
 	}
 	if ch, ok := baseline.Diff(base, e); ok {
@@ -676,38 +703,29 @@ func (r *run) keepEncoded(ctx context.Context, c *store.Encoded) error {
 	return r.tx.PutEncoded(ctx, *c, r.nowNS)
 }
 
-// gone handles a baseline entry that the walk did not meet.
-func (r *run) gone(ctx context.Context, b *store.Approved) error {
-	if r.isUnknown(b.Path) {
+// gone handles a path the store knew that the walk did not meet: a baseline entry (with its
+// drift row, if any), or the drift row of a path outside the baseline (a file created after the
+// baseline and deleted since).
+func (r *run) gone(ctx context.Context, g *goneItem) error {
+	if r.isUnknown(g.path) {
 		return nil
 	}
+	if g.base == nil {
+		if r.o.Policy.Match(g.path) == nil {
+			return nil
+		}
+		return r.record(ctx, known(nil, g.state), g.path, nil)
+	}
+	b := g.base
 	if r.o.Policy.Match(b.Path) == nil {
 		r.res.Uncovered++
 		return nil
 	}
-	r.sawState(b.Path)
-	if err := r.record(ctx, r.known(b.Path, &b.Entry), b.Path, nil); err != nil {
+	if err := r.record(ctx, known(&b.Entry, g.state), b.Path, nil); err != nil {
 		return err
 	}
 	if ch, ok := baseline.Diff(&b.Entry, nil); ok {
 		r.find(ch)
-	}
-	return nil
-}
-
-// finishStates handles drift rows for paths outside the baseline that the walk did not meet: a
-// file created after the baseline and deleted since.
-func (r *run) finishStates(ctx context.Context) error {
-	for p := range r.states {
-		if r.seen[p] || r.isUnknown(p) {
-			continue
-		}
-		if r.o.Policy.Match(p) == nil {
-			continue
-		}
-		if err := r.record(ctx, r.known(p, nil), p, nil); err != nil {
-			return err
-		}
 	}
 	return nil
 }

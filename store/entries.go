@@ -219,6 +219,50 @@ func (db *DB) States(ctx context.Context) (map[string]State, error) {
 	return db.states(ctx, db.r)
 }
 
+// StateIter iterates over the drift rows in the byte order of paths, as BaselineIter does over
+// the baseline, so that a scan merges them with its walk instead of holding them all.
+type StateIter struct {
+	db   *DB
+	rows *sql.Rows
+	err  error
+}
+
+// StateRows returns an iterator over every drift row, from a snapshot. Close it when done.
+func (db *DB) StateRows(ctx context.Context) (*StateIter, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT "+entryCols+", present, seen_ns FROM state ORDER BY path")
+	if err != nil {
+		return nil, db.wrap(err)
+	}
+	return &StateIter{db: db, rows: rows}, nil
+}
+
+// Next returns the next drift row, or false at the end or on error (see Err).
+func (it *StateIter) Next() (State, bool) {
+	if it.err != nil || !it.rows.Next() {
+		return State{}, false
+	}
+	var s State
+	var present int
+	var err error
+	if s.Entry, err = scanEntry(it.rows, &present, &s.SeenNS); err != nil {
+		it.err = it.db.wrap(err)
+		return State{}, false
+	}
+	s.Present = present != 0
+	return s, true
+}
+
+// Err returns the error that ended the iteration, if any.
+func (it *StateIter) Err() error {
+	if it.err != nil {
+		return it.err
+	}
+	return it.db.wrap(it.rows.Err())
+}
+
+// Close releases the snapshot.
+func (it *StateIter) Close() error { return it.rows.Close() }
+
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
