@@ -136,8 +136,8 @@ type job struct {
 	content *store.Encoded
 	held    int64
 	done    chan struct{}
-	state   *store.State     // the path's drift row; nil: none
-	gone    []goneItem       // baseline entries and drift rows before this path that were not walked
+	state   *store.State // the path's drift row; nil: none
+	gone    []goneItem   // baseline entries and drift rows before this path that were not walked
 }
 
 // goneItem is a path the walk did not meet that the store knew: its baseline entry, its drift
@@ -190,23 +190,23 @@ func (o Options) withDefaults() Options {
 
 // run is one scan between begin and finish.
 type run struct {
-	o      Options
-	res    *Result
-	tx     *store.Tx
-	root   string
-	first  bool  // this run records the baseline
-	nowNS  int64 // the time every row of the run is stamped with
-	iter   *store.BaselineIter // nil on a first scan
-	siter  *store.StateIter    // the drift rows; nil on a first scan
-	m      meter
+	o     Options
+	res   *Result
+	tx    *store.Tx
+	root  string
+	first bool                // this run records the baseline
+	nowNS int64               // the time every row of the run is stamped with
+	iter  *store.BaselineIter // nil on a first scan
+	siter *store.StateIter    // the drift rows; nil on a first scan
+	m     meter
 
 	// held counts the bytes of contents the workers hold for jobs not yet recorded; full says the
 	// content store took no more, so the workers stop keeping contents.
 	held atomic.Int64
 	full atomic.Bool
 
-	unknown []string // prefixes ("dir/") whose contents could not be listed
-	inv     *Inventory      // first scan only
+	unknown []string   // prefixes ("dir/") whose contents could not be listed
+	inv     *Inventory // first scan only
 }
 
 // begin takes the write lock first, then reads the meta data, the baseline and the drift: no
