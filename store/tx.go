@@ -21,7 +21,7 @@ type Tx struct {
 	contentBytes int64
 	contentFull  bool
 	contentEmpty bool            // the store was empty when first looked at
-	contentPut   map[string]bool // contents this transaction stored
+	contentPut   map[uint64]bool // the keys of the contents this transaction stored (contentKey)
 	// The baseline changed: Commit seals it (approvals.go), as approved by whom and when.
 	baselineChanged bool
 	approvedBy      string
