@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -203,11 +204,86 @@ func sortShort(b []byte) {
 	}
 }
 
+// grownBaseline holds the leaves of the rows a transaction added to an empty baseline, in path
+// order (Tx.grown).
+type grownBaseline struct {
+	last   string
+	n      int
+	leaves [][]byte // in chunks of leafChunk leaves: no copy, no slack past the last chunk
+	buf    []byte
+}
+
+const leafChunk = 4096
+
+// add computes the leaf of the row PutBaseline wrote, from the values it bound: the text SQLite
+// gives back for them is these very bytes (an integer as its decimal digits). A row out of path
+// order, which would be a replacement or sort elsewhere, ends the shortcut (*self = nil).
+func (g *grownBaseline) add(e *baseline.Entry, approvedNS int64, by string, self **grownBaseline) {
+	if g.n > 0 && e.Path <= g.last {
+		*self = nil
+		return
+	}
+	g.last = e.Path
+	var n [binary.MaxVarintLen64]byte
+	b := append(g.buf[:0], leafDomain...)
+	col := func(c []byte) {
+		b = append(b, n[:binary.PutUvarint(n[:], uint64(len(c)))]...)
+		b = append(b, c...)
+	}
+	var num [20]byte
+	for _, v := range entryArgs(e) {
+		switch v := v.(type) {
+		case string:
+			col([]byte(v))
+		case uint32:
+			col(strconv.AppendInt(num[:0], int64(v), 10))
+		case int64:
+			col(strconv.AppendInt(num[:0], v, 10))
+		default:
+			*self = nil // a column of a type this does not know: read the rows back
+			return
+		}
+	}
+	col(strconv.AppendInt(num[:0], approvedNS, 10))
+	col([]byte(by))
+	g.buf = b
+	if g.n%leafChunk == 0 {
+		g.leaves = append(g.leaves, make([]byte, 0, leafChunk*sha256.Size))
+	}
+	sum := sha256.Sum256(b)
+	g.leaves[len(g.leaves)-1] = append(g.leaves[len(g.leaves)-1], sum[:]...)
+	g.n++
+}
+
+// seal computes what sealBaseline would from the rows added.
+func (g *grownBaseline) seal() (Seal, []byte) {
+	h := sha256.New()
+	h.Write([]byte(rootDomain))
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(g.n))
+	h.Write(n[:])
+	short := make([]byte, 0, g.n*shortLeaf)
+	for _, c := range g.leaves {
+		h.Write(c)
+		for i := 0; i < len(c); i += sha256.Size {
+			short = append(short, c[i:i+shortLeaf]...)
+		}
+	}
+	sortShort(short)
+	ls := sha256.Sum256(short)
+	return Seal{Paths: int64(g.n), Root: hex.EncodeToString(h.Sum(nil)), Leaves: hex.EncodeToString(ls[:])}, short
+}
+
 // sealTx appends a seal of the baseline as tx sees it after the row (headID, headHash) and
-// returns the seal row's id and hash.
-func sealTx(ctx context.Context, tx *sql.Tx, headID int64, headHash, by string, nowNS int64) (int64, string, error) {
-	s, short, err := sealBaseline(ctx, tx)
-	if err != nil {
+// returns the seal row's id and hash. grown, when not nil, has the leaves of every row of the
+// baseline (Tx.grown), which is then not read back.
+func sealTx(ctx context.Context, tx *sql.Tx, headID int64, headHash, by string, nowNS int64, grown *grownBaseline) (int64, string, error) {
+	var s Seal
+	var short []byte
+	var err error
+	if grown != nil {
+		s, short = grown.seal()
+	} else if s, short, err = sealBaseline(ctx, tx); err != nil {
 		return 0, "", err
 	}
 	body, err := json.Marshal(s)
@@ -245,7 +321,7 @@ func (t *Tx) sealChanged(ctx context.Context) error {
 	if nowNS == 0 {
 		nowNS = time.Now().UnixNano()
 	}
-	id, hash, err := sealTx(ctx, t.tx, t.headID, t.headHash, by, nowNS)
+	id, hash, err := sealTx(ctx, t.tx, t.headID, t.headHash, by, nowNS, t.grown)
 	if err != nil {
 		return fmt.Errorf("database %s: seal the baseline: %w", t.db.path, t.db.wrap(err))
 	}
@@ -264,7 +340,7 @@ func sealAtUpgrade(ctx context.Context, tx *sql.Tx) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = sealTx(ctx, tx, id, hash, "tripline schema 4 (the baseline as it was at the upgrade)", time.Now().UnixNano())
+	_, _, err = sealTx(ctx, tx, id, hash, "tripline schema 4 (the baseline as it was at the upgrade)", time.Now().UnixNano(), nil)
 	return err
 }
 
@@ -310,6 +386,9 @@ func (t *Tx) trustBaseline(ctx context.Context) error {
 	chk, err := t.db.checkBaseline(ctx, t.tx)
 	if err != nil {
 		return err
+	}
+	if chk.OK && chk.Paths == 0 {
+		t.grown = &grownBaseline{}
 	}
 	if !chk.OK {
 		return fmt.Errorf("database %s: %w: %s; refusing to change and seal it again (see 'tripline history --verify'; 'tripline baseline create' starts over)", t.db.path, ErrBaselineEdited, chk.Problem)

@@ -323,7 +323,14 @@ func (t *Tx) PutBaseline(ctx context.Context, e *baseline.Entry, approvedNS int6
 	}
 	args := append(entryArgs(e), approvedNS, by)
 	t.baselineChanged, t.approvedBy, t.approvedNS = true, by, approvedNS
-	return t.exec(ctx, sqlPutBaseline, args...)
+	if err := t.exec(ctx, sqlPutBaseline, args...); err != nil {
+		t.grown = nil
+		return err
+	}
+	if t.grown != nil {
+		t.grown.add(e, approvedNS, by, &t.grown)
+	}
+	return nil
 }
 
 // DeleteBaseline removes a path from the baseline, as approved by by at approvedNS.
@@ -332,15 +339,18 @@ func (t *Tx) DeleteBaseline(ctx context.Context, path, by string, approvedNS int
 		return err
 	}
 	t.baselineChanged, t.approvedBy, t.approvedNS = true, by, approvedNS
+	t.grown = nil
 	return t.exec(ctx, "DELETE FROM baseline WHERE path = ?", path)
 }
 
 // ClearBaseline removes every baseline and state row (before re-creating the baseline).
 func (t *Tx) ClearBaseline(ctx context.Context) error {
 	t.baselineChanged, t.baselineTrusted = true, true // starting over: nothing of the old one stays
+	t.grown = nil
 	if err := t.exec(ctx, "DELETE FROM baseline"); err != nil {
 		return err
 	}
+	t.grown = &grownBaseline{}
 	return t.exec(ctx, "DELETE FROM state")
 }
 

@@ -382,3 +382,37 @@ func TestSealBaselineStreams(t *testing.T) {
 		}
 	}
 }
+
+// A transaction that grows an empty baseline seals it from the leaves of the values it bound
+// (Tx.grown); the seal is the one read back from the rows, whatever bytes and numbers they hold,
+// and rows put out of path order (or replaced) fall back to reading them.
+func TestSealOfGrownBaseline(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for name, paths := range map[string][]string{
+		"in order":     {"/etc/a", "/etc/b\xff\xfe", "/etc/c d", "/etc/\u00e9t\u00e9"},
+		"out of order": {"/etc/b", "/etc/a", "/etc/c"},
+		"replaced":     {"/etc/a", "/etc/b", "/etc/b"},
+	} {
+		db, _ := openTest(t)
+		tx, err := db.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range paths {
+			e := testEntry(p, i) // extreme numbers: negative times, uint64 inodes, max uids
+			if err := tx.PutBaseline(ctx, &e, -5+int64(i), "installer\n\x00"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if grown := tx.grown != nil; grown != (name == "in order") {
+			t.Errorf("%s: sealed from the bound values: %v", name, grown)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if c := verifyBaseline(t, db); !c.OK {
+			t.Errorf("%s: VerifyBaseline = %+v", name, c)
+		}
+	}
+}
