@@ -57,7 +57,7 @@ func decodeStoredEntry(s sql.NullString) (*baseline.Entry, error) {
 		return nil, nil
 	}
 	var e baseline.Entry
-	if err := json.Unmarshal([]byte(s.String), &e); err != nil {
+	if err := unmarshalEntry([]byte(s.String), &e); err != nil {
 		return nil, fmt.Errorf("stored entry is not valid JSON: %w", err)
 	}
 	return &e, nil
