@@ -173,38 +173,72 @@ func (it *BaselineIter) Close() error {
 // prefix when prefix ends in "/", or all of them when paths is empty.
 func (db *DB) BaselineEntries(ctx context.Context, paths ...string) ([]Approved, error) {
 	var out []Approved
-	q := "SELECT " + entryCols + ", approved_ns, approved_by FROM baseline"
-	run := func(where string, args ...any) error {
-		rows, err := db.r.QueryContext(ctx, q+where+" ORDER BY path", args...)
-		if err != nil {
-			return db.wrap(err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var a Approved
-			a.Entry, err = scanEntry(rows, &a.ApprovedNS, &a.ApprovedBy)
-			if err != nil {
-				return db.wrap(err)
-			}
-			out = append(out, a)
-		}
-		return db.wrap(rows.Err())
+	err := db.EachBaselineEntry(ctx, paths, nil, func(a *Approved) error {
+		out = append(out, *a)
+		return nil
+	})
+	return out, err
+}
+
+// EachBaselineEntry calls f with each entry BaselineEntries would return, in the same order,
+// one at a time, from one snapshot; count, when not nil, is first called with how many there
+// are. a is valid only during the call. An error from count or f stops it and is returned.
+func (db *DB) EachBaselineEntry(ctx context.Context, paths []string, count func(int64) error, f func(a *Approved) error) error {
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return db.wrap(err)
 	}
+	defer tx.Rollback()
+	var wheres []string
+	var args [][]any
 	if len(paths) == 0 {
-		return out, run("")
+		wheres, args = append(wheres, ""), append(args, nil)
 	}
 	for _, p := range paths {
-		var err error
 		if strings.HasSuffix(p, "/") {
-			err = run(" WHERE path >= ? AND path < ?", p, p[:len(p)-1]+"0") // '0' follows '/'
+			wheres, args = append(wheres, " WHERE path >= ? AND path < ?"), append(args, []any{p, p[:len(p)-1] + "0"}) // '0' follows '/'
 		} else {
-			err = run(" WHERE path = ?", p)
-		}
-		if err != nil {
-			return nil, err
+			wheres, args = append(wheres, " WHERE path = ?"), append(args, []any{p})
 		}
 	}
-	return out, nil
+	if count != nil {
+		var total int64
+		for i, w := range wheres {
+			var n int64
+			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM baseline"+w, args[i]...).Scan(&n); err != nil {
+				return db.wrap(err)
+			}
+			total += n
+		}
+		if err := count(total); err != nil {
+			return err
+		}
+	}
+	q := "SELECT " + entryCols + ", approved_ns, approved_by FROM baseline"
+	for i, w := range wheres {
+		if err := db.eachApproved(ctx, tx, q+w+" ORDER BY path", args[i], f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (db *DB) eachApproved(ctx context.Context, tx *sql.Tx, q string, args []any, f func(*Approved) error) error {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return db.wrap(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a Approved
+		if a.Entry, err = scanEntry(rows, &a.ApprovedNS, &a.ApprovedBy); err != nil {
+			return db.wrap(err)
+		}
+		if err := f(&a); err != nil {
+			return err
+		}
+	}
+	return db.wrap(rows.Err())
 }
 
 // State is the last observed state of a path that differs from its baseline.
