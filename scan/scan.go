@@ -397,10 +397,22 @@ func (r *run) hash(hashq <-chan *job) {
 func (r *run) walk(ctx context.Context, ordered, hashq chan<- *job) error {
 	var pendingBase *store.Approved
 	var pendingState *store.State
+	// The baseline is read (and hashed for its seal) on a goroutine of its own, in batches:
+	// reading it was as much of the walk's goroutine's time as its statx calls.
+	var bases <-chan []store.Approved
+	var batch []store.Approved
+	if r.iter != nil {
+		stop, done := make(chan struct{}), make(chan struct{})
+		bases = r.readBaseline(stop, done)
+		defer func() { close(stop); <-done }()
+	}
 	nextBase := func() *store.Approved {
-		if r.iter != nil && pendingBase == nil {
-			if a, ok := r.iter.Next(); ok {
-				pendingBase = &a
+		if pendingBase == nil && bases != nil {
+			if len(batch) == 0 {
+				batch = <-bases // nil once the baseline is read
+			}
+			if len(batch) > 0 {
+				pendingBase, batch = &batch[0], batch[1:]
 			}
 		}
 		return pendingBase
@@ -508,6 +520,36 @@ func (r *run) walk(ctx context.Context, ordered, hashq chan<- *job) error {
 		}
 	}
 	return nil
+}
+
+// readBaseline sends the baseline in path order, in batches, until it is read or stop is closed;
+// it closes the channel, then done, when it returns. r.iter is its own until then.
+func (r *run) readBaseline(stop <-chan struct{}, done chan<- struct{}) <-chan []store.Approved {
+	const size = 256
+	out := make(chan []store.Approved, 4)
+	go func() {
+		defer close(done)
+		defer close(out)
+		b := make([]store.Approved, 0, size)
+		for a, ok := r.iter.Next(); ok; a, ok = r.iter.Next() {
+			if b = append(b, a); len(b) < size {
+				continue
+			}
+			select {
+			case out <- b:
+			case <-stop:
+				return
+			}
+			b = make([]store.Approved, 0, size)
+		}
+		if len(b) > 0 {
+			select {
+			case out <- b:
+			case <-stop:
+			}
+		}
+	}()
+	return out
 }
 
 // consume records the jobs in path order as their hashes are done. After the first error it

@@ -48,12 +48,10 @@ type BaselineIter struct {
 	tx    *sql.Tx
 	rows  *sql.Rows
 	err   error
-	cols  []sql.RawBytes
-	dest  []any
+	buf   []byte
 	count int64 // rows, counted in the same snapshot before the first is read
 	read  int64
 	root  hash.Hash
-	leaf  hash.Hash
 	short []byte
 }
 
@@ -64,7 +62,7 @@ func (db *DB) Baseline(ctx context.Context) (*BaselineIter, error) {
 	if err != nil {
 		return nil, db.wrap(err)
 	}
-	it := &BaselineIter{db: db, tx: tx, root: sha256.New(), leaf: sha256.New()}
+	it := &BaselineIter{db: db, tx: tx, root: sha256.New()}
 	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM baseline").Scan(&it.count); err != nil {
 		tx.Rollback()
 		return nil, db.wrap(err)
@@ -72,11 +70,6 @@ func (db *DB) Baseline(ctx context.Context) (*BaselineIter, error) {
 	if it.rows, err = tx.QueryContext(ctx, "SELECT "+baselineCols+" FROM baseline ORDER BY path"); err != nil {
 		tx.Rollback()
 		return nil, db.wrap(err)
-	}
-	it.cols = make([]sql.RawBytes, strings.Count(baselineCols, ",")+1)
-	it.dest = make([]any, len(it.cols))
-	for i := range it.cols {
-		it.dest[i] = &it.cols[i]
 	}
 	it.root.Write([]byte(rootDomain))
 	var n [8]byte
@@ -91,50 +84,49 @@ func (it *BaselineIter) Next() (Approved, bool) {
 	if it.err != nil || !it.rows.Next() {
 		return Approved{}, false
 	}
-	if err := it.rows.Scan(it.dest...); err != nil {
+	var a Approved
+	e := &a.Entry
+	var typ, hs string
+	var n [11]int64 // mode, uid, gid, size, inode, dev, nlink, mtime, ctime, btime, approved_ns
+	if err := it.rows.Scan(&e.Path, &e.Location, &typ, &n[0], &n[1], &n[2], &n[3], &n[4], &n[5], &n[6], &n[7], &n[8], &n[9],
+		&e.Target, &e.SHA256, &hs, &n[10], &a.ApprovedBy); err != nil {
 		it.err = it.db.wrap(err)
 		return Approved{}, false
 	}
-	// The leaf of eachLeaf, from the same bytes.
-	var n [binary.MaxVarintLen64]byte
-	var sum [32]byte
-	it.leaf.Reset()
-	it.leaf.Write([]byte(leafDomain))
-	for _, c := range it.cols {
-		it.leaf.Write(n[:binary.PutUvarint(n[:], uint64(len(c)))])
-		it.leaf.Write(c)
+	e.Type, e.HashState = baseline.Type(typ), baseline.HashState(hs)
+	e.Mode, e.UID, e.GID, e.Size = uint32(n[0]), uint32(n[1]), uint32(n[2]), n[3]
+	e.Inode, e.Dev, e.Nlink = uint64(n[4]), uint64(n[5]), uint32(n[6])
+	e.MtimeNS, e.CtimeNS, e.BtimeNS, a.ApprovedNS = n[7], n[8], n[9], n[10]
+	// The leaf of eachLeaf: the columns as the text SQLite gives for them (the table is STRICT:
+	// an INTEGER column holds integers, whose text is their decimal digits).
+	b := append(it.buf[:0], leafDomain...)
+	var v [binary.MaxVarintLen64]byte
+	var num [20]byte
+	col := func(c []byte) {
+		b = append(b, v[:binary.PutUvarint(v[:], uint64(len(c)))]...)
+		b = append(b, c...)
 	}
-	it.leaf.Sum(sum[:0])
+	str := func(s string) {
+		b = append(b, v[:binary.PutUvarint(v[:], uint64(len(s)))]...)
+		b = append(b, s...)
+	}
+	str(e.Path)
+	str(e.Location)
+	str(typ)
+	for _, x := range n[:10] {
+		col(strconv.AppendInt(num[:0], x, 10))
+	}
+	str(e.Target)
+	str(e.SHA256)
+	str(hs)
+	col(strconv.AppendInt(num[:0], n[10], 10))
+	str(a.ApprovedBy)
+	it.buf = b
+	sum := sha256.Sum256(b)
 	it.root.Write(sum[:])
 	it.short = append(it.short, sum[:shortLeaf]...)
 	it.read++
-	a, err := approvedFromRaw(it.cols)
-	if err != nil {
-		it.err = fmt.Errorf("database %s: baseline row %s: %w", it.db.path, baseline.QuotePath(string(it.cols[0])), err)
-		return Approved{}, false
-	}
 	return a, true
-}
-
-// approvedFromRaw decodes the columns of baselineCols.
-func approvedFromRaw(c []sql.RawBytes) (Approved, error) {
-	var a Approved
-	var ints [12]int64
-	for i, col := range []int{3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 16} {
-		v, err := strconv.ParseInt(string(c[col]), 10, 64)
-		if err != nil {
-			return a, fmt.Errorf("column %d: %q is not an integer", col+1, c[col])
-		}
-		ints[i] = v
-	}
-	e := &a.Entry
-	e.Path, e.Location, e.Type = string(c[0]), string(c[1]), baseline.Type(c[2])
-	e.Mode, e.UID, e.GID, e.Size = uint32(ints[0]), uint32(ints[1]), uint32(ints[2]), ints[3]
-	e.Inode, e.Dev, e.Nlink = uint64(ints[4]), uint64(ints[5]), uint32(ints[6])
-	e.MtimeNS, e.CtimeNS, e.BtimeNS = ints[7], ints[8], ints[9]
-	e.Target, e.SHA256, e.HashState = string(c[13]), string(c[14]), baseline.HashState(c[15])
-	a.ApprovedNS, a.ApprovedBy = ints[10], string(c[17])
-	return a, nil
 }
 
 // Err returns the error that ended the iteration, if any.

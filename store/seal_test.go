@@ -416,3 +416,37 @@ func TestSealOfGrownBaseline(t *testing.T) {
 		}
 	}
 }
+
+// BaselineIter hashes the rows it decodes into the seal: Verify accepts the baseline as sealed,
+// extreme values and all, and names a row edited behind tripline's back.
+func TestBaselineIterVerify(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := sealedDB(t, 20)
+	check := func() BaselineCheck {
+		it, err := db.Baseline(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer it.Close()
+		n := 0
+		for _, ok := it.Next(); ok; _, ok = it.Next() {
+			n++
+		}
+		if n != 20 {
+			t.Fatalf("%d rows read", n)
+		}
+		c, err := it.Verify(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := check(); !c.OK || c.Paths != 20 {
+		t.Errorf("Verify of the sealed baseline: %+v", c)
+	}
+	execW(t, db, "UPDATE baseline SET uid = 0 WHERE path = '/etc/init.d/s07'")
+	if c := check(); c.OK || len(c.Edited) != 1 || c.Edited[0] != "/etc/init.d/s07" {
+		t.Errorf("Verify of an edited baseline: %+v", c)
+	}
+}
