@@ -99,9 +99,9 @@ func WriteGrouped(w io.Writer, rows []store.HistoryRow, users *baseline.Users) e
 }
 
 // WriteGroupedEach is WriteGrouped over the rows each yields (store.DB.EachHistory), in flat
-// memory: each row's line is rendered as it comes and kept in a temporary file, and only a title
-// per group and a few bytes per row stay in memory until the groups are written (400,000 rows
-// held as values took 1.1 GB).
+// memory: each row's line, and each group's title, is rendered as it comes and kept in a
+// temporary file, and only a few bytes per row and per group stay in memory until the groups
+// are written (400,000 rows held as values took 1.1 GB).
 func WriteGroupedEach(w io.Writer, each func(func(store.HistoryRow) error) error, users *baseline.Users) error {
 	tmp, err := os.CreateTemp("", "tripline-history-*")
 	if err != nil {
@@ -110,11 +110,25 @@ func WriteGroupedEach(w io.Writer, each func(func(store.HistoryRow) error) error
 	os.Remove(tmp.Name())
 	defer tmp.Close()
 	lines := bufio.NewWriterSize(tmp, 64<<10)
-	var titles []string // per group, in the order each first appears
+	// A span is where a rendered line or title is in tmp.
+	type span struct {
+		off int64
+		n   int32
+	}
+	var titles []span // per group, in the order each first appears
 	index := map[string]int32{}
 	var group []int32 // per row
-	var ends []int64  // per row: where its line ends in tmp
+	var rows []span   // per row
 	var off int64
+	put := func(format string, a ...any) (span, error) {
+		n, err := fmt.Fprintf(lines, format, a...)
+		if err != nil {
+			return span{}, fmt.Errorf("history: write to a temporary file: %w", err)
+		}
+		sp := span{off, int32(n)}
+		off += int64(n)
+		return sp, nil
+	}
 	err = each(func(r store.HistoryRow) error {
 		key, a := groupKey(&r)
 		k, ok := index[key]
@@ -125,14 +139,17 @@ func WriteGroupedEach(w io.Writer, each func(func(store.HistoryRow) error) error
 			if a != nil {
 				title = DescribeActor(a, users)
 			}
-			titles = append(titles, title)
+			sp, err := put("\n%s\n", title)
+			if err != nil {
+				return err
+			}
+			titles = append(titles, sp)
 		}
-		n, err := fmt.Fprintf(lines, "  #%d %s %-9s %s: %s [%s]\n", r.ID, when(r.TimeNS), baseline.QuoteLine(string(r.Source)), baseline.QuotePath(r.Path), What(&r), Finding(&r))
+		sp, err := put("  #%d %s %-9s %s: %s [%s]\n", r.ID, when(r.TimeNS), baseline.QuoteLine(string(r.Source)), baseline.QuotePath(r.Path), What(&r), Finding(&r))
 		if err != nil {
-			return fmt.Errorf("history: write to a temporary file: %w", err)
+			return err
 		}
-		off += int64(n)
-		group, ends = append(group, k), append(ends, off)
+		group, rows = append(group, k), append(rows, sp)
 		return nil
 	})
 	if err != nil {
@@ -162,19 +179,23 @@ func WriteGroupedEach(w io.Writer, each func(func(store.HistoryRow) error) error
 		next[k]++
 	}
 	var buf []byte
+	copyOut := func(sp span) error {
+		buf = slices.Grow(buf[:0], int(sp.n))[:sp.n]
+		if _, err := tmp.ReadAt(buf, sp.off); err != nil {
+			return fmt.Errorf("history: read back a temporary file: %w", err)
+		}
+		if bw.err == nil {
+			_, bw.err = w.Write(buf)
+		}
+		return nil
+	}
 	for k, title := range titles {
-		bw.printf("\n%s\n", title)
+		if err := copyOut(title); err != nil {
+			return err
+		}
 		for _, i := range order[start[k]:start[k+1]] {
-			from := int64(0)
-			if i > 0 {
-				from = ends[i-1]
-			}
-			buf = slices.Grow(buf[:0], int(ends[i]-from))[:ends[i]-from]
-			if _, err := tmp.ReadAt(buf, from); err != nil {
-				return fmt.Errorf("history: read back a temporary file: %w", err)
-			}
-			if bw.err == nil {
-				_, bw.err = w.Write(buf)
+			if err := copyOut(rows[i]); err != nil {
+				return err
 			}
 		}
 	}
