@@ -359,7 +359,7 @@ func (r *run) observe(parent context.Context) error {
 // maxHeld bounds the contents the hashing workers hold for jobs waiting to be recorded: past
 // it, a content is not kept and keep reads the file again (rarely: the consumer is quicker than
 // the hashing), so memory stays flat whatever the tree.
-const maxHeld = 8 << 20
+const maxHeld = 4 << 20
 
 // hash hashes the files of the jobs it receives until hashq is closed. While the content store
 // takes contents, it keeps the bytes of each small file it hashed and encodes them for the store

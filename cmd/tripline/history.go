@@ -71,6 +71,7 @@ func runHistory(c *cli.Context, e *env) error {
 	if c.Bool("prune") {
 		return pruneHistory(c, e)
 	}
+	leanGC()
 	db, err := e.openDBReadOnly(c.Context)
 	if err != nil {
 		return err

@@ -55,6 +55,7 @@ func runScan(c *cli.Context, e *env, recreate bool) error {
 	if c.Args().Present() {
 		return usagef("scan takes no arguments (got %q); use --root to scan another tree", c.Args().First())
 	}
+	leanGC()
 	ctx := c.Context
 	pol, db, err := e.policyAndDB(ctx)
 	if err != nil {
