@@ -144,47 +144,67 @@ func openRegular(dirfd int, name string, e *Entry, st *unix.Stat_t) (int, error)
 // opened the same regular file the stat saw, and checks afterwards that the file did not change or
 // vanish while being read. The returned error names what went wrong; e.HashState says it too.
 func hashAt(dirfd int, name string, e *Entry, maxBytes int64, buf []byte) error {
+	_, err := hashKeepAt(dirfd, name, e, maxBytes, buf, -1)
+	return err
+}
+
+// hashKeepAt is hashAt that also returns the bytes it hashed when the file is at most keepMax
+// bytes long (keepMax < 0: never), so that a caller who stores contents reads each file once.
+// The bytes come back only with HashOK, and are then exactly those e.SHA256 is the hash of.
+func hashKeepAt(dirfd int, name string, e *Entry, maxBytes int64, buf []byte, keepMax int64) ([]byte, error) {
 	if e.Type != TypeFile {
 		e.HashState = HashNotRegular
-		return nil
+		return nil, nil
 	}
 	if maxBytes > 0 && e.Size > maxBytes {
 		e.HashState = HashTooLarge
-		return nil
+		return nil, nil
 	}
 	var before unix.Stat_t
 	fd, err := openRegular(dirfd, name, e, &before)
 	if err != nil {
 		if errors.Is(err, ErrReplaced) {
 			e.HashState = HashReplaced
-			return ErrReplaced
+			return nil, ErrReplaced
 		}
 		if errors.Is(err, unix.ENOENT) {
 			e.HashState = HashVanished
-			return ErrVanished
+			return nil, ErrVanished
 		}
 		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENXIO) {
 			// The name is now a symlink, or a FIFO/socket: something swapped it since the stat.
 			e.HashState = HashReplaced
-			return ErrReplaced
+			return nil, ErrReplaced
 		}
 		e.HashState = HashUnreadable
-		return err
+		return nil, err
 	}
 	defer unix.Close(fd)
 	testHookAfterOpen(name)
+	var kept []byte
+	keep := keepMax >= 0 && e.Size <= keepMax
+	if keep {
+		kept = make([]byte, 0, e.Size)
+	}
 	h := sha256.New()
 	for {
 		n, err := unix.Read(fd, buf)
 		if n > 0 {
 			h.Write(buf[:n])
+			if keep {
+				if int64(len(kept)+n) > keepMax {
+					keep, kept = false, nil // it grew while being read: the fstat below says so
+				} else {
+					kept = append(kept, buf[:n]...)
+				}
+			}
 		}
 		if err == unix.EINTR || err == unix.EAGAIN {
 			continue
 		}
 		if err != nil {
 			e.HashState = HashUnreadable
-			return err
+			return nil, err
 		}
 		if n == 0 {
 			break
@@ -193,20 +213,23 @@ func hashAt(dirfd int, name string, e *Entry, maxBytes int64, buf []byte) error 
 	var after unix.Stat_t
 	if err := unix.Fstat(fd, &after); err != nil {
 		e.HashState = HashUnreadable
-		return err
+		return nil, err
 	}
 	if after.Nlink == 0 {
 		e.HashState = HashVanished
-		return ErrVanished
+		return nil, ErrVanished
 	}
 	if after.Size != before.Size || after.Mtim != before.Mtim || after.Ctim != before.Ctim ||
 		after.Size != e.Size {
 		e.HashState = HashChanged
-		return ErrChanged
+		return nil, ErrChanged
 	}
 	e.SHA256 = hex.EncodeToString(h.Sum(nil))
 	e.HashState = HashOK
-	return nil
+	if int64(len(kept)) != e.Size {
+		kept = nil
+	}
+	return kept, nil
 }
 
 // testHookAfterOpen lets tests act on a file between open and read (delete it, say).

@@ -66,6 +66,22 @@ func (v *Visit) Hash(maxBytes int64, buf []byte) error {
 	return nil
 }
 
+// HashContent is Hash that also returns the file's bytes when it is at most keepMax bytes long:
+// the very bytes hashed, read once (nil for a larger file, or when the hash did not end HashOK).
+func (v *Visit) HashContent(maxBytes int64, buf []byte, keepMax int64) ([]byte, error) {
+	if v.dir == nil || v.Err != nil || v.Entry.Type != TypeFile {
+		return nil, nil
+	}
+	if maxBytes == 0 {
+		maxBytes = DefaultMaxHashBytes
+	}
+	data, err := hashKeepAt(v.dir.fd, v.name, &v.Entry, maxBytes, buf, keepMax)
+	if err != nil {
+		return nil, &PathError{Path: v.Entry.Path, Err: err}
+	}
+	return data, nil
+}
+
 // Release lets the directory of the Visit be closed. Calling it more than once is harmless.
 func (v *Visit) Release() {
 	if v.dir != nil {

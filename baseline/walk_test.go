@@ -720,3 +720,45 @@ func TestWalkBadNamesFromTree(t *testing.T) {
 		t.Errorf("%d error visits for %d bad names: %q", errs, len(bad), paths(vs))
 	}
 }
+
+// HashContent returns the very bytes it hashed, read once, for files up to keepMax bytes, and
+// nothing for larger ones or when the hash did not end HashOK.
+func TestHashContent(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	small := strings.Repeat("#!/bin/sh\n", 100) // 1,000 bytes
+	large := strings.Repeat("x", 3*1024+1)      // over keepMax, and over the buffer
+	write(t, root, "etc/a", small, 0o755)
+	write(t, root, "etc/b", large, 0o644)
+	write(t, root, "etc/c", "", 0o644)
+	write(t, root, "etc/d", strings.Repeat("y", 2500), 0o644) // more than one read of the buffer
+	got := map[string][]byte{}
+	err := Walk(t.Context(), root, rootAll(), func(v *Visit) error {
+		defer v.Release()
+		data, err := v.HashContent(0, make([]byte, 1024), 3*1024)
+		if err != nil {
+			t.Errorf("%s: %v", v.Entry.Path, err)
+		}
+		if v.Entry.Type == TypeFile {
+			if data != nil && sha(string(data)) != v.Entry.SHA256 {
+				t.Errorf("%s: the bytes kept are not the bytes hashed", v.Entry.Path)
+			}
+			got[v.Entry.Path] = data
+		} else if data != nil {
+			t.Errorf("%s (a %s): %d bytes kept", v.Entry.Path, v.Entry.Type, len(data))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got["/etc/a"]) != small || string(got["/etc/d"]) != strings.Repeat("y", 2500) {
+		t.Errorf("small files: kept %d and %d bytes", len(got["/etc/a"]), len(got["/etc/d"]))
+	}
+	if got["/etc/b"] != nil {
+		t.Errorf("a file over keepMax: %d bytes kept", len(got["/etc/b"]))
+	}
+	if b, ok := got["/etc/c"]; !ok || b == nil || len(b) != 0 {
+		t.Errorf("an empty file: kept %v (want an empty, non-nil slice)", b)
+	}
+}

@@ -24,16 +24,16 @@ func WriteCSV(w io.Writer, d *Document) error {
 	if err := cw.Write(CSVHeader); err != nil {
 		return err
 	}
-	for i := range d.Files {
-		f := &d.Files[i]
+	err := d.EachFile(func(f *File) error {
 		rec := []string{f.Path, f.PathEscaped, f.Location, f.Category, f.Type, f.Mode, f.ModeSymbolic,
 			strconv.FormatUint(uint64(f.UID), 10), strconv.FormatUint(uint64(f.GID), 10), inert(f.Owner), inert(f.Group),
 			strconv.FormatInt(f.Size, 10), f.SHA256, f.HashState, f.Birth, f.Modified, f.Changed, inert(f.Target),
 			f.ApprovedAt, inert(f.ApprovedBy), strconv.FormatBool(f.Executable), strings.Join(f.Compliance, "; "),
 			inert(f.PackageName), inert(f.PackageVersion), f.PackageType, f.PackageState}
-		if err := cw.Write(rec); err != nil {
-			return err
-		}
+		return cw.Write(rec)
+	})
+	if err != nil {
+		return err
 	}
 	cw.Flush()
 	return cw.Error()

@@ -35,6 +35,8 @@ type Document struct {
 	Files     []File     `json:"files"`
 	// Changes are the paths the most recent acceptance approved or removed from the baseline.
 	Changes []Change `json:"changes_since_previous_approval"`
+
+	spill *fileSpill // the files of a document built with Options.Stream (EachFile)
 }
 
 // Header says what was exported, from where, by which tripline and policy.
@@ -117,6 +119,9 @@ type Options struct {
 	Host, MachineID, TriplineVersion string
 	Users                            *baseline.Users // names of the exported root
 	Now                              time.Time
+	// Stream keeps the files on disk instead of in Files: read them with EachFile, write the
+	// document with Write, and Close it.
+	Stream bool
 }
 
 func ts(ns int64) string {
@@ -162,6 +167,17 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, o Options) (*D
 	if users == nil {
 		users = &baseline.Users{}
 	}
+	if o.Stream {
+		if doc.spill, err = newFileSpill(); err != nil {
+			return nil, err
+		}
+	}
+	ok = false
+	defer func() {
+		if !ok {
+			doc.Close()
+		}
+	}()
 	it, err := db.Baseline(ctx)
 	if err != nil {
 		return nil, err
@@ -198,12 +214,18 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, o Options) (*D
 				h.Executables++
 			}
 		}
+		h.Files++
+		if doc.spill != nil {
+			if err := doc.spill.add(&f); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		doc.Files = append(doc.Files, f)
 	}
 	if err := it.Err(); err != nil {
 		return nil, err
 	}
-	h.Files = len(doc.Files)
 	for _, id := range order {
 		doc.Locations = append(doc.Locations, *locs[id])
 	}
@@ -224,6 +246,7 @@ func Build(ctx context.Context, db *store.DB, pol *policy.Policy, o Options) (*D
 		}
 		doc.Changes = append(doc.Changes, c)
 	}
+	ok = true
 	return doc, nil
 }
 
@@ -255,13 +278,18 @@ func describe(o, n *baseline.Entry) []string {
 // byte order, one trailing newline. The same baseline exported twice differs only in
 // exported_at.
 func WriteJSON(w io.Writer, d *Document) error {
-	b, err := json.MarshalIndent(d, "", "  ")
+	if d.spill != nil {
+		return writeJSONStream(w, d)
+	}
+	b, err := jsonIndent(d, "")
 	if err != nil {
 		return err
 	}
 	_, err = w.Write(append(b, '\n'))
 	return err
 }
+
+func jsonIndent(v any, prefix string) ([]byte, error) { return json.MarshalIndent(v, prefix, "  ") }
 
 // ErrNotExport is wrapped by Read for input that is not a tripline baseline export.
 var ErrNotExport = errors.New("not a tripline baseline export")

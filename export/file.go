@@ -18,6 +18,10 @@ func Write(w io.Writer, d *Document, format string) error {
 	case "csv":
 		return WriteCSV(w, d)
 	case "html":
+		// The page groups the files by location: it needs them all.
+		if err := d.loadFiles(); err != nil {
+			return err
+		}
 		return WriteHTML(w, d)
 	}
 	return fmt.Errorf("export format %q: must be json, csv or html", format)
@@ -26,12 +30,21 @@ func Write(w io.Writer, d *Document, format string) error {
 // WriteFile writes data to the file name (mode 0644) through a temporary file in the same
 // directory and a rename, so a reader never sees half an export or half a signature.
 func WriteFile(name string, data []byte) error {
+	return WriteFileWith(name, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteFileWith is WriteFile with the content written by write, streamed into the temporary
+// file.
+func WriteFileWith(name string, write func(io.Writer) error) error {
 	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
+	if err := write(f); err != nil {
 		f.Close()
 		return err
 	}

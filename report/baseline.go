@@ -15,47 +15,83 @@ type BaselineHeader struct {
 	Root      string
 	CreatedNS int64
 	CreatedBy string
+	// Packages says the entries carry their package (the baseline was verified against a
+	// package database): the table then has PACKAGE and STATE columns.
+	Packages bool
 }
 
 // Baseline writes approved baseline entries: for people, a line saying when and by whom the
 // baseline was recorded, then a table; in JSON, one "baseline" object per entry.
 func (r *Renderer) Baseline(info BaselineHeader, entries []baseline.Approved) error {
-	if r.Format == JSON {
-		enc := json.NewEncoder(r.W)
+	for i := range entries {
+		info.Packages = info.Packages || entries[i].Package != nil
+	}
+	return r.BaselineEach(info, func(count func(int64) error, row func(*baseline.Approved) error) error {
+		if err := count(int64(len(entries))); err != nil {
+			return err
+		}
 		for i := range entries {
-			a := &entries[i]
-			if err := enc.Encode(struct {
-				Type string `json:"type"`
-				*EntryJSON
-				ApprovedNS int64  `json:"approved_ns"`
-				ApprovedBy string `json:"approved_by"`
-			}{"baseline", r.EntryJSON(&a.Entry), a.ApprovedNS, a.ApprovedBy}); err != nil {
+			if err := row(&entries[i]); err != nil {
 				return err
 			}
 		}
 		return nil
-	}
-	fmt.Fprintf(r.W, "Baseline of %s recorded %s by %s; %d entries shown.\n", baseline.QuotePath(info.Root), time.Unix(0, info.CreatedNS).UTC().Format(time.RFC3339), baseline.QuoteLine(info.CreatedBy), len(entries))
-	tw := tabwriter.NewWriter(r.W, 0, 0, 2, ' ', 0)
-	withPkg := false
-	for i := range entries {
-		withPkg = withPkg || entries[i].Package != nil
+	})
+}
+
+// BaselineEach is Baseline over the entries each yields one at a time, after their count
+// (store.DB.EachBaselineEntry): the text table is aligned in blocks of tableRows rows.
+func (r *Renderer) BaselineEach(info BaselineHeader, each func(count func(int64) error, row func(*baseline.Approved) error) error) error {
+	if r.Format == JSON {
+		enc := json.NewEncoder(r.W)
+		return each(func(int64) error { return nil }, func(a *baseline.Approved) error {
+			return enc.Encode(struct {
+				Type string `json:"type"`
+				*EntryJSON
+				ApprovedNS int64  `json:"approved_ns"`
+				ApprovedBy string `json:"approved_by"`
+			}{"baseline", r.EntryJSON(&a.Entry), a.ApprovedNS, a.ApprovedBy})
+		})
 	}
 	head := "MODE\tOWNER\tSIZE\tSHA256\tAPPROVED\tLOCATION\t"
-	if withPkg {
+	if info.Packages {
 		// Only when a package database was read: a baseline without one looks as it always did.
 		head += "PACKAGE\tSTATE\t"
 	}
-	fmt.Fprintln(tw, head+"PATH")
-	for i := range entries {
-		a := &entries[i]
+	head += "PATH"
+	var tw *tabwriter.Writer
+	i := 0
+	err := each(func(n int64) error {
+		_, err := fmt.Fprintf(r.W, "Baseline of %s recorded %s by %s; %d entries shown.\n", baseline.QuotePath(info.Root), time.Unix(0, info.CreatedNS).UTC().Format(time.RFC3339), baseline.QuoteLine(info.CreatedBy), n)
+		return err
+	}, func(a *baseline.Approved) error {
+		if i%tableRows == 0 {
+			if tw != nil {
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+			}
+			tw = tabwriter.NewWriter(r.W, 0, 0, 2, ' ', 0)
+			if i == 0 {
+				fmt.Fprintln(tw, head)
+			}
+		}
+		i++
 		fmt.Fprintf(tw, "%s %s\t%s\t%d\t%s\t%s\t%s\t", baseline.ModeString(a.Mode), baseline.SymbolicMode(a.Type, a.Mode),
 			owner(r.Users, &a.Entry), a.Size, hashCol(&a.Entry), time.Unix(0, a.ApprovedNS).UTC().Format("2006-01-02 15:04"),
 			a.Location)
-		if withPkg {
+		if info.Packages {
 			fmt.Fprintf(tw, "%s\t%s\t", pkgCol(a.Package), pkgState(a.Package))
 		}
-		fmt.Fprintf(tw, "%s\n", pathCol(&a.Entry))
+		_, err := fmt.Fprintf(tw, "%s\n", pathCol(&a.Entry))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if tw == nil {
+		tw = tabwriter.NewWriter(r.W, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, head)
 	}
 	return tw.Flush()
 }

@@ -310,21 +310,51 @@ func What(f *policy.Finding) (what, detail string) {
 
 // FindingsTable writes findings as a text table for people.
 func (r *Renderer) FindingsTable(fs []policy.Finding) error {
-	if len(fs) == 0 {
+	return r.findingsTable(func(fn func(*policy.Finding) error) error {
+		for i := range fs {
+			if err := fn(&fs[i]); err != nil {
+				return err
+			}
+		}
 		return nil
-	}
-	tw := tabwriter.NewWriter(r.W, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEVERITY\tRULE\tPATH\tCHANGE\tLOCATION")
-	for i := range fs {
-		f := &fs[i]
+	})
+}
+
+// tableRows is how many rows of the findings table are aligned together: the table is written
+// in blocks of that many, so that a scan with a finding for every file does not hold them all.
+const tableRows = 1000
+
+// findingsTable writes the findings that each yields as FindingsTable does.
+func (r *Renderer) findingsTable(each func(func(*policy.Finding) error) error) error {
+	var tw *tabwriter.Writer
+	n := 0
+	err := each(func(f *policy.Finding) error {
+		if n%tableRows == 0 {
+			if tw != nil {
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+			}
+			tw = tabwriter.NewWriter(r.W, 0, 0, 2, ' ', 0)
+			if n == 0 {
+				fmt.Fprintln(tw, "SEVERITY\tRULE\tPATH\tCHANGE\tLOCATION")
+			}
+		}
+		n++
 		what, detail := What(f)
 		sev := f.Severity.String()
 		if !f.Alerting() {
 			sev += " (" + string(f.Verdict) + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s: %s\t%s\n", sev, f.Rule(), baseline.QuotePath(f.Change.Path), what, detail, f.Location.ID)
+		return nil
+	})
+	if tw != nil {
+		if ferr := tw.Flush(); err == nil {
+			err = ferr
+		}
 	}
-	return tw.Flush()
+	return err
 }
 
 // ErrorJSON is the "error" object of --format json: a path that could not be observed.
@@ -378,24 +408,28 @@ type SummaryJSON struct {
 }
 
 // Summary returns the summary of a scan result.
-func Summary(res *scan.Result, exit int) SummaryJSON {
+func Summary(res *scan.Result, exit int) (SummaryJSON, error) {
 	s := SummaryJSON{Type: "summary", First: res.First, Root: res.Root, RunID: res.RunID, Paths: res.Paths,
 		Hashed: res.Hashed, HashBytes: res.HashBytes, Reused: res.Reused, TooLarge: res.TooLarge,
-		Ignored: res.Ignored, ContentFull: res.ContentFull, Uncovered: res.Uncovered, Findings: len(res.Findings), BySev: map[string]int{},
+		Ignored: res.Ignored, ContentFull: res.ContentFull, Uncovered: res.Uncovered, Findings: res.Findings.Len(), BySev: map[string]int{},
 		Errors: len(res.Errors), Seconds: res.Duration.Seconds(), ExitCode: exit, Notes: res.Notes, Packages: res.Packages}
-	for i := range res.Findings {
-		f := &res.Findings[i]
+	err := res.Findings.Each(func(f *policy.Finding) error {
 		if f.Alerting() {
 			s.Alerts++
 		}
 		s.BySev[f.Severity.String()]++
-	}
-	return s
+		return nil
+	})
+	return s, err
 }
 
 // Scan writes the whole result of a scan in the renderer's format.
 func (r *Renderer) Scan(res *scan.Result, exit int) error {
-	sum := Summary(res, exit)
+	sum, err := Summary(res, exit)
+	if err != nil {
+		return err
+	}
+	finding := func(f *policy.Finding) error { return r.Finding(f, "scan") }
 	switch r.Format {
 	case Text:
 		return r.scanText(res, sum)
@@ -405,10 +439,8 @@ func (r *Renderer) Scan(res *scan.Result, exit int) error {
 				return err
 			}
 		}
-		for i := range res.Findings {
-			if err := r.Finding(&res.Findings[i], "scan"); err != nil {
-				return err
-			}
+		if err := res.Findings.Each(finding); err != nil {
+			return err
 		}
 		if err := r.PathErrors(res.Errors); err != nil {
 			return err
@@ -422,10 +454,8 @@ func (r *Renderer) Scan(res *scan.Result, exit int) error {
 				}
 			}
 		}
-		for i := range res.Findings {
-			if err := r.Finding(&res.Findings[i], "scan"); err != nil {
-				return err
-			}
+		if err := res.Findings.Each(finding); err != nil {
+			return err
 		}
 		return r.PathErrors(res.Errors)
 	}
@@ -440,17 +470,17 @@ func (r *Renderer) scanText(res *scan.Result, sum SummaryJSON) error {
 		if err := r.inventoryText(res.Inventory, len(res.Errors)); err != nil {
 			return err
 		}
-		if len(res.Findings) > 0 {
+		if n := res.Findings.Len(); n > 0 {
 			// Judged without history, against the package database: altered before this scan.
-			fmt.Fprintf(w, "\nAgainst the package database (%d, %d alerting):\n", len(res.Findings), sum.Alerts)
-			if err := r.FindingsTable(res.Findings); err != nil {
+			fmt.Fprintf(w, "\nAgainst the package database (%d, %d alerting):\n", n, sum.Alerts)
+			if err := r.findingsTable(res.Findings.Each); err != nil {
 				return err
 			}
 		}
-	} else if len(res.Findings) == 0 {
+	} else if res.Findings.Len() == 0 {
 		fmt.Fprintf(w, "No changes against the baseline: %d paths checked in %.2fs.\n", res.Paths, res.Duration.Seconds())
 	} else {
-		if err := r.FindingsTable(res.Findings); err != nil {
+		if err := r.findingsTable(res.Findings.Each); err != nil {
 			return err
 		}
 		fmt.Fprintln(w)
@@ -461,7 +491,7 @@ func (r *Renderer) scanText(res *scan.Result, sum SummaryJSON) error {
 			}
 		}
 		fmt.Fprintf(w, "%d findings (%s), %d alerting; %d paths checked in %.2fs. Review, then `tripline baseline update` or `baseline accept PATH`.\n",
-			len(res.Findings), strings.Join(sev, ", "), sum.Alerts, res.Paths, res.Duration.Seconds())
+			res.Findings.Len(), strings.Join(sev, ", "), sum.Alerts, res.Paths, res.Duration.Seconds())
 	}
 	if res.TooLarge > 0 {
 		fmt.Fprintf(w, "%d files over the hash size cap were recorded without a hash (size and mtime are compared).\n", res.TooLarge)

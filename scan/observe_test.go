@@ -87,7 +87,7 @@ func TestObserveSequence(t *testing.T) {
 	if states, _ := e.db.States(context.Background()); len(states) != 1 {
 		t.Errorf("drift rows after the round trip: %d, want 1", len(states))
 	}
-	if res := e.scan(); len(res.Findings) != 0 || res.Recorded != 0 {
-		t.Errorf("a scan after the observed round trip: %d findings, %d recorded", len(res.Findings), res.Recorded)
+	if res := e.scan(); res.Findings.Len() != 0 || res.Recorded != 0 {
+		t.Errorf("a scan after the observed round trip: %d findings, %d recorded", res.Findings.Len(), res.Recorded)
 	}
 }

@@ -45,7 +45,7 @@ func (r *run) present(e *baseline.Entry) {
 		return
 	}
 	if f, ok := r.o.Policy.EvaluatePresent(e, journal.LocationOf(r.o.Policy, e)); ok {
-		r.res.Findings = append(r.res.Findings, f)
+		r.res.Findings.add(f)
 	}
 }
 

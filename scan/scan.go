@@ -39,6 +39,9 @@ type Options struct {
 	// only the changes since the last observation, and on a tree that drifted a lot the findings
 	// would double its memory.
 	ChangesOnly bool
+	// NoChanges leaves Result.Changes empty: the scan command shows the findings only, and on a
+	// tree that drifted a lot the changes would hold as much memory as the findings.
+	NoChanges bool
 	// Progress, when set, is called every ProgressEvery (default 200 ms) from a goroutine of its
 	// own while the scan runs, and not after Run returns.
 	// NoContent: store no file contents (see KeepContent).
@@ -104,7 +107,7 @@ type Result struct {
 	ContentStoreBytes int64
 	// Uncovered counts baseline paths that the policy no longer selects (left untouched).
 	Uncovered int
-	Findings  []policy.Finding // against the baseline, in path order
+	Findings  *Findings // against the baseline, in path order; past 1,000, on disk until Close
 	// Changes are the changes since the last observation (what the history records), judged by
 	// the policy; a change no rule fires on is recorded but not listed. The watcher emits these
 	// after a reconcile.
@@ -117,6 +120,9 @@ type Result struct {
 	// empty when Options.Packages was nil or the root has no package database.
 	Packages string
 }
+
+// Close releases what the findings hold on disk.
+func (r *Result) Close() error { return r.Findings.Close() }
 
 // Unreadable reports whether some path could not be read (exit bit 8).
 func (r *Result) Unreadable() bool { return len(r.Errors) > 0 }
@@ -131,12 +137,26 @@ type job struct {
 	prev    *baseline.Entry // the last observation (state, else baseline); nil: none
 	hashErr error
 	reused  bool // the hash was taken from the last observation
+	// content is the file's content, encoded for the store by the hashing worker from the bytes
+	// it hashed (nil: not kept; keep reads the file again if it must). held is what it counts
+	// against maxHeld until the job is recorded.
+	content *store.Encoded
+	held    int64
 	done    chan struct{}
-	gone    []store.Approved // baseline entries before this path that were not walked
+	state   *store.State // the path's drift row; nil: none
+	gone    []goneItem   // baseline entries and drift rows before this path that were not walked
+}
+
+// goneItem is a path the walk did not meet that the store knew: its baseline entry, its drift
+// row, or both.
+type goneItem struct {
+	path  string
+	base  *store.Approved
+	state *store.State
 }
 
 // Run scans. It returns an error only when the scan as a whole failed (the database, the root,
-// an interrupt); problems with single paths are in Result.Errors. Its steps: begin (the write
+// an interrupt); problems with single paths are in Result.Errors. Close the Result when done. Its steps: begin (the write
 // lock, the meta data, the root check and the run row), observe (walk, hash, merge with the
 // baseline, record each path), finish (the drift left over, the meta data, the commit).
 func Run(ctx context.Context, o Options) (*Result, error) {
@@ -146,9 +166,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer r.close()
 	if err := r.observe(ctx); err != nil {
+		r.res.Close()
 		return nil, err
 	}
 	if err := r.finish(ctx); err != nil {
+		r.res.Close()
 		return nil, err
 	}
 	return r.res, nil
@@ -175,27 +197,31 @@ func (o Options) withDefaults() Options {
 
 // run is one scan between begin and finish.
 type run struct {
-	o      Options
-	res    *Result
-	tx     *store.Tx
-	root   string
-	first  bool  // this run records the baseline
-	nowNS  int64 // the time every row of the run is stamped with
-	states map[string]store.State
-	iter   *store.BaselineIter // nil on a first scan
-	m      meter
+	o     Options
+	res   *Result
+	tx    *store.Tx
+	root  string
+	first bool                // this run records the baseline
+	nowNS int64               // the time every row of the run is stamped with
+	iter  *store.BaselineIter // nil on a first scan
+	siter *store.StateIter    // the drift rows; nil on a first scan
+	m     meter
 
-	seen    map[string]bool // drift (state) paths met during the walk
-	unknown []string        // prefixes ("dir/") whose contents could not be listed
-	inv     *Inventory      // first scan only
-	pkgs    *pkgdb.Index    // nil: no package verification
+	// held counts the bytes of contents the workers hold for jobs not yet recorded; full says the
+	// content store took no more, so the workers stop keeping contents.
+	held atomic.Int64
+	full atomic.Bool
+
+	unknown []string     // prefixes ("dir/") whose contents could not be listed
+	inv     *Inventory   // first scan only
+	pkgs    *pkgdb.Index // nil: no package verification
 }
 
 // begin takes the write lock first, then reads the meta data, the baseline and the drift: no
 // other writer can commit between the snapshot this scan compares against and the rows it writes.
 func begin(ctx context.Context, o Options) (*run, error) {
 	root := baseline.NormRoot(o.Root)
-	r := &run{o: o, root: root, res: &Result{Root: root, Started: o.Now()}}
+	r := &run{o: o, root: root, res: &Result{Root: root, Started: o.Now(), Findings: &Findings{}}}
 	r.nowNS = r.res.Started.UnixNano()
 	var err error
 	if r.tx, err = o.DB.Begin(ctx); err != nil {
@@ -221,6 +247,9 @@ func begin(ctx context.Context, o Options) (*run, error) {
 func (r *run) close() {
 	if r.iter != nil {
 		r.iter.Close()
+	}
+	if r.siter != nil {
+		r.siter.Close()
 	}
 	r.tx.Rollback()
 }
@@ -261,15 +290,16 @@ func (r *run) checkBaseline(ctx context.Context) error {
 	return nil
 }
 
-// loadLast reads the last observations: the drift rows, and the baseline as an iterator in path
-// order. A first scan has none.
+// loadLast opens the last observations: the drift rows and the baseline, as iterators in path
+// order that the walk merges with (memory stays flat however much drifted). A first scan has
+// none.
 func (r *run) loadLast(ctx context.Context) error {
 	if r.first {
 		r.inv = newInventory(r.o.Policy, r.root)
 		return nil
 	}
 	var err error
-	if r.states, err = r.o.DB.States(ctx); err != nil {
+	if r.siter, err = r.o.DB.StateRows(ctx); err != nil {
 		return err
 	}
 	r.iter, err = r.o.DB.Baseline(ctx)
@@ -335,12 +365,36 @@ func (r *run) observe(parent context.Context) error {
 	return walkErr
 }
 
-// hash hashes the files of the jobs it receives until hashq is closed.
+// maxHeld bounds the contents the hashing workers hold for jobs waiting to be recorded: past
+// it, a content is not kept and keep reads the file again (rarely: the consumer is quicker than
+// the hashing), so memory stays flat whatever the tree.
+const maxHeld = 4 << 20
+
+// hash hashes the files of the jobs it receives until hashq is closed. While the content store
+// takes contents, it keeps the bytes of each small file it hashed and encodes them for the store
+// (deflate, the costly part), on its own goroutine: every file is read once, and the consumer,
+// which writes the database alone, only inserts them.
 func (r *run) hash(hashq <-chan *job) {
 	buf := make([]byte, 256<<10)
 	for j := range hashq {
-		if !j.reused {
-			j.hashErr = j.v.Hash(r.o.MaxHashBytes, buf)
+		if !j.reused { // a reused hash comes here only for the package's digest
+			keepMax := int64(-1)
+			if !r.o.NoContent && !r.full.Load() {
+				keepMax = store.MaxContentFile
+			}
+			data, err := j.v.HashContent(r.o.MaxHashBytes, buf, keepMax)
+			j.hashErr = err
+			if data != nil {
+				n := int64(len(data))
+				if r.held.Add(n) <= maxHeld {
+					if c, err := store.EncodeContent(j.v.Entry.SHA256, data); err == nil {
+						j.content, j.held = &c, n
+					}
+				}
+				if j.held == 0 {
+					r.held.Add(-n)
+				}
+			}
 			if j.v.Entry.HashState == baseline.HashOK {
 				r.m.bytes.Add(j.v.Entry.Size)
 			}
@@ -350,40 +404,85 @@ func (r *run) hash(hashq <-chan *job) {
 	}
 }
 
-// walk merges the walk with the baseline (both in path order), decides what to hash, and sends
-// every job to ordered in path order and those to hash to hashq as well.
+// walk merges the walk with the baseline and the drift rows (all three in path order), decides
+// what to hash, and sends every job to ordered in path order and those to hash to hashq as well.
 func (r *run) walk(ctx context.Context, ordered, hashq chan<- *job) error {
 	var pendingBase *store.Approved
+	var pendingState *store.State
+	// The baseline is read (and hashed for its seal) on a goroutine of its own, in batches:
+	// reading it was as much of the walk's goroutine's time as its statx calls.
+	var bases <-chan []store.Approved
+	var batch []store.Approved
+	if r.iter != nil {
+		stop, done := make(chan struct{}), make(chan struct{})
+		bases = r.readBaseline(stop, done)
+		defer func() { close(stop); <-done }()
+	}
 	nextBase := func() *store.Approved {
-		if r.iter == nil {
-			return nil
-		}
-		if pendingBase == nil {
-			if a, ok := r.iter.Next(); ok {
-				pendingBase = &a
+		if pendingBase == nil && bases != nil {
+			if len(batch) == 0 {
+				batch = <-bases // nil once the baseline is read
+			}
+			if len(batch) > 0 {
+				pendingBase, batch = &batch[0], batch[1:]
 			}
 		}
 		return pendingBase
 	}
+	nextState := func() *store.State {
+		if r.siter != nil && pendingState == nil {
+			if st, ok := r.siter.Next(); ok {
+				pendingState = &st
+			}
+		}
+		return pendingState
+	}
+	// next takes the smallest path the store knew, if it sorts before limit (or all == true).
+	next := func(limit string, all bool) (goneItem, bool) {
+		b, st := nextBase(), nextState()
+		var g goneItem
+		switch {
+		case b == nil && st == nil:
+			return g, false
+		case st == nil || (b != nil && b.Path <= st.Path):
+			g.path = b.Path
+		default:
+			g.path = st.Path
+		}
+		if !all && g.path > limit {
+			return g, false
+		}
+		if b != nil && b.Path == g.path {
+			g.base, pendingBase = b, nil
+		}
+		if st != nil && st.Path == g.path {
+			g.state, pendingState = st, nil
+		}
+		return g, true
+	}
 	err := baseline.Walk(ctx, r.root, r.o.Policy.Tree(), func(v *baseline.Visit) error {
 		r.m.paths.Add(1)
 		j := &job{v: v, done: make(chan struct{})}
-		for b := nextBase(); b != nil && b.Path <= v.Entry.Path; b = nextBase() {
-			if b.Path == v.Entry.Path {
-				j.base = b
-			} else {
-				j.gone = append(j.gone, *b)
+		for g, ok := next(v.Entry.Path, false); ok; g, ok = next(v.Entry.Path, false) {
+			if g.path == v.Entry.Path {
+				j.base, j.state = g.base, g.state
+				break
 			}
-			pendingBase = nil
+			j.gone = append(j.gone, g)
 		}
 		if j.base != nil {
 			j.prev = &j.base.Entry
 		}
-		if s, ok := r.states[v.Entry.Path]; ok {
-			if s.Present {
-				j.prev = &s.Entry
+		if j.state != nil {
+			if j.state.Present {
+				j.prev = &j.state.Entry
 			} else {
 				j.prev = nil
+			}
+			if v.Ignored {
+				// An ignored name is not observed: its drift row is handled as one the walk did
+				// not meet.
+				j.gone = append(j.gone, goneItem{path: v.Entry.Path, state: j.state})
 			}
 		}
 		needHash := v.Err == nil && !v.Ignored && v.Entry.Type == baseline.TypeFile
@@ -416,13 +515,15 @@ func (r *run) walk(ctx context.Context, ordered, hashq chan<- *job) error {
 	if err != nil || r.iter == nil {
 		return err
 	}
-	// Whatever is left of the baseline was not walked.
-	var rest []store.Approved
-	for b := nextBase(); b != nil; b = nextBase() {
-		rest = append(rest, *b)
-		pendingBase = nil
+	// Whatever is left of the baseline and the drift rows was not walked.
+	var rest []goneItem
+	for g, ok := next("", true); ok; g, ok = next("", true) {
+		rest = append(rest, g)
 	}
 	if err := r.iter.Err(); err != nil {
+		return err
+	}
+	if err := r.siter.Err(); err != nil {
 		return err
 	}
 	if len(rest) > 0 {
@@ -434,6 +535,36 @@ func (r *run) walk(ctx context.Context, ordered, hashq chan<- *job) error {
 		}
 	}
 	return nil
+}
+
+// readBaseline sends the baseline in path order, in batches, until it is read or stop is closed;
+// it closes the channel, then done, when it returns. r.iter is its own until then.
+func (r *run) readBaseline(stop <-chan struct{}, done chan<- struct{}) <-chan []store.Approved {
+	const size = 256
+	out := make(chan []store.Approved, 4)
+	go func() {
+		defer close(done)
+		defer close(out)
+		b := make([]store.Approved, 0, size)
+		for a, ok := r.iter.Next(); ok; a, ok = r.iter.Next() {
+			if b = append(b, a); len(b) < size {
+				continue
+			}
+			select {
+			case out <- b:
+			case <-stop:
+				return
+			}
+			b = make([]store.Approved, 0, size)
+		}
+		if len(b) > 0 {
+			select {
+			case out <- b:
+			case <-stop:
+			}
+		}
+	}()
+	return out
 }
 
 // consume records the jobs in path order as their hashes are done. After the first error it
@@ -450,6 +581,10 @@ func (r *run) consume(ctx context.Context, cancel context.CancelFunc, ordered <-
 				cancel()
 			}
 		}
+		if j.held > 0 {
+			r.held.Add(-j.held)
+			j.content = nil
+		}
 		if j.v != nil {
 			j.v.Release()
 		}
@@ -461,7 +596,7 @@ func (r *run) consume(ctx context.Context, cancel context.CancelFunc, ordered <-
 // first scan, closes the run and commits.
 func (r *run) finish(ctx context.Context) error {
 	if !r.first {
-		if err := r.finishStates(ctx); err != nil {
+		if err := r.verifyBaseline(ctx); err != nil {
 			return err
 		}
 	}
@@ -474,23 +609,33 @@ func (r *run) finish(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := r.tx.FinishRun(context.WithoutCancel(ctx), res.RunID, r.o.Now().UnixNano(), res.Paths, len(res.Findings), len(res.Errors)); err != nil {
+	if err := r.tx.FinishRun(context.WithoutCancel(ctx), res.RunID, r.o.Now().UnixNano(), res.Paths, res.Findings.Len(), len(res.Errors)); err != nil {
 		return err
 	}
 	return r.tx.Commit()
 }
 
-// sawState notes that a path with a drift row was met, so finishStates leaves it alone. Only
-// drift paths are kept: the set stays as small as the state table, not as big as the tree.
-func (r *run) sawState(p string) {
-	if _, ok := r.states[p]; !ok {
-		return
+// verifyBaseline checks the baseline this scan compared against with its seal, from the rows the
+// walk's merge read (store.BaselineIter.Verify): one reading of the baseline for both. A baseline
+// edited outside tripline fails the scan, and nothing of it is recorded: compared against, the
+// edit would pass for approved.
+func (r *run) verifyBaseline(ctx context.Context) error {
+	chk, err := r.iter.Verify(ctx)
+	if err != nil {
+		return err
 	}
-	if r.seen == nil {
-		r.seen = map[string]bool{}
+	if !chk.OK {
+		return editedError(fmt.Sprintf("baseline of %s: %s; refusing to compare against it: see 'tripline history --verify', and record a new baseline with 'tripline baseline create' once you know why",
+			r.o.DB.Path(), chk.Problem))
 	}
-	r.seen[p] = true
+	return nil
 }
+
+// editedError says why a scan refused an edited baseline; it is a store.ErrBaselineEdited.
+type editedError string
+
+func (e editedError) Error() string { return string(e) }
+func (e editedError) Unwrap() error { return store.ErrBaselineEdited }
 
 func (r *run) isUnknown(p string) bool {
 	for _, u := range r.unknown {
@@ -502,12 +647,8 @@ func (r *run) isUnknown(p string) bool {
 }
 
 // known returns what the store knew of a path before this run: its drift row and baseline entry.
-func (r *run) known(p string, base *baseline.Entry) journal.Known {
-	k := journal.Known{Base: base}
-	if st, ok := r.states[p]; ok {
-		k.State = &st
-	}
-	return k
+func known(base *baseline.Entry, state *store.State) journal.Known {
+	return journal.Known{Base: base, State: state}
 }
 
 // job records one walked path and the baseline entries before it that the walk did not meet.
@@ -525,7 +666,6 @@ func (r *run) job(ctx context.Context, j *job) error {
 		r.res.Ignored++
 		return nil
 	}
-	r.sawState(v.Entry.Path)
 	if v.Err != nil {
 		r.res.Errors = append(r.res.Errors, v.Err)
 		if v.Unlisted {
@@ -554,10 +694,10 @@ func (r *run) job(ctx context.Context, j *job) error {
 		if err := r.tx.PutBaseline(ctx, e, r.nowNS, r.o.By); err != nil {
 			return err
 		}
-		return r.keep(ctx, e)
+		return r.keep(ctx, e, j.content)
 	}
 	if j.prev == nil || j.prev.SHA256 != e.SHA256 {
-		if err := r.keep(ctx, e); err != nil {
+		if err := r.keep(ctx, e, j.content); err != nil {
 			return err
 		}
 	}
@@ -565,7 +705,7 @@ func (r *run) job(ctx context.Context, j *job) error {
 	if j.base != nil {
 		base = &j.base.Entry
 	}
-	if err := r.record(ctx, r.known(e.Path, base), e.Path, e); err != nil {
+	if err := r.record(ctx, known(base, j.state), e.Path, e); err != nil {
 		return err
 	}
 	if ch, ok := baseline.Diff(base, e); ok {
@@ -592,13 +732,20 @@ func (r *run) count(e *baseline.Entry, j *job) {
 	}
 }
 
-// keep stores e's content, counting those the full store could not take.
-func (r *run) keep(ctx context.Context, e *baseline.Entry) error {
+// keep stores e's content, counting those the full store could not take: c when the hashing
+// worker encoded it, else read again (journal.KeepContent).
+func (r *run) keep(ctx context.Context, e *baseline.Entry, c *store.Encoded) error {
 	if r.o.NoContent {
 		return nil
 	}
-	err := journal.KeepContent(ctx, r.tx, r.root, e, r.nowNS)
+	var err error
+	if c != nil && c.SHA256 == e.SHA256 && e.HashState == baseline.HashOK {
+		err = r.keepEncoded(ctx, c)
+	} else {
+		err = journal.KeepContent(ctx, r.tx, r.root, e, r.nowNS)
+	}
 	if errors.Is(err, store.ErrContentFull) {
+		r.full.Store(true)
 		r.res.ContentFull++
 		r.res.ContentStoreBytes = store.MaxContentBytes
 		return nil
@@ -606,38 +753,40 @@ func (r *run) keep(ctx context.Context, e *baseline.Entry) error {
 	return err
 }
 
-// gone handles a baseline entry that the walk did not meet.
-func (r *run) gone(ctx context.Context, b *store.Approved) error {
-	if r.isUnknown(b.Path) {
+// keepEncoded stores a content the hashing worker encoded, unless the store has it already.
+func (r *run) keepEncoded(ctx context.Context, c *store.Encoded) error {
+	if r.tx.ContentFull() {
+		return store.ErrContentFull
+	}
+	if ok, err := r.tx.HasContent(ctx, c.SHA256, r.nowNS); err != nil || ok {
+		return err
+	}
+	return r.tx.PutEncoded(ctx, *c, r.nowNS)
+}
+
+// gone handles a path the store knew that the walk did not meet: a baseline entry (with its
+// drift row, if any), or the drift row of a path outside the baseline (a file created after the
+// baseline and deleted since).
+func (r *run) gone(ctx context.Context, g *goneItem) error {
+	if r.isUnknown(g.path) {
 		return nil
 	}
+	if g.base == nil {
+		if r.o.Policy.Match(g.path) == nil {
+			return nil
+		}
+		return r.record(ctx, known(nil, g.state), g.path, nil)
+	}
+	b := g.base
 	if r.o.Policy.Match(b.Path) == nil {
 		r.res.Uncovered++
 		return nil
 	}
-	r.sawState(b.Path)
-	if err := r.record(ctx, r.known(b.Path, &b.Entry), b.Path, nil); err != nil {
+	if err := r.record(ctx, known(&b.Entry, g.state), b.Path, nil); err != nil {
 		return err
 	}
 	if ch, ok := baseline.Diff(&b.Entry, nil); ok {
 		r.find(ch)
-	}
-	return nil
-}
-
-// finishStates handles drift rows for paths outside the baseline that the walk did not meet: a
-// file created after the baseline and deleted since.
-func (r *run) finishStates(ctx context.Context) error {
-	for p := range r.states {
-		if r.seen[p] || r.isUnknown(p) {
-			continue
-		}
-		if r.o.Policy.Match(p) == nil {
-			continue
-		}
-		if err := r.record(ctx, r.known(p, nil), p, nil); err != nil {
-			return err
-		}
 	}
 	return nil
 }
@@ -649,7 +798,7 @@ func (r *run) find(ch baseline.Change) {
 	}
 	f, ok := r.o.Policy.Evaluate(ch, journal.LocationOf(r.o.Policy, ch.Entry()), nil)
 	if ok {
-		r.res.Findings = append(r.res.Findings, f)
+		r.res.Findings.add(f)
 	}
 }
 
@@ -660,7 +809,7 @@ func (r *run) record(ctx context.Context, k journal.Known, p string, cur *baseli
 	if out.Changed {
 		r.res.Recorded++
 	}
-	if out.Fired {
+	if out.Fired && !r.o.NoChanges {
 		r.res.Changes = append(r.res.Changes, out.Finding)
 	}
 	return err

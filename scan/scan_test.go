@@ -102,7 +102,7 @@ func (e *env) historyRows() int {
 
 func rulesByPath(res *Result) map[string]string {
 	out := map[string]string{}
-	for _, f := range res.Findings {
+	for _, f := range res.Findings.All() {
 		out[f.Change.Path] = f.Rule()
 	}
 	return out
@@ -119,8 +119,8 @@ func TestFirstScanRecordsBaseline(t *testing.T) {
 	if res.Paths != 7 {
 		t.Errorf("paths = %d, want 7", res.Paths)
 	}
-	if len(res.Findings) != 0 || e.historyRows() != 0 {
-		t.Errorf("a first scan reports no findings and writes no history: %d findings, %d rows", len(res.Findings), e.historyRows())
+	if res.Findings.Len() != 0 || e.historyRows() != 0 {
+		t.Errorf("a first scan reports no findings and writes no history: %d findings, %d rows", res.Findings.Len(), e.historyRows())
 	}
 	counts := map[string]int{}
 	for _, l := range res.Inventory.Locations {
@@ -143,8 +143,8 @@ func TestFirstScanRecordsBaseline(t *testing.T) {
 	}
 	// Unchanged second scan: nothing re-read, nothing found.
 	res = e.scan()
-	if res.First || len(res.Findings) != 0 || res.Hashed != 0 || res.Reused != 4 {
-		t.Errorf("second scan: first=%v findings=%d hashed=%d reused=%d", res.First, len(res.Findings), res.Hashed, res.Reused)
+	if res.First || res.Findings.Len() != 0 || res.Hashed != 0 || res.Reused != 4 {
+		t.Errorf("second scan: first=%v findings=%d hashed=%d reused=%d", res.First, res.Findings.Len(), res.Hashed, res.Reused)
 	}
 }
 
@@ -179,8 +179,8 @@ func TestChangesReportedUntilAcceptedAndRecordedOnce(t *testing.T) {
 	}
 	// The same drift is reported again, but not recorded again.
 	res = e.scan()
-	if len(res.Findings) != 3 || res.Recorded != 0 || e.historyRows() != 3 {
-		t.Errorf("repeat scan: %d findings, %d recorded, %d rows", len(res.Findings), res.Recorded, e.historyRows())
+	if res.Findings.Len() != 3 || res.Recorded != 0 || e.historyRows() != 3 {
+		t.Errorf("repeat scan: %d findings, %d recorded, %d rows", res.Findings.Len(), res.Recorded, e.historyRows())
 	}
 	// A further change to a drifting file is recorded against the last observation.
 	unix.Chmod(filepath.Join(e.root, "etc/cron.daily/a"), 0o4755) // os.Chmod would drop the setuid bit
@@ -192,7 +192,7 @@ func TestChangesReportedUntilAcceptedAndRecordedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	res = e.scan()
-	if len(res.Findings) != 0 {
+	if res.Findings.Len() != 0 {
 		t.Errorf("after accepting: %v", rulesByPath(res))
 	}
 }
@@ -206,7 +206,7 @@ func TestCreatedThenDeletedLeavesHistoryNotFindings(t *testing.T) {
 	}
 	os.Remove(filepath.Join(e.root, "etc/cron.daily/tmp"))
 	res := e.scan()
-	if len(res.Findings) != 0 {
+	if res.Findings.Len() != 0 {
 		t.Errorf("a file created and deleted between baselines is no finding: %v", rulesByPath(res))
 	}
 	if res.Recorded != 1 {
@@ -226,7 +226,7 @@ func TestPolicyNoLongerCoveringIsNotDeletion(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := e.scan(func(o *Options) { o.Policy = narrow })
-	if len(res.Findings) != 0 {
+	if res.Findings.Len() != 0 {
 		t.Errorf("findings %v", rulesByPath(res))
 	}
 	// x.service.d and override.conf are no longer selected (systemd/system still is, as the
@@ -244,10 +244,10 @@ func TestRecreateAndRootMismatch(t *testing.T) {
 	e.scan()
 	os.Chmod(filepath.Join(e.root, "etc/cron.daily/a"), 0o755)
 	res := e.scan(func(o *Options) { o.Recreate = true })
-	if !res.First || len(res.Findings) != 0 {
-		t.Fatalf("recreate: first=%v findings=%d", res.First, len(res.Findings))
+	if !res.First || res.Findings.Len() != 0 {
+		t.Fatalf("recreate: first=%v findings=%d", res.First, res.Findings.Len())
 	}
-	if res := e.scan(); len(res.Findings) != 0 {
+	if res := e.scan(); res.Findings.Len() != 0 {
 		t.Errorf("after recreate: %v", rulesByPath(res))
 	}
 	_, err := Run(context.Background(), Options{Root: t.TempDir(), Policy: e.pol, DB: e.db})
@@ -291,17 +291,17 @@ func TestReconcileSourceAndChanges(t *testing.T) {
 	e.scan()
 	os.Chmod(filepath.Join(e.root, "etc/cron.daily/a"), 0o755)
 	res := e.scan(func(o *Options) { o.Source = store.SourceReconcile })
-	if len(res.Changes) != 1 || res.Changes[0].Rule() != "exec-bit-set" || len(res.Findings) != 1 {
-		t.Fatalf("changes %d, findings %d", len(res.Changes), len(res.Findings))
+	if len(res.Changes) != 1 || res.Changes[0].Rule() != "exec-bit-set" || res.Findings.Len() != 1 {
+		t.Fatalf("changes %d, findings %d", len(res.Changes), res.Findings.Len())
 	}
 	res = e.scan(func(o *Options) { o.Source = store.SourceReconcile })
-	if len(res.Changes) != 0 || len(res.Findings) != 1 {
-		t.Errorf("second reconcile: changes %d (want 0: nothing new), findings %d (want 1)", len(res.Changes), len(res.Findings))
+	if len(res.Changes) != 0 || res.Findings.Len() != 1 {
+		t.Errorf("second reconcile: changes %d (want 0: nothing new), findings %d (want 1)", len(res.Changes), res.Findings.Len())
 	}
 	unix.Chmod(filepath.Join(e.root, "etc/cron.daily/b"), 0o4755)
 	res = e.scan(func(o *Options) { o.Source, o.ChangesOnly = store.SourceReconcile, true })
-	if len(res.Changes) != 1 || len(res.Findings) != 0 {
-		t.Errorf("ChangesOnly: changes %d (want 1), findings %d (want 0)", len(res.Changes), len(res.Findings))
+	if len(res.Changes) != 1 || res.Findings.Len() != 0 {
+		t.Errorf("ChangesOnly: changes %d (want 1), findings %d (want 0)", len(res.Changes), res.Findings.Len())
 	}
 	raw, err := sql.Open("sqlite3", e.dbf)
 	if err != nil {

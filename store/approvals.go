@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,7 +57,7 @@ func decodeStoredEntry(s sql.NullString) (*baseline.Entry, error) {
 		return nil, nil
 	}
 	var e baseline.Entry
-	if err := json.Unmarshal([]byte(s.String), &e); err != nil {
+	if err := unmarshalEntry([]byte(s.String), &e); err != nil {
 		return nil, fmt.Errorf("stored entry is not valid JSON: %w", err)
 	}
 	return &e, nil
@@ -98,11 +99,22 @@ type leaf struct {
 	sum  [32]byte
 }
 
-// baselineLeaves reads every baseline row, in path order, and hashes it.
+// baselineLeaves reads every baseline row, in path order, and hashes it. It keeps every path:
+// checkBaseline uses it only to name the rows of a baseline that does not match its seal.
 func baselineLeaves(ctx context.Context, q querier) ([]leaf, error) {
+	var out []leaf
+	err := eachLeaf(ctx, q, func(path []byte, sum *[32]byte) {
+		out = append(out, leaf{path: string(path), sum: *sum})
+	})
+	return out, err
+}
+
+// eachLeaf reads every baseline row, in path order, and calls f with its path and leaf; path is
+// valid only during the call.
+func eachLeaf(ctx context.Context, q querier, f func(path []byte, sum *[32]byte)) error {
 	rows, err := q.QueryContext(ctx, "SELECT "+baselineCols+" FROM baseline ORDER BY path")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
 	// RawBytes: the text of each column as SQLite gives it (an integer as its decimal digits, as a
@@ -112,12 +124,12 @@ func baselineLeaves(ctx context.Context, q querier) ([]leaf, error) {
 	for i := range cols {
 		dest[i] = &cols[i]
 	}
-	var out []leaf
 	var n [binary.MaxVarintLen64]byte
+	var sum [32]byte
 	h := sha256.New()
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return nil, err
+			return err
 		}
 		h.Reset()
 		h.Write([]byte(leafDomain))
@@ -126,11 +138,41 @@ func baselineLeaves(ctx context.Context, q querier) ([]leaf, error) {
 			h.Write(n[:binary.PutUvarint(n[:], uint64(len(c)))])
 			h.Write(c)
 		}
-		l := leaf{path: string(cols[0])}
-		h.Sum(l.sum[:0])
-		out = append(out, l)
+		h.Sum(sum[:0])
+		f(cols[0], &sum)
 	}
-	return out, rows.Err()
+	return rows.Err()
+}
+
+// sealBaseline computes the seal of the baseline as q sees it, reading it once and keeping only
+// the short leaves (8 bytes a row): what sealOf computes from baselineLeaves, in flat memory.
+// q must be a transaction, so that the count and the rows are of one snapshot.
+func sealBaseline(ctx context.Context, q *sql.Tx) (Seal, []byte, error) {
+	var count int64
+	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM baseline").Scan(&count); err != nil {
+		return Seal{}, nil, err
+	}
+	h := sha256.New()
+	h.Write([]byte(rootDomain))
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(count))
+	h.Write(n[:])
+	short := make([]byte, 0, count*shortLeaf)
+	var seen int64
+	err := eachLeaf(ctx, q, func(_ []byte, sum *[32]byte) {
+		h.Write(sum[:])
+		short = append(short, sum[:shortLeaf]...)
+		seen++
+	})
+	if err != nil {
+		return Seal{}, nil, err
+	}
+	if seen != count {
+		return Seal{}, nil, fmt.Errorf("the baseline has %d rows, then %d, in one transaction", count, seen)
+	}
+	sortShort(short)
+	ls := sha256.Sum256(short)
+	return Seal{Paths: count, Root: hex.EncodeToString(h.Sum(nil)), Leaves: hex.EncodeToString(ls[:])}, short, nil
 }
 
 // sealOf computes the root of the leaves and the sorted short leaves that name them.
@@ -162,14 +204,88 @@ func sortShort(b []byte) {
 	}
 }
 
+// grownBaseline holds the leaves of the rows a transaction added to an empty baseline, in path
+// order (Tx.grown).
+type grownBaseline struct {
+	last   string
+	n      int
+	leaves [][]byte // in chunks of leafChunk leaves: no copy, no slack past the last chunk
+	buf    []byte
+}
+
+const leafChunk = 4096
+
+// add computes the leaf of the row PutBaseline wrote, from the values it bound: the text SQLite
+// gives back for them is these very bytes (an integer as its decimal digits). A row out of path
+// order, which would be a replacement or sort elsewhere, ends the shortcut (*self = nil).
+func (g *grownBaseline) add(e *baseline.Entry, approvedNS int64, by string, self **grownBaseline) {
+	if g.n > 0 && e.Path <= g.last {
+		*self = nil
+		return
+	}
+	g.last = e.Path
+	var n [binary.MaxVarintLen64]byte
+	b := append(g.buf[:0], leafDomain...)
+	col := func(c []byte) {
+		b = append(b, n[:binary.PutUvarint(n[:], uint64(len(c)))]...)
+		b = append(b, c...)
+	}
+	var num [20]byte
+	for _, v := range sealedArgs(e) { // the package columns are not sealed (pkgCols)
+		switch v := v.(type) {
+		case string:
+			col([]byte(v))
+		case uint32:
+			col(strconv.AppendInt(num[:0], int64(v), 10))
+		case int64:
+			col(strconv.AppendInt(num[:0], v, 10))
+		default:
+			*self = nil // a column of a type this does not know: read the rows back
+			return
+		}
+	}
+	col(strconv.AppendInt(num[:0], approvedNS, 10))
+	col([]byte(by))
+	g.buf = b
+	if g.n%leafChunk == 0 {
+		g.leaves = append(g.leaves, make([]byte, 0, leafChunk*sha256.Size))
+	}
+	sum := sha256.Sum256(b)
+	g.leaves[len(g.leaves)-1] = append(g.leaves[len(g.leaves)-1], sum[:]...)
+	g.n++
+}
+
+// seal computes what sealBaseline would from the rows added.
+func (g *grownBaseline) seal() (Seal, []byte) {
+	h := sha256.New()
+	h.Write([]byte(rootDomain))
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(g.n))
+	h.Write(n[:])
+	short := make([]byte, 0, g.n*shortLeaf)
+	for _, c := range g.leaves {
+		h.Write(c)
+		for i := 0; i < len(c); i += sha256.Size {
+			short = append(short, c[i:i+shortLeaf]...)
+		}
+	}
+	sortShort(short)
+	ls := sha256.Sum256(short)
+	return Seal{Paths: int64(g.n), Root: hex.EncodeToString(h.Sum(nil)), Leaves: hex.EncodeToString(ls[:])}, short
+}
+
 // sealTx appends a seal of the baseline as tx sees it after the row (headID, headHash) and
-// returns the seal row's id and hash.
-func sealTx(ctx context.Context, tx *sql.Tx, headID int64, headHash, by string, nowNS int64) (int64, string, error) {
-	leaves, err := baselineLeaves(ctx, tx)
-	if err != nil {
+// returns the seal row's id and hash. grown, when not nil, has the leaves of every row of the
+// baseline (Tx.grown), which is then not read back.
+func sealTx(ctx context.Context, tx *sql.Tx, headID int64, headHash, by string, nowNS int64, grown *grownBaseline) (int64, string, error) {
+	var s Seal
+	var short []byte
+	var err error
+	if grown != nil {
+		s, short = grown.seal()
+	} else if s, short, err = sealBaseline(ctx, tx); err != nil {
 		return 0, "", err
 	}
-	s, short := sealOf(leaves)
 	body, err := json.Marshal(s)
 	if err != nil {
 		return 0, "", err
@@ -205,7 +321,7 @@ func (t *Tx) sealChanged(ctx context.Context) error {
 	if nowNS == 0 {
 		nowNS = time.Now().UnixNano()
 	}
-	id, hash, err := sealTx(ctx, t.tx, t.headID, t.headHash, by, nowNS)
+	id, hash, err := sealTx(ctx, t.tx, t.headID, t.headHash, by, nowNS, t.grown)
 	if err != nil {
 		return fmt.Errorf("database %s: seal the baseline: %w", t.db.path, t.db.wrap(err))
 	}
@@ -224,7 +340,7 @@ func sealAtUpgrade(ctx context.Context, tx *sql.Tx) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = sealTx(ctx, tx, id, hash, "tripline schema 4 (the baseline as it was at the upgrade)", time.Now().UnixNano())
+	_, _, err = sealTx(ctx, tx, id, hash, "tripline schema 4 (the baseline as it was at the upgrade)", time.Now().UnixNano(), nil)
 	return err
 }
 
@@ -271,6 +387,9 @@ func (t *Tx) trustBaseline(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if chk.OK && chk.Paths == 0 {
+		t.grown = &grownBaseline{}
+	}
 	if !chk.OK {
 		return fmt.Errorf("database %s: %w: %s; refusing to change and seal it again (see 'tripline history --verify'; 'tripline baseline create' starts over)", t.db.path, ErrBaselineEdited, chk.Problem)
 	}
@@ -297,25 +416,30 @@ func contiguous(ctx context.Context, q *sql.Tx) (string, error) {
 
 // checkBaseline is VerifyBaseline inside tx.
 func (db *DB) checkBaseline(ctx context.Context, tx *sql.Tx) (BaselineCheck, error) {
-	var res BaselineCheck
+	now, _, err := sealBaseline(ctx, tx)
+	if err != nil {
+		return BaselineCheck{}, db.wrap(err)
+	}
+	return db.checkSeal(ctx, tx, now)
+}
+
+// checkSeal is checkBaseline given the seal of the baseline as tx sees it now (now).
+func (db *DB) checkSeal(ctx context.Context, tx *sql.Tx, now Seal) (BaselineCheck, error) {
+	res := BaselineCheck{Paths: now.Paths}
 	if p, err := contiguous(ctx, tx); err != nil || p != "" {
 		res.Problem = p
 		return res, db.wrap(err)
 	}
-	leaves, err := baselineLeaves(ctx, tx)
-	if err != nil {
-		return res, db.wrap(err)
-	}
-	res.Paths = int64(len(leaves))
 	var sealRow chainRow
+	var err error
 	err = sealRow.scan(tx.QueryRowContext(ctx, "SELECT "+chainCols+" FROM history WHERE source = ? AND kind = ? ORDER BY id DESC LIMIT 1",
 		SourceApproval, KindSealed))
 	if errors.Is(err, sql.ErrNoRows) {
-		if len(leaves) == 0 {
+		if now.Paths == 0 {
 			res.OK = true
 			return res, nil
 		}
-		res.Problem = fmt.Sprintf("the baseline's %d rows were approved by no seal in the history: the seal rows were deleted, or the baseline was written outside tripline", len(leaves))
+		res.Problem = fmt.Sprintf("the baseline's %d rows were approved by no seal in the history: the seal rows were deleted, or the baseline was written outside tripline", now.Paths)
 		return res, nil
 	}
 	if err != nil {
@@ -331,10 +455,14 @@ func (db *DB) checkBaseline(ctx context.Context, tx *sql.Tx) (BaselineCheck, err
 		res.Problem = fmt.Sprintf("history row %d: the seal is not valid JSON", sealRow.ID)
 		return res, nil
 	}
-	now, _ := sealOf(leaves)
 	if now.Root == recorded.Root {
 		res.OK = true
 		return res, nil
+	}
+	// Not what was sealed: read it again, keeping the paths, to name the rows.
+	leaves, err := baselineLeaves(ctx, tx)
+	if err != nil {
+		return res, db.wrap(err)
 	}
 	var short []byte
 	err = tx.QueryRowContext(ctx, "SELECT leaves FROM approval_leaves WHERE history_id = ?", sealRow.ID).Scan(&short)

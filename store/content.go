@@ -10,11 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 )
 
 // Content versions: each distinct content of a regular file in a location, up to
-// MaxContentFile bytes, is stored once, deflate-compressed, keyed by its sha256. The store is
+// MaxContentFile bytes, is stored once, deflate-compressed (or as it is when deflate would not
+// make it smaller), keyed by its sha256. The store is
 // bounded by MaxContentBytes (compressed): past it the least recently seen contents that the
 // baseline does not need are dropped, and contents the baseline needs are kept (restore puts
 // them back).
@@ -35,12 +37,9 @@ func (t *Tx) HasContent(ctx context.Context, sha string, nowNS int64) (bool, err
 	if err := t.contentSize(ctx); err != nil {
 		return false, err
 	}
-	if t.contentPut[sha] {
-		return true, nil
-	}
-	if t.contentEmpty {
+	if k, ok := contentKey(sha); ok && !t.contentPut[k] && t.contentEmpty {
 		// The store was empty when this transaction began (a first scan): only what it put is
-		// there.
+		// there, and it put nothing with this key.
 		return false, nil
 	}
 	res, err := t.tx.ExecContext(ctx, "UPDATE content SET last_ns = ? WHERE sha256 = ?", nowNS, sha)
@@ -66,36 +65,105 @@ func (t *Tx) PutContent(ctx context.Context, sha string, data []byte, nowNS int6
 	if hex.EncodeToString(sum[:]) != sha {
 		return fmt.Errorf("content for %s does not hash to it", sha)
 	}
+	if t.contentFull {
+		return ErrContentFull
+	}
+	c, err := EncodeContent(sha, data)
+	if err != nil {
+		return err
+	}
+	return t.PutEncoded(ctx, c, nowNS)
+}
+
+// Encoded is a content ready for the store (EncodeContent): encoding it, the costly part, can
+// run anywhere, in parallel, off the transaction.
+type Encoded struct {
+	SHA256 string
+	Size   int64
+	stored []byte // deflated, or the content itself when deflate would not make it smaller
+}
+
+// EncodeContent prepares data, whose sha256 the caller computed from these very bytes (sha), for
+// PutEncoded. It deflates data at BestSpeed, unless that would not make it smaller: such a
+// content (already compressed, random) is stored as it is, and then its stored length is its
+// size, which a deflated one never has (Content tells the two apart that way). For a content
+// over rawProbe bytes the verdict comes from deflating its first rawProbe bytes only.
+func EncodeContent(sha string, data []byte) (Encoded, error) {
+	if len(data) > MaxContentFile {
+		return Encoded{}, fmt.Errorf("content %s: %d bytes, over the %d-byte cap", sha, len(data), MaxContentFile)
+	}
+	c := Encoded{SHA256: sha, Size: int64(len(data)), stored: data}
+	if len(data) > rawProbe {
+		var probe bytes.Buffer
+		if err := compress(&probe, data[:rawProbe]); err != nil {
+			return Encoded{}, fmt.Errorf("content %s: compress: %w", sha, err)
+		}
+		if probe.Len() >= rawProbe*rawRatio/100 {
+			return c, nil
+		}
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(data)/2 + 64)
+	if err := compress(&buf, data); err != nil {
+		return Encoded{}, fmt.Errorf("content %s: compress: %w", sha, err)
+	}
+	if buf.Len() < len(data) {
+		c.stored = buf.Bytes()
+	}
+	return c, nil
+}
+
+// A content whose first rawProbe bytes deflate to rawRatio% or more of their size is stored as
+// it is: deflating random bytes costs as much CPU as hashing them and saves nothing.
+const (
+	rawProbe = 32 << 10
+	rawRatio = 95
+)
+
+// PutEncoded stores c. Past MaxContentBytes it first drops the least recently seen contents the
+// baseline does not need (once per transaction); when that is not enough it stores nothing and
+// returns ErrContentFull.
+func (t *Tx) PutEncoded(ctx context.Context, c Encoded, nowNS int64) error {
 	if err := t.contentSize(ctx); err != nil {
 		return err
 	}
 	if t.contentFull {
 		return ErrContentFull
 	}
-	var buf bytes.Buffer
-	if err := compress(&buf, data); err != nil {
-		return fmt.Errorf("content %s: compress: %w", sha, err)
-	}
-	if t.contentBytes+int64(buf.Len()) > MaxContentBytes {
-		if err := t.pruneContent(ctx, MaxContentBytes-int64(buf.Len())); err != nil {
+	n := int64(len(c.stored))
+	if t.contentBytes+n > MaxContentBytes {
+		if err := t.pruneContent(ctx, MaxContentBytes-n); err != nil {
 			return err
 		}
-		if t.contentBytes+int64(buf.Len()) > MaxContentBytes {
+		if t.contentBytes+n > MaxContentBytes {
 			// Everything left is needed by the baseline: stop trying for this transaction.
 			t.contentFull = true
 			return ErrContentFull
 		}
 	}
 	if _, err := t.tx.ExecContext(ctx, `INSERT INTO content(sha256, size, data, first_ns, last_ns) VALUES(?,?,?,?,?)
-		ON CONFLICT(sha256) DO UPDATE SET last_ns = excluded.last_ns`, sha, len(data), buf.Bytes(), nowNS, nowNS); err != nil {
+		ON CONFLICT(sha256) DO UPDATE SET last_ns = excluded.last_ns`, c.SHA256, c.Size, c.stored, nowNS, nowNS); err != nil {
 		return t.db.wrap(err)
 	}
-	t.contentBytes += int64(buf.Len())
-	if t.contentPut == nil {
-		t.contentPut = map[string]bool{}
+	t.contentBytes += n
+	if k, ok := contentKey(c.SHA256); ok {
+		if t.contentPut == nil {
+			t.contentPut = map[uint64]bool{}
+		}
+		t.contentPut[k] = true
 	}
-	t.contentPut[sha] = true
 	return nil
+}
+
+// contentKey is the first 8 bytes of a hex sha256: what Tx.contentPut remembers of each content a
+// transaction stored (a first scan stores one for every file: whole keys held 19 MB for 200,000).
+// A key met again is looked up in the table, so a collision costs a query, never a wrong answer.
+func contentKey(sha string) (uint64, bool) {
+	if len(sha) < 16 {
+		return 0, false
+	}
+	k, err := strconv.ParseUint(sha[:16], 16, 64)
+	return k, err == nil
 }
 
 // deflaters are reused: a flate writer costs about a megabyte to set up, more than compressing
@@ -166,6 +234,14 @@ func (db *DB) Content(ctx context.Context, sha string) ([]byte, error) {
 	}
 	if err != nil {
 		return nil, db.wrap(err)
+	}
+	// Stored as it is (EncodeContent) when its length is its size; deflated otherwise. A content
+	// stored before raw ones existed was always deflated, and a deflated stream the very length
+	// of its content is possible, if unlikely: the hash decides.
+	if int64(len(z)) == size {
+		if sum := sha256.Sum256(z); hex.EncodeToString(sum[:]) == sha {
+			return z, nil
+		}
 	}
 	data, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(z)), MaxContentFile+1))
 	if err != nil {

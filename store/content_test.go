@@ -295,3 +295,52 @@ func TestContentBoundKeepsBaseline(t *testing.T) {
 		t.Errorf("unreferenced contents kept over the bound: y %v w %v", got[shaOf(y)], got[shaOf(w)])
 	}
 }
+
+// A content deflate does not shrink is stored as it is (its stored length is then its size), a
+// compressible one deflated, and a deflated row of an older tripline still reads.
+func TestContentRawOrDeflated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := openTest(t)
+	random := make([]byte, 300<<10)
+	if _, err := rand.Read(random); err != nil {
+		t.Fatal(err)
+	}
+	text := bytes.Repeat([]byte("#!/bin/sh\nrun-parts /etc/cron.daily\n"), 2000)
+	tiny := []byte("x\n")
+	legacy := []byte("#!/bin/sh\n# stored deflated by an older tripline\n")
+	commit(t, db, func(ctx context.Context, tx *Tx) error {
+		for _, b := range [][]byte{random, text, tiny} {
+			c, err := EncodeContent(shaOf(b), b)
+			if err != nil {
+				return err
+			}
+			if err := tx.PutEncoded(ctx, c, 1); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	execW(t, db, "INSERT INTO content(sha256, size, data, first_ns, last_ns) VALUES(?,?,?,1,1)", shaOf(legacy), len(legacy), deflate(t, legacy))
+	stored := func(b []byte) int64 {
+		var n int64
+		if err := db.w.QueryRow("SELECT length(data) FROM content WHERE sha256 = ?", shaOf(b)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := stored(random); n != int64(len(random)) {
+		t.Errorf("random bytes stored in %d bytes, want as they are (%d)", n, len(random))
+	}
+	if n := stored(text); n >= int64(len(text))/10 {
+		t.Errorf("repetitive text stored in %d bytes of %d: not deflated", n, len(text))
+	}
+	if n := stored(tiny); n != int64(len(tiny)) {
+		t.Errorf("2 bytes stored in %d bytes, want as they are", n)
+	}
+	for _, b := range [][]byte{random, text, tiny, legacy} {
+		if got, err := db.Content(ctx, shaOf(b)); err != nil || !bytes.Equal(got, b) {
+			t.Errorf("Content of %d bytes = %d bytes, %v", len(b), len(got), err)
+		}
+	}
+}

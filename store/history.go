@@ -275,7 +275,7 @@ func decodeActor(s sql.NullString) *proc.Actor {
 		return nil
 	}
 	var a proc.Actor
-	if err := json.Unmarshal([]byte(s.String), &a); err != nil {
+	if err := unmarshalActor([]byte(s.String), &a); err != nil {
 		return &proc.Actor{Attribution: proc.AttrNone, Why: "the recorded actor does not decode: " + err.Error()}
 	}
 	return &a

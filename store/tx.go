@@ -21,7 +21,7 @@ type Tx struct {
 	contentBytes int64
 	contentFull  bool
 	contentEmpty bool            // the store was empty when first looked at
-	contentPut   map[string]bool // contents this transaction stored
+	contentPut   map[uint64]bool // the keys of the contents this transaction stored (contentKey)
 	// The baseline changed: Commit seals it (approvals.go), as approved by whom and when.
 	baselineChanged bool
 	approvedBy      string
@@ -29,6 +29,10 @@ type Tx struct {
 	// baselineTrusted: the baseline was checked against its seal in this transaction (or
 	// cleared), so it may be changed and sealed again: an acceptance never seals an edit.
 	baselineTrusted bool
+	// grown: the baseline was empty when this transaction first changed it and has only had rows
+	// added since, in path order; leaves are those rows' leaves, so the seal need not read them
+	// back (a first scan adds 200,000). nil otherwise.
+	grown *grownBaseline
 }
 
 // Begin starts a write transaction, waiting up to BusyTimeoutMS for another writer (SQLite's

@@ -154,7 +154,12 @@ func run(n, paths, batch int, dir string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("retention: pruned %d rows (keep the newest %d) in %.1f s\n", res.Rows, n/2, time.Since(t).Seconds())
+	pruneDur := time.Since(t)
+	if err := db.Checkpoint(ctx); err != nil {
+		return err
+	}
+	fmt.Printf("retention: pruned %d rows (keep the newest %d) in %.1f s; database %.1f MB after it (was %.1f MB)\n",
+		res.Rows, n/2, pruneDur.Seconds(), float64(size(path))/1e6, float64(before)/1e6)
 	if err := record(ctx, db, n, n/2, paths, batch, t0); err != nil {
 		return err
 	}

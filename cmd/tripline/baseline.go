@@ -127,15 +127,24 @@ func showBaseline(c *cli.Context, e *env) error {
 	if !ok {
 		return fmt.Errorf("no baseline in %s yet: run 'tripline scan' first", db.Path())
 	}
-	entries, err := db.BaselineEntries(c.Context, paths...)
+	// Streamed: a baseline of a large tree has hundreds of thousands of entries.
+	r := &report.Renderer{W: e.stdout, Format: format, Users: baseline.LoadUsers(e.root)}
+	packaged, err := db.BaselinePackaged(c.Context)
 	if err != nil {
 		return err
 	}
-	r := &report.Renderer{W: e.stdout, Format: format, Users: baseline.LoadUsers(e.root)}
-	if err := r.Baseline(report.BaselineHeader{Root: info.Root, CreatedNS: info.CreatedNS, CreatedBy: info.CreatedBy}, entries); err != nil {
+	var n int64
+	err = r.BaselineEach(report.BaselineHeader{Root: info.Root, CreatedNS: info.CreatedNS, CreatedBy: info.CreatedBy, Packages: packaged},
+		func(count func(int64) error, row func(*baseline.Approved) error) error {
+			return db.EachBaselineEntry(c.Context, paths, func(total int64) error {
+				n = total
+				return count(total)
+			}, row)
+		})
+	if err != nil {
 		return err
 	}
-	if len(paths) > 0 && len(entries) == 0 {
+	if len(paths) > 0 && n == 0 {
 		return fmt.Errorf("no baseline entry for %s", strings.Join(quoteAll(paths), ", "))
 	}
 	return nil

@@ -71,6 +71,7 @@ func runHistory(c *cli.Context, e *env) error {
 	if c.Bool("prune") {
 		return pruneHistory(c, e)
 	}
+	leanGC()
 	db, err := e.openDBReadOnly(c.Context)
 	if err != nil {
 		return err
@@ -118,14 +119,13 @@ func runHistory(c *cli.Context, e *env) error {
 	if c.Bool("diff") {
 		return usagef("--diff needs a PATH")
 	}
-	rows, err := db.History(c.Context, q)
-	if err != nil {
-		return err
-	}
+	// Streamed from the database a row at a time: a window of a busy host's history can hold
+	// hundreds of thousands of rows.
+	each := func(f func(store.HistoryRow) error) error { return db.EachHistory(c.Context, q, f) }
 	if format == "json" {
-		return writeJSON(e.stdout, investigate.RowsJSON{Rows: investigate.Rows(rows)})
+		return investigate.WriteRowsJSON(e.stdout, each)
 	}
-	return investigate.WriteGrouped(e.stdout, rows, hostUsers)
+	return investigate.WriteGroupedEach(e.stdout, each, hostUsers)
 }
 
 func pruneHistory(c *cli.Context, e *env) error {
