@@ -38,6 +38,16 @@ func (db *DB) Begin(ctx context.Context) (*Tx, error) {
 	if db.w == nil {
 		return nil, fmt.Errorf("database %s: opened read-only", db.path)
 	}
+	if ctx.Done() == nil {
+		// Nothing can cancel ctx: the transaction and its statements run without the goroutine
+		// per statement that database/sql and the driver start to watch a cancellable context
+		// (the daemon's batches, a few thousand statements a second).
+		tx, err := db.w.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, db.wrap(err)
+		}
+		return &Tx{db: db, tx: tx, cancel: func() {}, stmts: map[string]*sql.Stmt{}}, nil
+	}
 	// database/sql rolls a transaction back as soon as the context given to BeginTx is done, so
 	// give it one that ctx ends only until BeginTx returns; Commit or Rollback release it.
 	txCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

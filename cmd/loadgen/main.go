@@ -36,8 +36,9 @@ func main() {
 	n := flag.Int("n", 100000, "files to change, once each")
 	rate := flag.Int("rate", 20000, "changes per second (0: as fast as possible)")
 	backend := flag.String("backend", "fanotify", "backend to run the daemon with")
+	cpuprofile := flag.String("cpuprofile", "", "write the daemon's pprof CPU profile to `FILE` (TRIPLINE_CPUPROFILE)")
 	flag.Parse()
-	if err := run(*bin, *dir, *n, *rate, *backend); err != nil {
+	if err := run(*bin, *dir, *n, *rate, *backend, *cpuprofile); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
@@ -76,7 +77,7 @@ func procMem(pid int, field string) int64 {
 	return 0
 }
 
-func run(bin, dir string, n, rate int, backend string) error {
+func run(bin, dir string, n, rate int, backend, cpuprofile string) error {
 	os.RemoveAll(dir)
 	root := filepath.Join(dir, "root")
 	loc := filepath.Join(root, "etc", "cron.daily")
@@ -93,6 +94,13 @@ func run(bin, dir string, n, rate int, backend string) error {
 	out := filepath.Join(dir, "events.jsonl")
 	db := filepath.Join(dir, "tripline.db")
 	cmd := exec.Command(bin, "--db", db, "--root", root, "watch", "--format", "json", "--output", out, "--backend", backend)
+	if cpuprofile != "" {
+		abs, err := filepath.Abs(cpuprofile)
+		if err != nil {
+			return err
+		}
+		cmd.Env = append(os.Environ(), "TRIPLINE_CPUPROFILE="+abs)
+	}
 	d, _, err := loadtest.Start(cmd, 120*time.Second)
 	if err != nil {
 		return err
