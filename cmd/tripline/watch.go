@@ -300,6 +300,7 @@ func runWatch(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	cache.Sync() // what the kernel feed holds is counted too
 	st := cache.Stats()
 	e.log.Info("stopped", "attribution", cache.Feed(), "execs", st.Execs, "forks", st.Forks, "exits", st.Exits,
 		"feed_drops", st.Drops, "processes_cached", st.Entries, "cache_bytes", st.Bytes, "evicted", st.Evicted)
