@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"github.com/tripline/tripline/proc"
 )
 
 // Tx is one write transaction. It holds the write lock from Begin to Commit or Rollback.
@@ -16,6 +18,10 @@ type Tx struct {
 	headKnown bool
 	headID    int64
 	headHash  string
+	// The last actor AddHistory encoded, and its JSON: a burst of rows by one process shares one
+	// *proc.Actor, encoded once.
+	lastActor     *proc.Actor
+	lastActorJSON any
 	// The content store's size as this transaction left it, once read.
 	contentKnown bool
 	contentBytes int64
