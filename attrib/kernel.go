@@ -28,9 +28,6 @@ type Feed interface {
 // not the daemon's liveness.
 const syncTimeout = 250 * time.Millisecond
 
-// drainEvery is how often the kernel feed's reader drains the ring without being asked.
-const drainEvery = 100 * time.Millisecond
-
 type kernelFeed struct {
 	c     *Cache
 	objs  execObjects
@@ -225,12 +222,10 @@ func (f *kernelFeed) run() {
 	var rec ringbuf.Record
 	for {
 		// The programs do not wake this reader per record (see wakeup() in bpf/exec.c): it
-		// drains the ring every drainEvery, on a flush, or when the ring fills up.
-		f.rd.SetDeadline(time.Now().Add(drainEvery))
+		// drains the ring on a flush (Sync, before every batch of file events is resolved) or
+		// when the ring is a quarter full. Nothing else wakes it: an idle daemon sleeps.
 		err := f.rd.ReadInto(&rec)
 		switch {
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			continue
 		case errors.Is(err, ringbuf.ErrFlushed):
 			select {
 			case f.flushed <- struct{}{}:

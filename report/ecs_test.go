@@ -103,7 +103,7 @@ func checkType(ecsType string, v any) error {
 }
 
 // sampleFindings builds one finding of every kind the renderer must handle.
-func sampleFindings(t *testing.T) []policy.Finding {
+func sampleFindings(t testing.TB) []policy.Finding {
 	pol := policy.Default()
 	file := func(p string, mode uint32, sha string) *baseline.Entry {
 		return &baseline.Entry{Path: p, Type: baseline.TypeFile, Mode: mode, Size: 10, Inode: 1 << 40, Dev: 2049, Nlink: 1,

@@ -4,7 +4,6 @@
 package report
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -95,7 +94,7 @@ func (r *Renderer) now() time.Time {
 }
 
 func (r *Renderer) line(v any) error {
-	b, err := json.Marshal(v)
+	b, err := appendJSON(make([]byte, 0, 4096), v)
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ type Record struct {
 	Severity string
 	Verdict  policy.Verdict
 	Hits     any         // JSON-encoded as given
-	Actor    *proc.Actor // nil when nobody is known
+	Actor    *proc.Actor // nil when nobody is known; not changed once recorded (AddHistory reuses its JSON)
 	By       string
 	// ReadNS is when the kernel event that led to the observation was read; 0 when none did (a
 	// scan, an acceptance). TimeNS is when the row was recorded.
@@ -83,10 +83,15 @@ func (t *Tx) AddHistory(ctx context.Context, r *Record) error {
 		return err
 	}
 	var actor any
-	if r.Actor != nil {
+	switch {
+	case r.Actor == nil:
+	case r.Actor == t.lastActor:
+		actor = t.lastActorJSON // the caller never changes an actor it has recorded
+	default:
 		if actor, err = jsonOrNull(r.Actor); err != nil {
 			return err
 		}
+		t.lastActor, t.lastActorJSON = r.Actor, actor
 	}
 	if !t.headKnown {
 		if t.headID, t.headHash, err = head(ctx, t.tx); err != nil {

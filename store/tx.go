@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"github.com/tripline/tripline/proc"
 )
 
 // Tx is one write transaction. It holds the write lock from Begin to Commit or Rollback.
@@ -16,6 +18,10 @@ type Tx struct {
 	headKnown bool
 	headID    int64
 	headHash  string
+	// The last actor AddHistory encoded, and its JSON: a burst of rows by one process shares one
+	// *proc.Actor, encoded once.
+	lastActor     *proc.Actor
+	lastActorJSON any
 	// The content store's size as this transaction left it, once read.
 	contentKnown bool
 	contentBytes int64
@@ -41,6 +47,16 @@ type Tx struct {
 func (db *DB) Begin(ctx context.Context) (*Tx, error) {
 	if db.w == nil {
 		return nil, fmt.Errorf("database %s: opened read-only", db.path)
+	}
+	if ctx.Done() == nil {
+		// Nothing can cancel ctx: the transaction and its statements run without the goroutine
+		// per statement that database/sql and the driver start to watch a cancellable context
+		// (the daemon's batches, a few thousand statements a second).
+		tx, err := db.w.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, db.wrap(err)
+		}
+		return &Tx{db: db, tx: tx, cancel: func() {}, stmts: map[string]*sql.Stmt{}}, nil
 	}
 	// database/sql rolls a transaction back as soon as the context given to BeginTx is done, so
 	// give it one that ctx ends only until BeginTx returns; Commit or Rollback release it.

@@ -25,6 +25,7 @@ type poller struct {
 	every time.Duration
 	done  chan struct{}
 	once  sync.Once
+	added chan struct{} // a directory was added: an idle Run starts ticking
 
 	mu   sync.Mutex
 	dirs map[string]*polled // host path -> last listing
@@ -53,7 +54,7 @@ func newPoller(every time.Duration) *poller {
 	if every <= 0 {
 		every = DefaultPollEvery
 	}
-	return &poller{every: every, done: make(chan struct{}), dirs: map[string]*polled{}}
+	return &poller{every: every, done: make(chan struct{}), added: make(chan struct{}, 1), dirs: map[string]*polled{}}
 }
 
 func (p *poller) Name() string { return "poll" }
@@ -102,6 +103,10 @@ func (p *poller) Add(dir string) error {
 		return nil
 	}
 	p.dirs[dir] = l
+	select {
+	case p.added <- struct{}{}:
+	default:
+	}
 	return nil
 }
 
@@ -117,17 +122,32 @@ func (p *poller) Close() error {
 	return nil
 }
 
-// Run rescans every directory each interval until ctx is done or Close is called.
+// Run rescans every directory each interval until ctx is done or Close is called. With no
+// directory to poll it sleeps without a timer: an idle daemon has no periodic wakeup.
 func (p *poller) Run(ctx context.Context, out chan<- Event) error {
-	t := time.NewTicker(p.every)
+	t := time.NewTimer(p.every)
 	defer t.Stop()
 	for {
+		p.mu.Lock()
+		idle := len(p.dirs) == 0
+		p.mu.Unlock()
+		tick := t.C
+		if idle {
+			t.Stop()
+			tick = nil
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-p.done:
 			return nil
-		case <-t.C:
+		case <-p.added:
+			if idle {
+				t.Reset(p.every)
+			}
+			continue
+		case <-tick:
+			t.Reset(p.every)
 		}
 		for _, e := range p.rescan() {
 			select {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -536,6 +537,9 @@ func (w *Watcher) reconcile(ctx context.Context, why string) error {
 		}
 	}
 	w.o.Log.Info("reconciled", "why", why, "paths", res.Paths, "changes", len(res.Changes), "baseline_recorded", res.First, "dur", time.Since(start).Round(time.Millisecond))
+	// A reconcile is the daemon's one large piece of work (a scan of every location): give its
+	// memory back, so the daemon waits for the next event as small as it started.
+	debug.FreeOSMemory()
 	return nil
 }
 
@@ -726,6 +730,13 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 	var actors []*proc.Actor
 	// Every exec record the kernel produced before these events is in the cache after this.
 	w.attr.Sync()
+	// Events of one read by one process (a package manager, a script, a burst) have one actor:
+	// resolved once, and shared, so its history JSON is encoded once too (store.Tx.AddHistory).
+	type readBy struct {
+		pid int32
+		at  uint64
+	}
+	var resolved map[readBy]*proc.Actor
 	for _, p := range order {
 		loc := w.match(pol, p)
 		if loc == nil {
@@ -755,7 +766,20 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 			lost = true
 			continue
 		}
-		actor, recorded := w.actor(byPath[p]), (*proc.Actor)(nil)
+		pe := byPath[p]
+		var actor *proc.Actor
+		if pe.pid != 0 {
+			if actor = resolved[readBy{pe.pid, pe.at}]; actor == nil {
+				actor = w.actor(pe)
+				if resolved == nil {
+					resolved = map[readBy]*proc.Actor{}
+				}
+				resolved[readBy{pe.pid, pe.at}] = actor
+			}
+		} else {
+			actor = w.actor(pe)
+		}
+		recorded := (*proc.Actor)(nil)
 		if actor.Attribution != proc.AttrNone {
 			recorded = actor // the history records nobody as no actor, as it does for a scan
 		}

@@ -111,8 +111,8 @@ static __always_inline void dropped(void)
 }
 
 // Records are submitted without waking user space: it drains the ring when it resolves an event
-// (a flush), every 100 ms, and when the ring is a quarter full, which forces a wakeup. A wakeup
-// per record cost a scheduler round trip per fork, exec and exit.
+// (a flush) and when the ring is a quarter full, which forces a wakeup. A wakeup per record cost a
+// scheduler round trip per fork, exec and exit; a periodic drain, a wakeup of an idle daemon.
 static __always_inline __u64 wakeup(void)
 {
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > (1 << 20) ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;

@@ -36,8 +36,10 @@ func main() {
 	n := flag.Int("n", 100000, "files to change, once each")
 	rate := flag.Int("rate", 20000, "changes per second (0: as fast as possible)")
 	backend := flag.String("backend", "fanotify", "backend to run the daemon with")
+	cpuprofile := flag.String("cpuprofile", "", "write the daemon's pprof CPU profile to `FILE` (TRIPLINE_CPUPROFILE)")
+	format := flag.String("format", "ecs", "the daemon's --format: ecs (its default) or json")
 	flag.Parse()
-	if err := run(*bin, *dir, *n, *rate, *backend); err != nil {
+	if err := run(*bin, *dir, *n, *rate, *backend, *format, *cpuprofile); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
@@ -76,7 +78,7 @@ func procMem(pid int, field string) int64 {
 	return 0
 }
 
-func run(bin, dir string, n, rate int, backend string) error {
+func run(bin, dir string, n, rate int, backend, format, cpuprofile string) error {
 	os.RemoveAll(dir)
 	root := filepath.Join(dir, "root")
 	loc := filepath.Join(root, "etc", "cron.daily")
@@ -92,7 +94,14 @@ func run(bin, dir string, n, rate int, backend string) error {
 	}
 	out := filepath.Join(dir, "events.jsonl")
 	db := filepath.Join(dir, "tripline.db")
-	cmd := exec.Command(bin, "--db", db, "--root", root, "watch", "--format", "json", "--output", out, "--backend", backend)
+	cmd := exec.Command(bin, "--db", db, "--root", root, "watch", "--format", format, "--output", out, "--backend", backend)
+	if cpuprofile != "" {
+		abs, err := filepath.Abs(cpuprofile)
+		if err != nil {
+			return err
+		}
+		cmd.Env = append(os.Environ(), "TRIPLINE_CPUPROFILE="+abs)
+	}
 	d, _, err := loadtest.Start(cmd, 120*time.Second)
 	if err != nil {
 		return err
@@ -133,12 +142,27 @@ func run(bin, dir string, n, rate int, backend string) error {
 					if i < 0 {
 						break
 					}
+					// json: path and rule; ECS: file.path and rule.id.
 					var ev struct {
-						Path string `json:"path"`
-						Rule string `json:"rule"`
+						Path string          `json:"path"`
+						Rule json.RawMessage `json:"rule"`
+						File struct {
+							Path string `json:"path"`
+						} `json:"file"`
 					}
-					if json.Unmarshal(buf[:i], &ev) == nil && ev.Rule == "exec-bit-set" {
-						seenc <- seenAt{ev.Path, now}
+					if json.Unmarshal(buf[:i], &ev) == nil {
+						var rule struct {
+							ID string `json:"id"`
+						}
+						if json.Unmarshal(ev.Rule, &rule) != nil {
+							json.Unmarshal(ev.Rule, &rule.ID)
+						}
+						if ev.Path == "" {
+							ev.Path = ev.File.Path
+						}
+						if rule.ID == "exec-bit-set" {
+							seenc <- seenAt{ev.Path, now}
+						}
 					}
 					buf = buf[i+1:]
 				}
@@ -233,7 +257,7 @@ func run(bin, dir string, n, rate int, backend string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("backend %s, %d files changed once each, target rate %d/s\n", backend, n, rate)
+	fmt.Printf("backend %s, format %s, %d files changed once each, target rate %d/s\n", backend, format, n, rate)
 	fmt.Printf("generated in %.3f s (%.0f changes/s); all recorded after %.3f s\n", genDur.Seconds(), float64(n)/genDur.Seconds(), drained.Seconds())
 	fmt.Printf("emitted as events: %d of %d; overflows: %d; reconciles after start: %d\n", len(seen), n, overflow, reconciles)
 	fmt.Printf("daemon CPU: %.3f s in all, %.3f s per 100,000 changes\n", cpu.Seconds(), cpu.Seconds()*100000/float64(n))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -203,6 +204,8 @@ func runWatch(c *cli.Context, e *env) error {
 	}
 	var w *watch.Watcher
 	pkgs := newPackages(e.root)
+	stopProfile := func() {}
+	defer func() { stopProfile() }()
 	emit := func(ch watch.Change) error {
 		var buf bytes.Buffer
 		r := &report.Renderer{W: &buf, Format: format, Host: host, Users: users, HostUsers: hostUsers, Root: root}
@@ -250,6 +253,15 @@ func runWatch(c *cli.Context, e *env) error {
 				args = append(args, "unwatched", s.Errors)
 			}
 			e.log.Info("ready", args...)
+			if f := os.Getenv("TRIPLINE_CPUPROFILE"); f != "" {
+				// For measuring the daemon (cmd/loadgen -cpuprofile): the loop's profile from
+				// ready to the stop, without the start-up reconcile.
+				if stop, err := startCPUProfile(f); err != nil {
+					e.log.Warn("no CPU profile", "err", err)
+				} else {
+					stopProfile = stop
+				}
+			}
 			if err := sdnotify.Notify("READY=1"); err != nil {
 				e.log.Warn("systemd notification failed", "err", err)
 			}
@@ -289,10 +301,25 @@ func runWatch(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	cache.Sync() // what the kernel feed holds is counted too
 	st := cache.Stats()
 	e.log.Info("stopped", "attribution", cache.Feed(), "execs", st.Execs, "forks", st.Forks, "exits", st.Exits,
 		"feed_drops", st.Drops, "processes_cached", st.Entries, "cache_bytes", st.Bytes, "evicted", st.Evicted)
 	return nil
+}
+
+// startCPUProfile writes a pprof CPU profile of the process to file until the returned function
+// is called.
+func startCPUProfile(file string) (func(), error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("TRIPLINE_CPUPROFILE: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("TRIPLINE_CPUPROFILE: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // notifyReloaded tells systemd a SIGHUP reload is over (READY=1 after RELOADING=1).
