@@ -50,7 +50,11 @@ type FileFeed struct {
 	dirs     map[fileKey]uint32
 	prefixes map[string]bool
 
-	syncMu   sync.Mutex
+	// Sync's protocol: a Sync takes the next number in req and flushes; the reader, when a read
+	// that began after number g was taken ends in ErrFlushed, has applied every record made
+	// before that Sync, and stores g in synced.
+	req      atomic.Uint64
+	synced   atomic.Uint64
 	flushed  chan struct{}
 	done     chan struct{}
 	running  atomic.Bool
@@ -77,24 +81,30 @@ func OpenFileFeed() (f *FileFeed, notes []string, err error) {
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
 		return nil, nil, fmt.Errorf("%w: the kernel has no BTF (/sys/kernel/btf/vmlinux; CONFIG_DEBUG_INFO_BTF)", ErrFileFeed)
 	}
-	release, note, err := acquireTracefs()
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrFileFeed, err)
-	}
-	if note != "" {
-		notes = append(notes, note)
-	}
-	f, err = attachFile()
-	if err == nil {
-		f.release = release
-		if err = f.selfTest(); err == nil {
-			return f, notes, nil
+	// Another process that mounted tracefs may unmount it while this one reads it: then mount
+	// it again and start over, once (as the exec feed does).
+	for attempt := 0; ; attempt++ {
+		release, note, err := acquireTracefs()
+		if err != nil {
+			return nil, notes, fmt.Errorf("%w: %v", ErrFileFeed, err)
 		}
-		f.Close()
-		return nil, notes, fmt.Errorf("%w: %v", ErrFileFeed, err)
+		if note != "" {
+			notes = append(notes, note)
+		}
+		f, err = attachFile()
+		if err == nil {
+			f.release = release
+			if err = f.selfTest(); err == nil {
+				return f, notes, nil
+			}
+			f.Close()
+			return nil, notes, fmt.Errorf("%w: %v", ErrFileFeed, err)
+		}
+		release()
+		if attempt > 0 || tracefsPresent() {
+			return nil, notes, fmt.Errorf("%w: %v", ErrFileFeed, err)
+		}
 	}
-	release()
-	return nil, notes, fmt.Errorf("%w: %v", ErrFileFeed, err)
 }
 
 // attachFile checks the tracepoints' formats, loads the programs and attaches them.
@@ -351,11 +361,15 @@ func (f *FileFeed) Run(apply func(*FileChange)) error {
 	for {
 		// As the exec feed: drained every drainEvery, on a Sync, or when the ring fills.
 		f.rd.SetDeadline(time.Now().Add(drainEvery))
+		g := f.req.Load()
 		err := f.rd.ReadInto(&rec)
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			continue
 		case errors.Is(err, ringbuf.ErrFlushed):
+			if g > f.synced.Load() {
+				f.synced.Store(g)
+			}
 			select {
 			case f.flushed <- struct{}{}:
 			default:
@@ -376,27 +390,34 @@ func (f *FileFeed) Run(apply func(*FileChange)) error {
 	}
 }
 
-// Sync returns once every record the kernel produced before the call has been applied, or after
-// a bound (syncTimeout), or at once when Run is not running.
+// Sync returns once every record the kernel produced before the call has been applied by Run, or
+// after a bound (syncTimeout), or once Run has returned. It waits for a Run that has not begun
+// yet (its goroutine not scheduled). Safe for concurrent use.
 func (f *FileFeed) Sync() {
-	if !f.running.Load() {
+	if f.rd == nil {
 		return
 	}
-	f.syncMu.Lock()
-	defer f.syncMu.Unlock()
-	select {
-	case <-f.flushed:
-	default:
-	}
-	if err := f.rd.Flush(); err != nil {
-		return
-	}
-	t := time.NewTimer(syncTimeout)
-	defer t.Stop()
-	select {
-	case <-f.flushed:
-	case <-t.C:
-	case <-f.done:
+	g := f.req.Add(1)
+	timeout := time.NewTimer(syncTimeout)
+	defer timeout.Stop()
+	for f.synced.Load() < g {
+		// A flush the reader took in a read that began before g was taken does not count:
+		// flush again until one that began after it ends.
+		if err := f.rd.Flush(); err != nil {
+			return
+		}
+		retry := time.NewTimer(5 * time.Millisecond)
+		select {
+		case <-f.flushed:
+		case <-retry.C:
+		case <-timeout.C:
+			retry.Stop()
+			return
+		case <-f.done:
+			retry.Stop()
+			return
+		}
+		retry.Stop()
 	}
 }
 

@@ -148,3 +148,42 @@ func TestFileFeedRecords(t *testing.T) {
 		t.Errorf("%d drops", l.Drops())
 	}
 }
+
+// After Sync, the record of a call made before it is always there: 200 chmods, each checked at
+// once.
+func TestFileFeedSync(t *testing.T) {
+	l := openFileFeedTest(t)
+	dir := t.TempDir()
+	if err := l.SetDirs([]WatchedDir{{Path: dir}}); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(dir, "f")
+	if err := os.WriteFile(f, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l.take()
+	for i := 0; i < 200; i++ {
+		mode := os.FileMode(0o600 | i&0o7)
+		if err := os.Chmod(f, mode); err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		got := l.take()
+		for _, c := range got {
+			for _, x := range c.Touches() {
+				if x.Path == f && x.Want&WantMode != 0 && x.Mode == uint32(mode) {
+					found = true
+				}
+			}
+		}
+		if !found {
+			for _, c := range got {
+				t.Logf("got %s %+v", c.Call, c.Touches())
+			}
+			for _, c := range l.take() {
+				t.Logf("then %s %+v", c.Call, c.Touches())
+			}
+			t.Fatalf("chmod %d (%o): no record after Sync", i, mode)
+		}
+	}
+}

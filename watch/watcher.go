@@ -101,6 +101,9 @@ type Options struct {
 	// PollEvery is how often directories no kernel backend can watch are rescanned
 	// (DefaultPollEvery when 0).
 	PollEvery time.Duration
+	// FileFeed is the kernel's file-change feed (syscalls.go); nil: actors come from the events
+	// alone. Run closes it when it returns.
+	FileFeed *attrib.FileFeed
 }
 
 // Watcher is the daemon's loop. Create it with New; Run does the work.
@@ -128,6 +131,10 @@ type Watcher struct {
 
 	g         outage // the database's availability and what waits for it (outage.go)
 	startedNS int64  // when Run began
+
+	sys      *sysLog              // the file-change feed's records (syscalls.go); nil without one
+	sysDrops uint64               // the feed's losses already covered by a gap
+	joined   map[string][]*sysRec // the unused records of each path of the observation under way
 }
 
 // New returns a Watcher. It starts nothing.
@@ -141,7 +148,11 @@ func New(o Options) *Watcher {
 	if o.Backend == "" {
 		o.Backend = "auto"
 	}
-	return &Watcher{o: o, root: baseline.NormRoot(o.Root), pol: o.Policy, reload: make(chan struct{}, 1), attr: o.Attribution}
+	w := &Watcher{o: o, root: baseline.NormRoot(o.Root), pol: o.Policy, reload: make(chan struct{}, 1), attr: o.Attribution}
+	if o.FileFeed != nil {
+		w.sys = newSysLog(o.FileFeed)
+	}
+	return w
 }
 
 // Reload replaces the policy; the loop re-marks the directories and reconciles. Safe to call from
@@ -240,6 +251,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	rd := newReaders(events)
 	defer rd.stop()
 	rd.start(b)
+	defer w.startFeed(events)()
 	force := map[string]Coverage{}
 	for d, c := range w.o.Coverage {
 		force[w.host(path.Clean(d))] = c
@@ -432,6 +444,7 @@ func (w *Watcher) remark() {
 	w.status.Errors = w.dirs.sync(wantedDirs(w.root, w.policy()))
 	w.status.Directories = w.dirs.len()
 	w.status.Coverage = w.dirs.counts()
+	w.feedRemarked()
 	w.status.Unwatched = nil // a new slice: the Ready callback may keep the last one
 	for _, d := range w.dirs.unlive() {
 		w.status.Unwatched = append(w.status.Unwatched, w.logical(d))
@@ -492,10 +505,14 @@ func (w *Watcher) reconcile(ctx context.Context, why string) error {
 	for _, perr := range res.Errors {
 		w.o.Log.Warn("reconcile could not read a path", "err", perr)
 	}
+	if err := w.syncFeed(ctx); err != nil {
+		return err
+	}
 	for _, f := range res.Changes {
-		nobody := &proc.Actor{Attribution: proc.AttrNone, Why: "found by reconciliation: the change happened while no event could be read"}
-		if err := w.emit(Change{Finding: f, Source: store.SourceReconcile, Actor: nobody}); err != nil {
-			return err
+		for _, c := range w.reconciled(w.policy(), f) {
+			if err := w.emit(c); err != nil {
+				return err
+			}
 		}
 	}
 	if err := w.closeGaps(context.WithoutCancel(ctx), start.UnixNano(), res.RunID); err != nil {
@@ -711,8 +728,13 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 	now := time.Now().UnixNano()
 	var obs []journal.Observation
 	var actors []*proc.Actor
-	// Every exec record the kernel produced before these events is in the cache after this.
+	// Every exec record the kernel produced before these events is in the cache after this, and
+	// every file-change record in the log.
 	w.attr.Sync()
+	if err := w.syncFeed(ctx); err != nil {
+		return false, err
+	}
+	w.joined = map[string][]*sysRec{}
 	for _, p := range order {
 		loc := w.match(pol, p)
 		if loc == nil {
@@ -742,7 +764,7 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 			lost = true
 			continue
 		}
-		actor, recorded := w.actor(byPath[p]), (*proc.Actor)(nil)
+		actor, recorded := w.actorOf(byPath[p], cur), (*proc.Actor)(nil)
 		if actor.Attribution != proc.AttrNone {
 			recorded = actor // the history records nobody as no actor, as it does for a scan
 		}
@@ -797,7 +819,12 @@ func (w *Watcher) record(ctx context.Context, pol *policy.Policy, obs []journal.
 			}
 		}
 		if rec.Fired {
-			out = append(out, Change{Finding: rec.Finding, Source: store.SourceEvent, Actor: actors[i], ReadNS: o.ReadNS})
+			out = append(out, w.split(pol, Change{Finding: rec.Finding, Source: store.SourceEvent, Actor: actors[i], ReadNS: o.ReadNS})...)
+		}
+		if t, err := w.transientOf(ctx, tx, pol, o); err != nil {
+			return nil, err
+		} else if t != nil {
+			out = append(out, *t)
 		}
 	}
 	now := time.Now().UnixNano()

@@ -71,6 +71,7 @@ connector), then proc (/proc alone, with fanotify pidfds). The ready line says w
 			&cli.StringFlag{Name: "history-max-age", Value: "400d", Usage: "prune history rows older than `AGE` (hourly; 0 keeps them)", EnvVars: []string{"TRIPLINE_HISTORY_MAX_AGE"}},
 			&cli.Int64Flag{Name: "history-max-rows", Value: 1_000_000, Usage: "keep at most the newest `N` history rows (hourly; 0: no bound)", EnvVars: []string{"TRIPLINE_HISTORY_MAX_ROWS"}},
 			&cli.StringFlag{Name: "attribution", Value: "auto", Usage: "exec cache `FEED`: auto (kernel, else connector, else proc), kernel, connector, proc", EnvVars: []string{"TRIPLINE_ATTRIBUTION"}},
+			&cli.StringFlag{Name: "syscall-feed", Value: "auto", Usage: "the eBPF file-change feed that names the process behind each change at the syscall: `auto` (with --attribution auto or kernel) or off", EnvVars: []string{"TRIPLINE_SYSCALL_FEED"}},
 			&cli.StringSliceFlag{Name: "coverage", Hidden: true, Usage: "`DIR=inotify|poll`: watch a directory as if the backend could not (tests of the fallbacks)"},
 		},
 		Action: func(c *cli.Context) error { return runWatch(c, e) },
@@ -193,10 +194,34 @@ func runWatch(c *cli.Context, e *env) error {
 		return fmt.Errorf("%w (choose another with --attribution)", err)
 	}
 	defer cache.Close()
+	// The file-change feed names the maker of each change at the syscall; the watcher owns it
+	// once given (Run closes it). Without it, actors come from the events alone.
+	var fileFeed *attrib.FileFeed
+	fileFeedHow, fileFeedWhy := "off", ""
+	switch m := c.String("attribution"); {
+	case c.String("syscall-feed") == "off":
+		fileFeedWhy = "--syscall-feed off"
+	case c.String("syscall-feed") != "auto":
+		return usagef("--syscall-feed %q: must be auto or off", c.String("syscall-feed"))
+	case m == "" || m == "auto" || m == "kernel":
+		f, notes, err := attrib.OpenFileFeed()
+		ast.Notes = append(ast.Notes, notes...)
+		if err != nil {
+			fileFeedWhy = err.Error()
+		} else {
+			fileFeed, fileFeedHow = f, attrib.HooksSyscalls
+		}
+	default:
+		fileFeedWhy = "--attribution " + m + " (the file-change feed runs with auto and kernel)"
+	}
+	if fileFeed != nil {
+		defer fileFeed.Close() // when Run returned before it took the feed over
+	}
 
 	host := report.LocalHost()
-	users := baseline.LoadUsers(e.root)
-	hostUsers := baseline.LoadUsers("/")
+	// Names follow /etc/passwd and /etc/group: a user added after the start is named.
+	users := baseline.NewLiveUsers(e.root)
+	hostUsers := baseline.NewLiveUsers("/")
 	root := e.root
 	if root == "" {
 		root = "/"
@@ -204,7 +229,7 @@ func runWatch(c *cli.Context, e *env) error {
 	var w *watch.Watcher
 	emit := func(ch watch.Change) error {
 		var buf bytes.Buffer
-		r := &report.Renderer{W: &buf, Format: format, Host: host, Users: users, HostUsers: hostUsers, Root: root}
+		r := &report.Renderer{W: &buf, Format: format, Host: host, Users: users.Users(), HostUsers: hostUsers.Users(), Root: root}
 		if err := r.FindingEvent(&ch.Finding, string(ch.Source), ch.Actor, report.EventInfo{ReadNS: ch.ReadNS, Unrecorded: ch.Unrecorded}); err != nil {
 			return err
 		}
@@ -220,7 +245,7 @@ func runWatch(c *cli.Context, e *env) error {
 	}
 	w = watch.New(watch.Options{Root: e.root, Policy: pol, DB: db, Backend: c.String("backend"), Coverage: coverage,
 		ReconcileEvery: c.Duration("reconcile-every"), MaxHashBytes: c.Int64("max-hash-size"), By: whoami(),
-		Log: e.log, Emit: emit, Attribution: cache, Reconcile: reconciler(e, db, c.Int64("max-hash-size")),
+		Log: e.log, Emit: emit, Attribution: cache, FileFeed: fileFeed, Reconcile: reconciler(e, db, c.Int64("max-hash-size")),
 		Reloaded: notifyReloaded(e), Alive: notifyAlive(e), AliveEvery: watchdog / 2,
 		Ready: func(s watch.Status) {
 			args := []any{"backend", s.Backend, "pids", s.Caps.PIDs, "pidfds", s.Caps.PIDFDs, "pidfd_support", s.Caps.PIDFDSupport,
@@ -235,7 +260,10 @@ func runWatch(c *cli.Context, e *env) error {
 			if s.Fallback != "" {
 				args = append(args, "fallback", s.Fallback)
 			}
-			args = append(args, "attribution", cache.Feed())
+			args = append(args, "attribution", cache.Feed(), "syscall_feed", fileFeedHow)
+			if fileFeedWhy != "" {
+				args = append(args, "syscall_feed_fallback", fileFeedWhy)
+			}
 			if !s.Caps.PIDs {
 				args = append(args, "pid", "unavailable: "+s.Backend+" reports no pid")
 			}
