@@ -462,3 +462,23 @@ func (f *FileFeed) Close() error {
 	}
 	return err
 }
+
+// RunTime sums what the kernel counted for the feed's programs: the time they ran and how many
+// times. Both are zero unless the kernel's BPF statistics are on (ebpf.EnableStats, or the
+// kernel.bpf_stats_enabled sysctl): the feed's own cost in the kernel, for benchmarks.
+func (f *FileFeed) RunTime() (time.Duration, uint64) {
+	var d time.Duration
+	var n uint64
+	if f.coll == nil {
+		return 0, 0
+	}
+	for _, p := range f.coll.Programs {
+		st, err := p.Stats()
+		if err != nil {
+			continue
+		}
+		d += st.Runtime
+		n += st.RunCount
+	}
+	return d, n
+}

@@ -285,53 +285,81 @@ static __always_inline int is_ancestor(struct dentry *d)
 	return v && (*v & DIR_ANCESTOR);
 }
 
-// shape counts a path's slashes and says whether it has a ".." component or a "//". It runs
-// under bpf_loop, so the verifier checks one step rather than every iteration.
+// shape counts a path's slashes and says whether it has a "." or ".." component or a "//",
+// which the prefix lookup and the level count cannot see through. It reads the path 8 bytes at a
+// time at a stride of 6, so every 3-byte window lies within one read, and finds the bytes with
+// the classic has-zero trick (a false positive only makes a record more likely, never less).
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+#define FIRST6 0x0000808080808080ULL
+
+static __always_inline __u64 zeros(__u64 v)
+{
+	return (v - ONES) & ~v & HIGHS;
+}
+
 struct shape {
-	__u32 which; // 0: scratch p1, 1: p2
-	__u32 n;
+	const char *p; // a path in the scratch map
+	long n;        // its bytes with the NUL
 	__u32 slashes;
 	__u32 odd;
-	char prev, prev2;
 };
 
+// shape_step reads the 8 bytes at i*6; it runs under bpf_loop, so the verifier checks one step.
 static long shape_step(__u64 i, void *arg)
 {
 	struct shape *s = arg;
-	__u32 zero = 0;
-	struct scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
-	if (!sc || i >= s->n || i >= PATH_LEN)
+	long off = i * 6;
+	if (off >= s->n || off > PATH_LEN - 8)
 		return 1;
-	char c = s->which ? sc->p2.path[i & (PATH_LEN - 1)] : sc->p1.path[i & (PATH_LEN - 1)];
-	if (c == 0 || c == '/') {
-		if (s->prev == '.' && s->prev2 == '.')
+	const char *p = s->p;
+	__u64 w = *(const __u64 *)(p + (off & 0xff));
+	long left = s->n - 1 - off; // bytes of the path from off, without its NUL
+	if (left < 8)
+		w &= (1ULL << ((left & 7) * 8)) - 1; // what follows the NUL reads as NUL
+	__u64 sl = zeros(w ^ (ONES * '/'));
+	__u64 dot = zeros(w ^ (ONES * '.'));
+	__u64 nul = zeros(w);
+	// "/." followed by ".", "/" or the end; "//".
+	if ((sl & (dot >> 8) & ((dot | sl | nul) >> 16)) | (sl & (sl >> 8)))
+		s->odd = 1;
+	// A leading "." or ".." component of a relative path.
+	if (off == 0 && (w & 0xff) == '.') {
+		__u64 b1 = (w >> 8) & 0xff, b2 = (w >> 16) & 0xff;
+		if (b1 == '/' || b1 == 0 || (b1 == '.' && (b2 == '/' || b2 == 0)))
 			s->odd = 1;
-		if (c == '/' && s->prev == '/' && i > 0)
-			s->odd = 1;
-		if (c == 0)
-			return 1;
-		s->slashes++;
 	}
-	s->prev2 = s->prev;
-	s->prev = c;
+	// The slashes among the first 6 bytes (the next read starts there).
+	sl = (sl & FIRST6) >> 7;
+	s->slashes += (sl * ONES) >> 56;
 	return 0;
+}
+
+static __always_inline void shape_of(const char *p, long n, struct shape *s)
+{
+	s->p = p;
+	s->n = n;
+	s->slashes = 0;
+	s->odd = 0;
+	bpf_loop(PATH_LEN / 6 + 1, shape_step, s, 0);
 }
 
 // wanted decides whether a path argument names something in (or below) a watched directory.
 // p holds the path (n bytes with the NUL), base its base directory when relative.
-static __always_inline int wanted(struct prefix *p, __u32 which, long n, struct dentry *base, __u32 max, __u32 *level)
+static __always_inline int wanted(struct prefix *p, long n, struct dentry *base, __u32 max, __u32 *level)
 {
-	if (n <= 1)
+	if (n <= 1 || n > PATH_LEN)
 		return 0;
-	struct shape s = {.which = which, .n = n, .prev = '/'};
-	bpf_loop(PATH_LEN, shape_step, &s, 0);
-	if (s.odd)
-		return 1;
 	if (p->path[0] == '/') {
 		p->prefixlen = (n - 1) * 8;
-		return bpf_map_lookup_elem(&prefixes, p) != 0;
+		if (bpf_map_lookup_elem(&prefixes, p))
+			return 1;
 	}
-	if (!base)
+	struct shape s;
+	shape_of(p->path, n, &s);
+	if (s.odd)
+		return 1;
+	if (p->path[0] == '/' || !base)
 		return 0;
 	if (walk(base, s.slashes, max, level))
 		return 1;
@@ -476,7 +504,10 @@ static __always_inline int handle(struct sc_ctx *ctx, const struct desc *d)
 	if (n2 < 0)
 		n2 = 0;
 
-	struct dentry *cwd = BPF_CORE_READ(task, fs, pwd.dentry);
+	// The working directory is read only for a relative path (and once a record is made).
+	struct dentry *cwd = 0;
+	if ((n1 > 1 && s->p1.path[0] != '/') || (n2 > 1 && s->p2.path[0] != '/'))
+		cwd = BPF_CORE_READ(task, fs, pwd.dentry);
 	__u32 level = 0;
 	int want = 0, byfd = 0;
 	struct file *ff = 0;
@@ -508,7 +539,7 @@ static __always_inline int handle(struct sc_ctx *ctx, const struct desc *d)
 				base1 = cwd;
 			}
 			if (d->check1)
-				want = wanted(&s->p1, 0, n1, base1, max, &level);
+				want = wanted(&s->p1, n1, base1, max, &level);
 		}
 		if (!want && d->path2 >= 0) {
 			struct dentry *base2 = cwd;
@@ -516,7 +547,7 @@ static __always_inline int handle(struct sc_ctx *ctx, const struct desc *d)
 				struct file *df = fd_file(task, (long)(int)a[d->dfd2 & 7]);
 				base2 = df ? BPF_CORE_READ(df, f_path.dentry) : 0;
 			}
-			want = wanted(&s->p2, 1, n2, base2, max, &level);
+			want = wanted(&s->p2, n2, base2, max, &level);
 		}
 	}
 	if (!want)
@@ -589,6 +620,8 @@ static __always_inline int handle(struct sc_ctx *ctx, const struct desc *d)
 			bpf_probe_read_kernel(c->base, sizeof(c->base), s->walked[0]);
 		}
 	}
+	if (!cwd)
+		cwd = BPF_CORE_READ(task, fs, pwd.dentry);
 	struct vfsmount *cm = BPF_CORE_READ(task, fs, pwd.mnt);
 	int n = pathwalk(task, cm, cwd, 1);
 	if (n >= 0) {
