@@ -124,7 +124,7 @@ func attachFile() (*FileFeed, error) {
 		}
 	}
 	f := &FileFeed{dirs: map[fileKey]uint32{}, prefixes: map[string]bool{}, flushed: make(chan struct{}, 1), done: make(chan struct{})}
-	coll, err := ebpf.NewCollection(spec)
+	coll, err := loadParallel(spec)
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -158,6 +158,58 @@ func attachFile() (*FileFeed, error) {
 		return nil, fmt.Errorf("opening the ring buffer: %w", err)
 	}
 	return f, nil
+}
+
+// loadParallel loads the collection's maps, then its programs in a few goroutines: each of the
+// 42 programs is verified on its own, and one after the other they take seconds on a busy host.
+func loadParallel(spec *ebpf.CollectionSpec) (*ebpf.Collection, error) {
+	maps, err := ebpf.NewCollection(&ebpf.CollectionSpec{Maps: spec.Maps, Types: spec.Types, ByteOrder: spec.ByteOrder})
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(spec.Programs))
+	for name := range spec.Programs {
+		names = append(names, name)
+	}
+	const workers = 4
+	type part struct {
+		coll *ebpf.Collection
+		err  error
+	}
+	parts := make([]part, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sub := spec.Copy()
+			sub.Programs = map[string]*ebpf.ProgramSpec{}
+			for i := w; i < len(names); i += workers {
+				sub.Programs[names[i]] = spec.Programs[names[i]].Copy()
+			}
+			parts[w].coll, parts[w].err = ebpf.NewCollectionWithOptions(sub, ebpf.CollectionOptions{MapReplacements: maps.Maps})
+		}()
+	}
+	wg.Wait()
+	out := &ebpf.Collection{Maps: maps.Maps, Programs: map[string]*ebpf.Program{}}
+	var errs []error
+	for _, p := range parts {
+		if p.err != nil {
+			errs = append(errs, p.err)
+			continue
+		}
+		for name, prog := range p.coll.Programs {
+			out.Programs[name] = prog
+		}
+		for _, m := range p.coll.Maps {
+			m.Close() // the replacements' duplicates; maps.Maps keeps them
+		}
+	}
+	if len(errs) > 0 {
+		out.Close()
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
 }
 
 // syscallArgsAt16 checks that a syscall tracepoint lays its arguments out as the programs read
@@ -440,9 +492,14 @@ func (f *FileFeed) Malformed() uint64 { return f.bad.Load() }
 
 // Close detaches the programs and makes Run return (after applying nothing more).
 func (f *FileFeed) Close() error {
+	// Each detach from a syscall tracepoint waits for an RCU grace period (the tracepoints may
+	// fault): one after the other, 42 of them take seconds; together, about one.
+	var wg sync.WaitGroup
 	for _, l := range f.links {
-		l.Close()
+		wg.Add(1)
+		go func() { defer wg.Done(); l.Close() }()
 	}
+	wg.Wait()
 	f.links = nil
 	if f.rd != nil {
 		f.rd.Close()

@@ -137,6 +137,9 @@ func runWatch(c *cli.Context, e *env) error {
 	if !slices.Contains(attrib.Modes, c.String("attribution")) {
 		return usagef("--attribution %q: must be one of %s", c.String("attribution"), strings.Join(attrib.Modes, ", "))
 	}
+	if f := c.String("syscall-feed"); f != "auto" && f != "off" {
+		return usagef("--syscall-feed %q: must be auto or off", f)
+	}
 	// One daemon per database, claimed before anything else starts: a second one would split
 	// the kernel's events with the first. Released when the process exits, however it exits.
 	lock, err := store.LockDaemon(e.dbPath)
@@ -144,6 +147,17 @@ func runWatch(c *cli.Context, e *env) error {
 		return err
 	}
 	defer lock.Release()
+	// The file-change feed takes a second or more to load (42 programs, each verified): it loads
+	// while the database opens and the exec feed starts.
+	feedCh := openFileFeedAsync(c.String("attribution"), c.String("syscall-feed"))
+	var fileFeed *attrib.FileFeed
+	defer func() {
+		if fileFeed == nil { // not received yet: wait for it and close it
+			if r, ok := <-feedCh; ok && r.feed != nil {
+				r.feed.Close()
+			}
+		}
+	}()
 	ctx := c.Context
 	pol, db, err := openWaiting(ctx, e)
 	if err != nil || db == nil {
@@ -196,25 +210,13 @@ func runWatch(c *cli.Context, e *env) error {
 	defer cache.Close()
 	// The file-change feed names the maker of each change at the syscall; the watcher owns it
 	// once given (Run closes it). Without it, actors come from the events alone.
-	var fileFeed *attrib.FileFeed
-	fileFeedHow, fileFeedWhy := "off", ""
-	switch m := c.String("attribution"); {
-	case c.String("syscall-feed") == "off":
-		fileFeedWhy = "--syscall-feed off"
-	case c.String("syscall-feed") != "auto":
-		return usagef("--syscall-feed %q: must be auto or off", c.String("syscall-feed"))
-	case m == "" || m == "auto" || m == "kernel":
-		f, notes, err := attrib.OpenFileFeed()
-		ast.Notes = append(ast.Notes, notes...)
-		if err != nil {
-			fileFeedWhy = err.Error()
-		} else {
-			fileFeed, fileFeedHow = f, attrib.HooksSyscalls
-		}
-	default:
-		fileFeedWhy = "--attribution " + m + " (the file-change feed runs with auto and kernel)"
-	}
+	ff := <-feedCh
+	close(feedCh)
+	fileFeed = ff.feed
+	ast.Notes = append(ast.Notes, ff.notes...)
+	fileFeedHow, fileFeedWhy := "off", ff.why
 	if fileFeed != nil {
+		fileFeedHow = attrib.HooksSyscalls
 		defer fileFeed.Close() // when Run returned before it took the feed over
 	}
 
@@ -345,4 +347,33 @@ func logNote(e *env, out sink.Sink) {
 	if n, ok := out.(interface{ Note() string }); ok && n.Note() != "" {
 		e.log.Warn(n.Note())
 	}
+}
+
+// fileFeedResult is the file-change feed, or why it does not run.
+type fileFeedResult struct {
+	feed  *attrib.FileFeed
+	notes []string
+	why   string
+}
+
+// openFileFeedAsync opens the file-change feed in the background when the flags ask for it; the
+// channel yields one result.
+func openFileFeedAsync(attribution, syscallFeed string) chan fileFeedResult {
+	ch := make(chan fileFeedResult, 1)
+	switch {
+	case syscallFeed == "off":
+		ch <- fileFeedResult{why: "--syscall-feed off"}
+	case attribution != "" && attribution != "auto" && attribution != "kernel":
+		ch <- fileFeedResult{why: "--attribution " + attribution + " (the file-change feed runs with auto and kernel)"}
+	default:
+		go func() {
+			f, notes, err := attrib.OpenFileFeed()
+			r := fileFeedResult{feed: f, notes: notes}
+			if err != nil {
+				r.why = err.Error()
+			}
+			ch <- r
+		}()
+	}
+	return ch
 }
