@@ -48,7 +48,7 @@ type FileFeed struct {
 
 	mu       sync.Mutex
 	dirs     map[fileKey]uint32
-	prefixes map[string]bool
+	prefixes map[string]uint32
 
 	// Sync's protocol: a Sync takes the next number in req and flushes; the reader, when a read
 	// that began after number g was taken ends in ErrFlushed, has applied every record made
@@ -123,7 +123,7 @@ func attachFile() (*FileFeed, error) {
 			return nil, err
 		}
 	}
-	f := &FileFeed{dirs: map[fileKey]uint32{}, prefixes: map[string]bool{}, flushed: make(chan struct{}, 1), done: make(chan struct{})}
+	f := &FileFeed{dirs: map[fileKey]uint32{}, prefixes: map[string]uint32{}, flushed: make(chan struct{}, 1), done: make(chan struct{})}
 	coll, err := loadParallel(spec)
 	if err != nil {
 		var ve *ebpf.VerifierError
@@ -298,7 +298,7 @@ func (f *FileFeed) SetDirs(dirs []WatchedDir) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	want := map[fileKey]uint32{}
-	prefixes := map[string]bool{}
+	prefixes := map[string]uint32{}
 	var max uint32
 	for _, d := range dirs {
 		p := filepath.Clean(d.Path)
@@ -312,10 +312,12 @@ func (f *FileFeed) SetDirs(dirs []WatchedDir) error {
 			want[k] = v&^dirBelowMask | (below + 1)
 		}
 		max = maxU32(max, below)
-		if p != "/" {
-			prefixes[p+"/"] = true
-		} else {
-			prefixes["/"] = true
+		pre := p + "/"
+		if p == "/" {
+			pre = "/"
+		}
+		if v, ok := prefixes[pre]; !ok || v&dirBelowMask < below {
+			prefixes[pre] = below | uint32(strings.Count(pre, "/"))<<8
 		}
 		// Its ancestors: a relative path from one of them may reach it.
 		for a := filepath.Dir(p); ; a = filepath.Dir(a) {
@@ -351,17 +353,17 @@ func (f *FileFeed) SetDirs(dirs []WatchedDir) error {
 			delete(f.dirs, k)
 		}
 	}
-	for p := range prefixes {
-		if f.prefixes[p] {
+	for p, v := range prefixes {
+		if old, ok := f.prefixes[p]; ok && old == v {
 			continue
 		}
-		if err := f.maps.Prefixes.Put(prefixKey(p), uint32(1)); err != nil {
+		if err := f.maps.Prefixes.Put(prefixKey(p), v); err != nil {
 			return fmt.Errorf("file-change feed prefixes (%d bytes): %w", len(p), err)
 		}
-		f.prefixes[p] = true
+		f.prefixes[p] = v
 	}
 	for p := range f.prefixes {
-		if !prefixes[p] {
+		if _, ok := prefixes[p]; !ok {
 			if err := f.maps.Prefixes.Delete(prefixKey(p)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 				return fmt.Errorf("file-change feed prefixes: %w", err)
 			}

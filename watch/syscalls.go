@@ -474,9 +474,10 @@ func (w *Watcher) reconciled(pol *policy.Policy, f policy.Finding) []Change {
 	return w.split(pol, c)
 }
 
-// feedDirs is what the file-change feed watches: every directory a backend watches, and, for a
-// pattern whose directory does not exist yet, its deepest existing ancestor with the levels
-// below it up to the pattern's directory (a new ~/.ssh below /home).
+// feedDirs is what the file-change feed watches: every directory a backend watches; every
+// directory of a recursive pattern with all the levels below it (a subdirectory made a moment
+// before a write in it); and, for a pattern whose directory does not exist yet, its deepest
+// existing ancestor with the levels down to the pattern's directory (a new ~/.ssh below /home).
 func feedDirs(root string, pol *policy.Policy, watched []string) []attrib.WatchedDir {
 	out := make([]attrib.WatchedDir, 0, len(watched))
 	for _, d := range watched {
@@ -487,13 +488,24 @@ func feedDirs(root string, pol *policy.Policy, watched []string) []attrib.Watche
 		if !t.Dir {
 			dir = path.Dir(t.Path)
 		}
+		if t.Recursive {
+			found, _ := baseline.Glob(root, dir)
+			for _, e := range found {
+				if e.Type == baseline.TypeDir {
+					out = append(out, attrib.WatchedDir{Path: hostPath(root, e.Path), Below: attrib.MaxBelow})
+				}
+			}
+		}
 		near := nearestExisting(root, dir)
+		if near == "/" && root == "/" {
+			continue // the whole host: the directories appear, are marked, and count then
+		}
 		below := 0
 		for p := dir; p != near && p != "/" && p != "."; p = path.Dir(p) {
 			below++
 		}
-		if t.Recursive {
-			below = attrib.MaxBelow
+		if t.Recursive && below > 0 {
+			below++ // and a subdirectory made inside it at once
 		}
 		if below > 0 {
 			out = append(out, attrib.WatchedDir{Path: hostPath(root, near), Below: uint32(min(below, attrib.MaxBelow))})

@@ -180,7 +180,8 @@ struct prefix {
 	char path[PATH_LEN];
 };
 
-// The watched directories' host paths, each with a trailing slash.
+// The watched directories' host paths, each with a trailing slash; the value is the levels below
+// it that count, plus the number of slashes in the prefix << 8.
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 65536);
@@ -310,8 +311,12 @@ static long shape_step(__u64 i, void *arg)
 {
 	struct shape *s = arg;
 	long off = i * 6;
-	if (off >= s->n || off > PATH_LEN - 8)
+	if (off >= s->n)
 		return 1;
+	if (off > PATH_LEN - 8) {
+		s->odd = 1; // a tail not scanned: recorded, whatever it names
+		return 1;
+	}
 	const char *p = s->p;
 	__u64 w = *(const __u64 *)(p + (off & 0xff));
 	long left = s->n - 1 - off; // bytes of the path from off, without its NUL
@@ -350,16 +355,18 @@ static __always_inline int wanted(struct prefix *p, long n, struct dentry *base,
 {
 	if (n <= 1 || n > PATH_LEN)
 		return 0;
-	if (p->path[0] == '/') {
-		p->prefixlen = (n - 1) * 8;
-		if (bpf_map_lookup_elem(&prefixes, p))
-			return 1;
-	}
 	struct shape s;
 	shape_of(p->path, n, &s);
 	if (s.odd)
 		return 1;
-	if (p->path[0] == '/' || !base)
+	if (p->path[0] == '/') {
+		// The longest watched prefix, and whether the entry is no deeper below it than it
+		// covers: its value holds the levels it covers and the slashes in the prefix.
+		p->prefixlen = (n - 1) * 8;
+		__u32 *v = bpf_map_lookup_elem(&prefixes, p);
+		return v && s.slashes <= (*v >> 8) + (*v & DIR_BELOW_MASK);
+	}
+	if (!base)
 		return 0;
 	if (walk(base, s.slashes, max, level))
 		return 1;
