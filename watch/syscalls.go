@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,8 +56,11 @@ type sysLog struct {
 	mu      sync.Mutex
 	paths   map[string]*sysPath
 	watched map[string]bool // host directories a backend watches: their entries need no event
-	events  chan<- Event
-	lost    uint64 // records that named an unwatched directory's entry and found the channel full
+	// wants says whether a host path not in a watched directory is worth an event: a file a
+	// location matches, a directory on the way to one. Set with the watched set.
+	wants  func(host string, dir bool) bool
+	events chan<- Event
+	lost   uint64 // records that named an unwatched directory's entry and found the channel full
 }
 
 func newSysLog(f *attrib.FileFeed) *sysLog {
@@ -92,7 +96,8 @@ func (l *sysLog) add(c *attrib.FileChange) {
 		}
 		sp.recs = append(sp.recs, &sysRec{c: c, t: t})
 		dir, name := filepath.Dir(t.Path), filepath.Base(t.Path)
-		if l.events == nil || l.watched[dir] || t.Path == "/" {
+		isDir := t.HaveMode && t.Mode&unix.S_IFMT == unix.S_IFDIR
+		if l.events == nil || l.watched[dir] || t.Path == "/" || l.wants == nil || !l.wants(t.Path, isDir) {
 			continue
 		}
 		op := OpAttrib
@@ -104,7 +109,7 @@ func (l *sysLog) add(c *attrib.FileChange) {
 		case t.Want&attrib.WantWrite != 0:
 			op = OpWrite
 		}
-		if t.HaveMode && t.Mode&unix.S_IFMT == unix.S_IFDIR {
+		if isDir {
 			op |= OpIsDir
 		}
 		select {
@@ -129,15 +134,46 @@ func (l *sysLog) expire(now uint64) {
 	}
 }
 
-// setWatched replaces the set of directories a backend watches.
-func (l *sysLog) setWatched(dirs []string) {
+// setWatched replaces the set of directories a backend watches, and what is worth an event.
+func (l *sysLog) setWatched(dirs []string, wants func(host string, dir bool) bool) {
 	m := make(map[string]bool, len(dirs))
 	for _, d := range dirs {
 		m[d] = true
 	}
 	l.mu.Lock()
-	l.watched = m
+	l.watched, l.wants = m, wants
 	l.mu.Unlock()
+}
+
+// onTheWay reports whether logical directory d is a target's directory or on the way to one:
+// each of its components matches the pattern's at the same depth ("**" matches the rest).
+func onTheWay(d string, targets []policy.Target) bool {
+	dc := strings.Split(strings.Trim(d, "/"), "/")
+	for _, t := range targets {
+		dir := t.Path
+		if !t.Dir {
+			dir = path.Dir(t.Path)
+		}
+		pc := strings.Split(strings.Trim(dir, "/"), "/")
+		ok := true
+		for i, c := range dc {
+			if i >= len(pc) {
+				ok = t.Recursive
+				break
+			}
+			if pc[i] == "**" {
+				break
+			}
+			if m, err := path.Match(pc[i], c); err != nil || !m {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }
 
 // unused returns the records of host path p no finding has used yet, oldest first.
@@ -337,7 +373,18 @@ func (w *Watcher) feedRemarked() {
 	for d := range w.dirs.dirs {
 		dirs = append(dirs, d)
 	}
-	w.sys.setWatched(dirs)
+	pol, root := w.policy(), w.root
+	targets := pol.Targets()
+	w.sys.setWatched(dirs, func(host string, dir bool) bool {
+		logical := w.logical(host)
+		if root != "/" && !strings.HasPrefix(host, root+"/") {
+			return false
+		}
+		if dir {
+			return onTheWay(logical, targets)
+		}
+		return pol.Match(logical) != nil
+	})
 	if err := w.sys.feed.SetDirs(feedDirs(w.root, w.policy(), dirs)); err != nil {
 		w.o.Log.Warn("the file-change feed's directories could not be set: actors come from the events alone", "err", err)
 	}

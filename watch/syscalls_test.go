@@ -126,3 +126,15 @@ locations:
 		t.Errorf("feed dirs %v: want the existing recursive directory with every level below it", got)
 	}
 }
+
+func TestOnTheWay(t *testing.T) {
+	targets := []policy.Target{{Path: "/home/*/.ssh/authorized_keys*"}, {Path: "/home/*/.config/systemd/user", Dir: true, Recursive: true}}
+	for d, want := range map[string]bool{
+		"/home": true, "/home/alice": true, "/home/alice/.ssh": true, "/home/alice/.cache": false,
+		"/home/alice/.config/systemd/user/sub": true, "/home/alice/.ssh/x": false, "/etc": false,
+	} {
+		if got := onTheWay(d, targets); got != want {
+			t.Errorf("onTheWay(%s) = %v, want %v", d, got, want)
+		}
+	}
+}
