@@ -334,6 +334,7 @@ func (w *Watcher) syncFeed(ctx context.Context) error {
 		return nil
 	}
 	w.sys.feed.Sync()
+	w.attr.Sync() // the exec records of the processes the file-change records name
 	drops := w.sys.feed.Drops()
 	w.sys.mu.Lock()
 	drops += w.sys.lost
@@ -399,6 +400,7 @@ func (w *Watcher) actorOf(pe *pending, cur *baseline.Entry) *proc.Actor {
 			// The stat may have seen a change made after this batch's sync: its call came
 			// before the stat, so its record is in the ring now.
 			w.sys.feed.Sync()
+			w.attr.Sync() // and the exec record of the process that made it
 			recs = w.sys.unused(w.host(pe.logical))
 		}
 		w.joined[pe.logical] = recs
@@ -433,6 +435,7 @@ func (w *Watcher) split(pol *policy.Policy, c Change) []Change {
 		// The stat may have seen a change made after the feed was synced for this batch: its
 		// call came before the stat, so its record is in the ring now.
 		w.sys.feed.Sync()
+		w.attr.Sync() // and the exec records of the processes that made it
 		recs = w.sys.unused(w.host(c.Finding.Change.Path))
 	}
 	var groups []*group
