@@ -256,6 +256,9 @@ func wantOf(rule string, kind baseline.Kind) int {
 	case policy.RuleExecutableCreated, policy.RuleFileCreated, policy.RuleTypeChanged, policy.RuleSymlinkRetargeted:
 		return attrib.WantCreate
 	case policy.RuleTimestomp:
+		if kind == baseline.Created {
+			return attrib.WantTimes | attrib.WantCreate // it arrived with the forged time (mv, cp -p)
+		}
 		return attrib.WantTimes
 	case policy.RuleOwnerChanged:
 		return attrib.WantOwner
@@ -374,9 +377,21 @@ func (w *Watcher) feedRemarked() {
 	for d := range w.dirs.dirs {
 		dirs = append(dirs, d)
 	}
+	// A polled directory's changes are seen at its next rescan: the records make them events
+	// now, as for a directory no backend watches.
+	polled := map[string]bool{}
+	for _, d := range w.dirs.unlive() {
+		polled[d] = true
+	}
+	live := make([]string, 0, len(dirs))
+	for _, d := range dirs {
+		if !polled[d] {
+			live = append(live, d)
+		}
+	}
 	pol, root := w.policy(), w.root
 	targets := pol.Targets()
-	w.sys.setWatched(dirs, func(host string, dir bool) bool {
+	w.sys.setWatched(live, func(host string, dir bool) bool {
 		logical := w.logical(host)
 		if root != "/" && !strings.HasPrefix(host, root+"/") {
 			return false
@@ -446,8 +461,15 @@ func (w *Watcher) split(pol *policy.Policy, c Change) []Change {
 		var g *group
 		if r == nil {
 			if own == nil {
-				own = &group{actor: c.Actor}
-				groups = append(groups, own)
+				// One finding per process: the change's own actor may be a process a record
+				// names for another rule.
+				if own = byPID[c.Actor.PID]; own == nil || c.Actor.PID == 0 {
+					own = &group{actor: c.Actor}
+					groups = append(groups, own)
+					if c.Actor.PID != 0 {
+						byPID[c.Actor.PID] = own
+					}
+				}
 			}
 			g = own
 		} else if g = byPID[r.c.PID]; g == nil {
