@@ -30,6 +30,9 @@ const (
 	RulePackageFileModified = "package-file-modified"
 	RuleConffileModified    = "conffile-modified"
 	RuleUnownedExecutable   = "unowned-executable"
+	// RuleTransientExecutable: an executable file created and removed within TransientWindow,
+	// known from the kernel's file-change feed (see Transient).
+	RuleTransientExecutable = "transient-executable"
 )
 
 type ruleInfo struct {
@@ -42,6 +45,7 @@ var rules = []ruleInfo{
 	{RuleSetgidSet, "Setgid bit set in a persistence location"},
 	{RuleExecBitSet, "Executable bit set for potential persistence script"},
 	{RuleExecutableCreated, "Executable file created in a persistence location"},
+	{RuleTransientExecutable, "Executable file created and removed at once in a persistence location"},
 	{RuleWorldWritable, "World-writable file in a persistence location"},
 	{RuleTimestomp, "File timestamp forged in a persistence location"},
 	{RuleMountOver, "Mount over a persistence location"},
@@ -167,7 +171,7 @@ func builtinSeverity(rule string, use Use) Severity {
 		return config
 	}
 	switch rule {
-	case RuleExecBitSet, RuleExecutableCreated:
+	case RuleExecBitSet, RuleExecutableCreated, RuleTransientExecutable:
 		return byUse(SevHigh, SevMedium, SevLow)
 	case RuleSetuidSet, RuleSetgidSet:
 		return SevCritical
@@ -274,6 +278,43 @@ func (p *Policy) Evaluate(c baseline.Change, loc *Location, actor *proc.Actor) (
 	}
 	notePackage(&fd)
 	return fd, true
+}
+
+// Regroup is f with only hits (a subset of f.Hits, in their order) and actor: a finding of its
+// own for the rules one process's change fired, judged for that process. It shares f's history
+// row. hits must not be empty.
+func (p *Policy) Regroup(f Finding, hits []Hit, actor *proc.Actor) Finding {
+	g := Finding{Change: f.Change, Location: f.Location, Hits: hits, Severity: hits[0].Severity, Verdict: VerdictAlert,
+		HistoryID: f.HistoryID, HistoryHash: f.HistoryHash}
+	p.judge(&g, actor)
+	if g.Verdict == VerdictAlert && g.Severity <= SevInfo {
+		g.Verdict = VerdictRecorded
+	}
+	return g
+}
+
+// Transient judges a file that was created and removed before any observation could settle it,
+// as the kernel's records tell it: c is a change of kind Created whose New entry has the mode
+// the file was created with (and set to before it was removed). An executable regular file is
+// transient-executable; any other is file-created. life says how long it existed.
+func (p *Policy) Transient(c baseline.Change, loc *Location, actor *proc.Actor, life string) (Finding, bool) {
+	if loc == nil || c.New == nil {
+		return Finding{}, false
+	}
+	rule, reason := RuleFileCreated, fmt.Sprintf("new %s (mode %s), removed %s after it was created", c.New.Type, baseline.ModeString(c.New.Mode), life)
+	if c.New.Executable() {
+		rule, reason = RuleTransientExecutable, fmt.Sprintf("created with mode %s and removed %s later, before it could be observed, in a location whose files are %s", baseline.ModeString(c.New.Mode), life, loc.Use)
+	}
+	s := p.severity(rule, loc)
+	if s == SevNone {
+		return Finding{}, false
+	}
+	f := Finding{Change: c, Location: loc, Hits: []Hit{{Rule: rule, Severity: s, Reason: reason}}, Severity: s, Verdict: VerdictAlert}
+	p.judge(&f, actor)
+	if f.Verdict == VerdictAlert && f.Severity <= SevInfo {
+		f.Verdict = VerdictRecorded
+	}
+	return f, true
 }
 
 func hasModeRule(hits []Hit) bool {

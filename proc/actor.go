@@ -21,6 +21,9 @@ const (
 	AttrHeuristic Attribution = "heuristic"
 	// AttrNone: nobody is known (a scan, or a backend without pids and no guess).
 	AttrNone Attribution = "none"
+	// AttrSyscall: the kernel's file-change feed recorded the call that made this change, in the
+	// calling task's context; the process is the exec cache's record of that task.
+	AttrSyscall Attribution = "syscall"
 	// AttrSelf: tripline itself made the change (tripline restore).
 	AttrSelf Attribution = "self"
 )

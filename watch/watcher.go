@@ -106,6 +106,9 @@ type Options struct {
 	// PollEvery is how often directories no kernel backend can watch are rescanned
 	// (DefaultPollEvery when 0).
 	PollEvery time.Duration
+	// FileFeed is the kernel's file-change feed (syscalls.go); nil: actors come from the events
+	// alone. Run closes it when it returns.
+	FileFeed *attrib.FileFeed
 }
 
 // Watcher is the daemon's loop. Create it with New; Run does the work.
@@ -133,6 +136,14 @@ type Watcher struct {
 
 	g         outage // the database's availability and what waits for it (outage.go)
 	startedNS int64  // when Run began
+
+	sys      *sysLog              // the file-change feed's records (syscalls.go); nil without one
+	sysDrops uint64               // the feed's losses already covered by a gap
+	joined   map[string][]*sysRec // the unused records of each path of the observation under way
+	// resolved holds the actors of the observation under way by (pid, read): the events of one
+	// read by one process (a package manager, a script, a burst) share one actor, so its history
+	// JSON is encoded once too (store.Tx.AddHistory).
+	resolved map[readBy]*proc.Actor
 }
 
 // New returns a Watcher. It starts nothing.
@@ -146,7 +157,11 @@ func New(o Options) *Watcher {
 	if o.Backend == "" {
 		o.Backend = "auto"
 	}
-	return &Watcher{o: o, root: baseline.NormRoot(o.Root), pol: o.Policy, reload: make(chan struct{}, 1), attr: o.Attribution}
+	w := &Watcher{o: o, root: baseline.NormRoot(o.Root), pol: o.Policy, reload: make(chan struct{}, 1), attr: o.Attribution}
+	if o.FileFeed != nil {
+		w.sys = newSysLog(o.FileFeed)
+	}
+	return w
 }
 
 // Reload replaces the policy; the loop re-marks the directories and reconciles. Safe to call from
@@ -253,6 +268,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	rd := newReaders(events)
 	defer rd.stop()
 	rd.start(b)
+	defer w.startFeed(events)()
 	force := map[string]Coverage{}
 	for d, c := range w.o.Coverage {
 		force[w.host(path.Clean(d))] = c
@@ -445,6 +461,7 @@ func (w *Watcher) remark() {
 	w.status.Errors = w.dirs.sync(wantedDirs(w.root, w.policy()))
 	w.status.Directories = w.dirs.len()
 	w.status.Coverage = w.dirs.counts()
+	w.feedRemarked()
 	w.status.Unwatched = nil // a new slice: the Ready callback may keep the last one
 	for _, d := range w.dirs.unlive() {
 		w.status.Unwatched = append(w.status.Unwatched, w.logical(d))
@@ -505,10 +522,14 @@ func (w *Watcher) reconcile(ctx context.Context, why string) error {
 	for _, perr := range res.Errors {
 		w.o.Log.Warn("reconcile could not read a path", "err", perr)
 	}
+	if err := w.syncFeed(ctx); err != nil {
+		return err
+	}
 	for _, f := range res.Changes {
-		nobody := &proc.Actor{Attribution: proc.AttrNone, Why: "found by reconciliation: the change happened while no event could be read"}
-		if err := w.emit(Change{Finding: f, Source: store.SourceReconcile, Actor: nobody}); err != nil {
-			return err
+		for _, c := range w.reconciled(w.policy(), f) {
+			if err := w.emit(c); err != nil {
+				return err
+			}
 		}
 	}
 	if err := w.closeGaps(context.WithoutCancel(ctx), start.UnixNano(), res.RunID); err != nil {
@@ -728,15 +749,14 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 	now := time.Now().UnixNano()
 	var obs []journal.Observation
 	var actors []*proc.Actor
-	// Every exec record the kernel produced before these events is in the cache after this.
+	// Every exec record the kernel produced before these events is in the cache after this, and
+	// every file-change record in the log.
 	w.attr.Sync()
-	// Events of one read by one process (a package manager, a script, a burst) have one actor:
-	// resolved once, and shared, so its history JSON is encoded once too (store.Tx.AddHistory).
-	type readBy struct {
-		pid int32
-		at  uint64
+	if err := w.syncFeed(ctx); err != nil {
+		return false, err
 	}
-	var resolved map[readBy]*proc.Actor
+	w.joined = map[string][]*sysRec{}
+	w.resolved = nil
 	for _, p := range order {
 		loc := w.match(pol, p)
 		if loc == nil {
@@ -766,20 +786,7 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 			lost = true
 			continue
 		}
-		pe := byPath[p]
-		var actor *proc.Actor
-		if pe.pid != 0 {
-			if actor = resolved[readBy{pe.pid, pe.at}]; actor == nil {
-				actor = w.actor(pe)
-				if resolved == nil {
-					resolved = map[readBy]*proc.Actor{}
-				}
-				resolved[readBy{pe.pid, pe.at}] = actor
-			}
-		} else {
-			actor = w.actor(pe)
-		}
-		recorded := (*proc.Actor)(nil)
+		actor, recorded := w.actorOf(byPath[p], cur), (*proc.Actor)(nil)
 		if actor.Attribution != proc.AttrNone {
 			recorded = actor // the history records nobody as no actor, as it does for a scan
 		}
@@ -835,7 +842,12 @@ func (w *Watcher) record(ctx context.Context, pol *policy.Policy, obs []journal.
 			}
 		}
 		if rec.Fired {
-			out = append(out, Change{Finding: rec.Finding, Source: store.SourceEvent, Actor: actors[i], ReadNS: o.ReadNS})
+			out = append(out, w.split(pol, Change{Finding: rec.Finding, Source: store.SourceEvent, Actor: actors[i], ReadNS: o.ReadNS})...)
+		}
+		if t, err := w.transientOf(ctx, tx, pol, o); err != nil {
+			return nil, err
+		} else if t != nil {
+			out = append(out, *t)
 		}
 	}
 	now := time.Now().UnixNano()
@@ -849,4 +861,27 @@ func (w *Watcher) record(ctx context.Context, pol *policy.Policy, obs []journal.
 	}
 	w.g.wrote(now)
 	return out, nil
+}
+
+// readBy names one kernel read by one process.
+type readBy struct {
+	pid int32
+	at  uint64
+}
+
+// batchActor is w.actor(pe), resolved once per (pid, read) in the observation under way.
+func (w *Watcher) batchActor(pe *pending) *proc.Actor {
+	if pe.pid == 0 {
+		return w.actor(pe)
+	}
+	k := readBy{pe.pid, pe.at}
+	if a := w.resolved[k]; a != nil {
+		return a
+	}
+	a := w.actor(pe)
+	if w.resolved == nil {
+		w.resolved = map[readBy]*proc.Actor{}
+	}
+	w.resolved[k] = a
+	return a
 }

@@ -72,6 +72,7 @@ connector), then proc (/proc alone, with fanotify pidfds). The ready line says w
 			&cli.StringFlag{Name: "history-max-age", Value: "400d", Usage: "prune history rows older than `AGE` (hourly; 0 keeps them)", EnvVars: []string{"TRIPLINE_HISTORY_MAX_AGE"}},
 			&cli.Int64Flag{Name: "history-max-rows", Value: 1_000_000, Usage: "keep at most the newest `N` history rows (hourly; 0: no bound)", EnvVars: []string{"TRIPLINE_HISTORY_MAX_ROWS"}},
 			&cli.StringFlag{Name: "attribution", Value: "auto", Usage: "exec cache `FEED`: auto (kernel, else connector, else proc), kernel, connector, proc", EnvVars: []string{"TRIPLINE_ATTRIBUTION"}},
+			&cli.StringFlag{Name: "syscall-feed", Value: "auto", Usage: "the eBPF file-change feed that names the process behind each change at the syscall: `auto` (with --attribution auto or kernel) or off", EnvVars: []string{"TRIPLINE_SYSCALL_FEED"}},
 			&cli.StringSliceFlag{Name: "coverage", Hidden: true, Usage: "`DIR=inotify|poll`: watch a directory as if the backend could not (tests of the fallbacks)"},
 		},
 		Action: func(c *cli.Context) error { return runWatch(c, e) },
@@ -137,6 +138,9 @@ func runWatch(c *cli.Context, e *env) error {
 	if !slices.Contains(attrib.Modes, c.String("attribution")) {
 		return usagef("--attribution %q: must be one of %s", c.String("attribution"), strings.Join(attrib.Modes, ", "))
 	}
+	if f := c.String("syscall-feed"); f != "auto" && f != "off" {
+		return usagef("--syscall-feed %q: must be auto or off", f)
+	}
 	// One daemon per database, claimed before anything else starts: a second one would split
 	// the kernel's events with the first. Released when the process exits, however it exits.
 	lock, err := store.LockDaemon(e.dbPath)
@@ -144,6 +148,17 @@ func runWatch(c *cli.Context, e *env) error {
 		return err
 	}
 	defer lock.Release()
+	// The file-change feed takes a second or more to load (42 programs, each verified): it loads
+	// while the database opens and the exec feed starts.
+	feedCh := openFileFeedAsync(c.String("attribution"), c.String("syscall-feed"))
+	var fileFeed *attrib.FileFeed
+	defer func() {
+		if fileFeed == nil { // not received yet: wait for it and close it
+			if r, ok := <-feedCh; ok && r.feed != nil {
+				r.feed.Close()
+			}
+		}
+	}()
 	ctx := c.Context
 	pol, db, err := openWaiting(ctx, e)
 	if err != nil || db == nil {
@@ -194,10 +209,22 @@ func runWatch(c *cli.Context, e *env) error {
 		return fmt.Errorf("%w (choose another with --attribution)", err)
 	}
 	defer cache.Close()
+	// The file-change feed names the maker of each change at the syscall; the watcher owns it
+	// once given (Run closes it). Without it, actors come from the events alone.
+	ff := <-feedCh
+	close(feedCh)
+	fileFeed = ff.feed
+	ast.Notes = append(ast.Notes, ff.notes...)
+	fileFeedHow, fileFeedWhy := "off", ff.why
+	if fileFeed != nil {
+		fileFeedHow = attrib.HooksSyscalls
+		defer fileFeed.Close() // when Run returned before it took the feed over
+	}
 
 	host := report.LocalHost()
-	users := baseline.LoadUsers(e.root)
-	hostUsers := baseline.LoadUsers("/")
+	// Names follow /etc/passwd and /etc/group: a user added after the start is named.
+	users := baseline.NewLiveUsers(e.root)
+	hostUsers := baseline.NewLiveUsers("/")
 	root := e.root
 	if root == "" {
 		root = "/"
@@ -208,7 +235,7 @@ func runWatch(c *cli.Context, e *env) error {
 	defer func() { stopProfile() }()
 	emit := func(ch watch.Change) error {
 		var buf bytes.Buffer
-		r := &report.Renderer{W: &buf, Format: format, Host: host, Users: users, HostUsers: hostUsers, Root: root}
+		r := &report.Renderer{W: &buf, Format: format, Host: host, Users: users.Users(), HostUsers: hostUsers.Users(), Root: root}
 		if err := r.FindingEvent(&ch.Finding, string(ch.Source), ch.Actor, report.EventInfo{ReadNS: ch.ReadNS, Unrecorded: ch.Unrecorded}); err != nil {
 			return err
 		}
@@ -224,7 +251,7 @@ func runWatch(c *cli.Context, e *env) error {
 	}
 	w = watch.New(watch.Options{Root: e.root, Policy: pol, DB: db, Backend: c.String("backend"), Coverage: coverage,
 		ReconcileEvery: c.Duration("reconcile-every"), MaxHashBytes: c.Int64("max-hash-size"), By: whoami(),
-		Log: e.log, Emit: emit, Attribution: cache, Reconcile: reconciler(e, db, c.Int64("max-hash-size"), pkgs), Packages: pkgs.Index,
+		Log: e.log, Emit: emit, Attribution: cache, FileFeed: fileFeed, Reconcile: reconciler(e, db, c.Int64("max-hash-size"), pkgs), Packages: pkgs.Index,
 		Reloaded: notifyReloaded(e), Alive: notifyAlive(e), AliveEvery: watchdog / 2,
 		Ready: func(s watch.Status) {
 			args := []any{"backend", s.Backend, "pids", s.Caps.PIDs, "pidfds", s.Caps.PIDFDs, "pidfd_support", s.Caps.PIDFDSupport,
@@ -239,7 +266,10 @@ func runWatch(c *cli.Context, e *env) error {
 			if s.Fallback != "" {
 				args = append(args, "fallback", s.Fallback)
 			}
-			args = append(args, "attribution", cache.Feed())
+			args = append(args, "attribution", cache.Feed(), "syscall_feed", fileFeedHow)
+			if fileFeedWhy != "" {
+				args = append(args, "syscall_feed_fallback", fileFeedWhy)
+			}
 			if !s.Caps.PIDs {
 				args = append(args, "pid", "unavailable: "+s.Backend+" reports no pid")
 			}
@@ -345,4 +375,33 @@ func logNote(e *env, out sink.Sink) {
 	if n, ok := out.(interface{ Note() string }); ok && n.Note() != "" {
 		e.log.Warn(n.Note())
 	}
+}
+
+// fileFeedResult is the file-change feed, or why it does not run.
+type fileFeedResult struct {
+	feed  *attrib.FileFeed
+	notes []string
+	why   string
+}
+
+// openFileFeedAsync opens the file-change feed in the background when the flags ask for it; the
+// channel yields one result.
+func openFileFeedAsync(attribution, syscallFeed string) chan fileFeedResult {
+	ch := make(chan fileFeedResult, 1)
+	switch {
+	case syscallFeed == "off":
+		ch <- fileFeedResult{why: "--syscall-feed off"}
+	case attribution != "" && attribution != "auto" && attribution != "kernel":
+		ch <- fileFeedResult{why: "--attribution " + attribution + " (the file-change feed runs with auto and kernel)"}
+	default:
+		go func() {
+			f, notes, err := attrib.OpenFileFeed()
+			r := fileFeedResult{feed: f, notes: notes}
+			if err != nil {
+				r.why = err.Error()
+			}
+			ch <- r
+		}()
+	}
+	return ch
 }

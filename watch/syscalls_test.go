@@ -1,0 +1,140 @@
+package watch
+
+import (
+	"os"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tripline/tripline/attrib"
+	"github.com/tripline/tripline/baseline"
+	"github.com/tripline/tripline/policy"
+)
+
+func rec(pid int32, ns uint64, t attrib.Touch) *sysRec {
+	return &sysRec{c: &attrib.FileChange{PID: pid, BootNS: ns}, t: t}
+}
+
+// Each rule goes to the call that asked for what it is about; a chmod that kept no exec bit did
+// not set it.
+func TestMaker(t *testing.T) {
+	p := "/etc/cron.daily/job"
+	create := rec(1, 10, attrib.Touch{Path: p, Want: attrib.WantCreate | attrib.WantWrite, Mode: unix.S_IFREG | 0o644, HaveMode: true})
+	chmodX := rec(2, 20, attrib.Touch{Path: p, Want: attrib.WantMode, Mode: 0o755, HaveMode: true})
+	touch := rec(3, 30, attrib.Touch{Path: p, Want: attrib.WantTimes, MtimeNS: 1})
+	chmodR := rec(4, 40, attrib.Touch{Path: p, Want: attrib.WantMode, Mode: 0o744, HaveMode: true})
+	chmodNoX := rec(5, 50, attrib.Touch{Path: p, Want: attrib.WantMode, Mode: 0o644, HaveMode: true})
+	recs := []*sysRec{create, chmodX, touch, chmodR, chmodNoX}
+	for _, tc := range []struct {
+		rule string
+		kind baseline.Kind
+		want *sysRec
+	}{
+		{policy.RuleExecBitSet, baseline.Modified, chmodR},
+		{policy.RuleModeChanged, baseline.Modified, chmodNoX},
+		{policy.RuleTimestomp, baseline.Modified, touch},
+		{policy.RuleFileCreated, baseline.Created, create},
+		{policy.RuleExecBitSet, baseline.Created, create},
+		{policy.RuleContentChanged, baseline.Modified, create},
+		{policy.RuleOwnerChanged, baseline.Modified, nil},
+	} {
+		if got := maker(recs, wantOf(tc.rule, tc.kind), tc.rule); got != tc.want {
+			t.Errorf("%s (%s): got %+v, want %+v", tc.rule, tc.kind, got, tc.want)
+		}
+	}
+	if got := primary(recs, &baseline.Entry{}); got != chmodNoX {
+		t.Errorf("primary: %+v, want the last mode change", got)
+	}
+	rm := rec(6, 60, attrib.Touch{Path: p, Want: attrib.WantRemove})
+	if got := primary(append(recs, rm), nil); got != rm {
+		t.Errorf("primary of a deletion: %+v, want the unlink", got)
+	}
+}
+
+// A file created, made executable and removed within transientAfter is transient once, with the
+// mode it had; one that lived longer is not.
+func TestSysLogTransient(t *testing.T) {
+	l := newSysLog(nil)
+	add := func(p string, r *sysRec) {
+		sp := l.paths[p]
+		if sp == nil {
+			sp = &sysPath{}
+			l.paths[p] = sp
+		}
+		sp.recs = append(sp.recs, r)
+	}
+	p := "/etc/cron.daily/y"
+	add(p, rec(1, 1e9, attrib.Touch{Path: p, Want: attrib.WantCreate | attrib.WantWrite, Mode: unix.S_IFREG | 0o600, HaveMode: true}))
+	add(p, rec(1, 1e9+10, attrib.Touch{Path: p, Want: attrib.WantMode, Mode: 0o755, HaveMode: true}))
+	add(p, rec(2, 1e9+1e6, attrib.Touch{Path: p, Want: attrib.WantRemove}))
+	c, r, mode, ok := l.transient(p)
+	if !ok || c.c.PID != 1 || r.c.PID != 2 || mode != unix.S_IFREG|0o755 {
+		t.Fatalf("transient: %v %+v %+v %o", ok, c, r, mode)
+	}
+	if _, _, _, ok := l.transient(p); ok {
+		t.Error("the same create reported twice")
+	}
+	q := "/etc/cron.daily/z"
+	add(q, rec(1, 1e9, attrib.Touch{Path: q, Want: attrib.WantCreate, Mode: unix.S_IFREG | 0o755, HaveMode: true}))
+	add(q, rec(2, 1e9+uint64(transientAfter)+1, attrib.Touch{Path: q, Want: attrib.WantRemove}))
+	if _, _, _, ok := l.transient(q); ok {
+		t.Error("a file that lived longer than transientAfter reported transient")
+	}
+}
+
+// feedDirs: every watched directory at level 0, and a pattern's deepest existing ancestor with
+// the levels down to the pattern's directory.
+func TestFeedDirs(t *testing.T) {
+	root := t.TempDir()
+	pol, err := policy.Load("test", []byte(`version: 1
+locations:
+  - id: ssh
+    paths: ["/home/*/.ssh/authorized_keys"]
+    category: ssh
+    use: config
+  - id: units
+    paths: ["/home/*/.config/systemd/user/**"]
+    category: systemd
+    use: executed
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"home/alice"} {
+		if err := os.MkdirAll(root+"/"+d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]uint32{}
+	for _, d := range feedDirs(root, pol, []string{root + "/home"}) {
+		if v, ok := got[d.Path]; !ok || d.Below > v {
+			got[d.Path] = d.Below
+		}
+	}
+	// /home/*/.config/systemd/user is 4 levels below /home, and one more for a subdirectory.
+	if got[root+"/home"] != 5 {
+		t.Errorf("feed dirs %v: want %s/home covering 5 levels", got, root)
+	}
+	if err := os.MkdirAll(root+"/home/alice/.config/systemd/user", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	got = map[string]uint32{}
+	for _, d := range feedDirs(root, pol, nil) {
+		got[d.Path] = max(got[d.Path], d.Below)
+	}
+	if got[root+"/home/alice/.config/systemd/user"] != attrib.MaxBelow {
+		t.Errorf("feed dirs %v: want the existing recursive directory with every level below it", got)
+	}
+}
+
+func TestOnTheWay(t *testing.T) {
+	targets := []policy.Target{{Path: "/home/*/.ssh/authorized_keys*"}, {Path: "/home/*/.config/systemd/user", Dir: true, Recursive: true}}
+	for d, want := range map[string]bool{
+		"/home": true, "/home/alice": true, "/home/alice/.ssh": true, "/home/alice/.cache": false,
+		"/home/alice/.config/systemd/user/sub": true, "/home/alice/.ssh/x": false, "/etc": false,
+	} {
+		if got := onTheWay(d, targets); got != want {
+			t.Errorf("onTheWay(%s) = %v, want %v", d, got, want)
+		}
+	}
+}
