@@ -119,6 +119,11 @@ type Index struct {
 	// unpacking names the dpkg packages whose status is half-installed.
 	unpacking map[string]bool
 	div       map[string]diversion // dpkg's diversions, by the diverted path
+	rpmDB     string               // the rpmdb.sqlite read, as a logical path; "" when none
+	keep      *Filter              // the paths kept (Options.Keep)
+	inflight  *inflight            // the package files rpm transactions were seen installing
+	cache     *Cache               // the Cache that loaded the index; nil for Load
+	stamp     string               // the database files' stamp when the Cache loaded it
 	pkgs      int
 	merged    []string // merged-/usr directories of the root: "/bin", "/lib"...
 	// Gaps are the package databases found but not read.
