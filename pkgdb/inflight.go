@@ -37,6 +37,10 @@ import (
 // procDir is where the processes' fds are read.
 const procDir = "/proc"
 
+// maxWriterFDs bounds the cost of looking at a writer: rpm and dnf have a few dozen fds open; a
+// writer with more is not looked at (reading /proc/PID/fd needs root, too: without it, nothing is).
+const maxWriterFDs = 1024
+
 // maxInflight bounds the package files remembered (parsed, or known not to be packages).
 const maxInflight = 64
 
@@ -124,7 +128,7 @@ func (ix *Index) installing(p string, a *proc.Actor) (File, bool) {
 		return File{}, false
 	}
 	fds, err := os.ReadDir(dir + "/fd")
-	if err != nil {
+	if err != nil || len(fds) > maxWriterFDs {
 		return File{}, false
 	}
 	writesDB := false

@@ -10,6 +10,10 @@
 // than "unowned". dpkg records neither modes nor symlink targets, and no digest for directories:
 // those compare as no-digest.
 //
+// Both package managers put an upgrade's files in place before they record its version: the
+// Index reads dpkg's control area of the package being unpacked (tmp.ci), and VerifyBy the header
+// of the package file an rpm transaction writing this root's database has open (inflight.go).
+//
 // An Index is immutable after Load and safe for concurrent use. Cache reloads it only when the
 // package database files change (their size, mtime, ctime and inode).
 package pkgdb
