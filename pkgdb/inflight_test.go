@@ -64,7 +64,7 @@ func FuzzParseRPMPackage(f *testing.F) {
 }
 
 // writeHeaders writes an rpmdb.sqlite holding the given headers, in that order, under root.
-func writeHeaders(t *testing.T, root string, headers ...[]byte) {
+func writeHeaders(t testing.TB, root string, headers ...[]byte) {
 	t.Helper()
 	dir := filepath.Join(root, "var/lib/rpm")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -232,5 +232,49 @@ func TestVerifyByFresher(t *testing.T) {
 	}
 	if got := old.Verify(e, nil); got.State != baseline.PkgUnowned {
 		t.Errorf("Verify reads only its own index: %+v", got)
+	}
+}
+
+// BenchmarkVerifyByInstalling is the cost of a change made by an rpm transaction: the writer's
+// fds looked at, the package file already parsed.
+func BenchmarkVerifyByInstalling(b *testing.B) {
+	root := b.TempDir()
+	const p = "/etc/cron.daily/fx"
+	writeHeaders(b, root, rpmHeader("tripline-fx", "0.9", []string{p}))
+	file := filepath.Join(root, p)
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(seedContent), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	e, err := baseline.Stat(root, p, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ix, err := Load(context.Background(), root, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pr, err := proc.Read(os.DirFS("/proc"), int32(os.Getpid()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	me := &proc.Actor{PID: pr.PID, Process: &pr}
+	pkg, err := os.Open(seedRPM)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pkg.Close()
+	db, err := os.OpenFile(filepath.Join(root, "var/lib/rpm/rpmdb.sqlite"), os.O_RDWR, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if got := ix.VerifyBy(&e, nil, me); got.State != baseline.PkgVerified {
+			b.Fatalf("%+v", got)
+		}
 	}
 }
