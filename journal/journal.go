@@ -33,10 +33,11 @@ type Observation struct {
 	Packages *pkgdb.Index
 }
 
-// verify sets o.Cur's package from o.Packages.
+// verify sets o.Cur's package from o.Packages (and, for a change made by a package manager
+// installing a package, from the package file it installs).
 func (o *Observation) verify() {
 	if o.Packages != nil && o.Cur != nil && o.Cur.Package == nil {
-		o.Cur.Package = o.Packages.Verify(o.Cur, pkgdb.ContentReader(o.Packages.Root()))
+		o.Cur.Package = o.Packages.VerifyBy(o.Cur, pkgdb.ContentReader(o.Packages.Root()), o.Actor)
 	}
 }
 

@@ -27,7 +27,7 @@ var mergedDirs = []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"
 // gives an empty Index and no error. The error reports what could not be read (a malformed
 // stanza, an unreadable list); everything else is in the Index all the same.
 func Load(ctx context.Context, root string, o Options) (*Index, error) {
-	ix := &Index{root: root, files: map[string]File{}}
+	ix := &Index{root: root, files: map[string]File{}, keep: o.Keep, inflight: newInflight()}
 	for _, d := range mergedDirs {
 		if t, err := os.Readlink(join(root, d)); err == nil && path.Clean(path.Join("/", t)) == "/usr"+d {
 			ix.merged = append(ix.merged, d)
@@ -137,6 +137,10 @@ func (c *Cache) Index(ctx context.Context) (*Index, error) {
 	prev := c.ix
 	c.ix, c.err = Load(ctx, c.root, c.o)
 	c.stamp = stamp
+	c.ix.cache, c.ix.stamp = c, stamp
+	if prev != nil {
+		c.ix.inflight = prev.inflight // the package files parsed are still what they were
+	}
 	// dpkg moves the control area it unpacks from (tmp.ci) into info/ before it records the new
 	// version: while the package is still half-installed, what tmp.ci said stays the truth.
 	if prev != nil && c.ix.pending == nil && prev.pending != nil && c.ix.unpacking[prev.pendingPkg()] {

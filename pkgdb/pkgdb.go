@@ -10,6 +10,10 @@
 // than "unowned". dpkg records neither modes nor symlink targets, and no digest for directories:
 // those compare as no-digest.
 //
+// Both package managers put an upgrade's files in place before they record its version: the
+// Index reads dpkg's control area of the package being unpacked (tmp.ci), and VerifyBy the header
+// of the package file an rpm transaction writing this root's database has open (inflight.go).
+//
 // An Index is immutable after Load and safe for concurrent use. Cache reloads it only when the
 // package database files change (their size, mtime, ctime and inode).
 package pkgdb
@@ -119,6 +123,11 @@ type Index struct {
 	// unpacking names the dpkg packages whose status is half-installed.
 	unpacking map[string]bool
 	div       map[string]diversion // dpkg's diversions, by the diverted path
+	rpmDB     string               // the rpmdb.sqlite read, as a logical path; "" when none
+	keep      *Filter              // the paths kept (Options.Keep)
+	inflight  *inflight            // the package files rpm transactions were seen installing
+	cache     *Cache               // the Cache that loaded the index; nil for Load
+	stamp     string               // the database files' stamp when the Cache loaded it
 	pkgs      int
 	merged    []string // merged-/usr directories of the root: "/bin", "/lib"...
 	// Gaps are the package databases found but not read.

@@ -336,6 +336,7 @@ func (ix *Index) loadRPM(ctx context.Context, root string, keep *Filter) (bool, 
 			continue
 		case "sqlite":
 			n, err := ix.readRPMSqlite(ctx, file, keep)
+			ix.rpmDB = logical
 			if err == nil || n > 0 {
 				ix.Sources = append(ix.Sources, fmt.Sprintf("rpm %s (%d packages)", logical, n))
 			}
@@ -363,7 +364,7 @@ func (ix *Index) readRPMSqlite(ctx context.Context, file string, keep *Filter) (
 		return 0, err
 	}
 	defer db.Close()
-	rows, err := db.QueryContext(ctx, "SELECT hnum, blob FROM Packages")
+	rows, err := db.QueryContext(ctx, "SELECT hnum, blob FROM Packages ORDER BY hnum")
 	if err != nil {
 		return 0, fmt.Errorf("read Packages: %w", err)
 	}
@@ -408,6 +409,12 @@ func (ix *Index) addRPM(h *RPMHeader, keep *Filter) {
 			if d, err := hex.DecodeString(f.Digest); err == nil {
 				file.Digest, file.Algo = d, h.Algo
 			}
+		}
+		// During an upgrade rpm commits the new header before it erases the old one: a path both
+		// list is the newer's (headers are read in the order rpm added them).
+		if old, ok := ix.files[f.Path]; ok && old.Pkg.Type == TypeRPM && old.Pkg.Name == p.Name {
+			ix.files[f.Path] = file
+			continue
 		}
 		ix.put(f.Path, file)
 	}

@@ -4,13 +4,18 @@
 package pkgtest
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
+
+	_ "github.com/mattn/go-sqlite3" // HoldRPMDB
 
 	"github.com/tripline/tripline/internal/testenv"
 )
@@ -205,4 +210,40 @@ func InstallRPM(t testing.TB, root, rpm string) {
 	testenv.RequireRoot(t)
 	Need(t, "rpm")
 	run(t, "rpm", RPMArgs(root, rpm)...)
+}
+
+// HoldRPMDB takes the write lock of the rpm database under root (an open sqlite write
+// transaction on rpmdb.sqlite) until release is called, or the test ends. An rpm install started
+// meanwhile renames every file of its package into place, then waits to record the version
+// (rpm retries a busy database): the window in which a change can be named only from the package
+// file rpm has open.
+func HoldRPMDB(t testing.TB, root string) (release func()) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(root, RPMDBPath, "rpmdb.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		conn.Close()
+		db.Close()
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+				t.Error(err)
+			}
+			conn.Close()
+			db.Close()
+		})
+	}
+	t.Cleanup(release)
+	return release
 }
