@@ -310,6 +310,10 @@ func (c *Cache) apply(r *record) {
 		e := &entry{source: srcKernel, startNS: r.BootNS, forked: true}
 		e.p = c.identity(r, parent)
 		e.p.PID, e.p.PPID = r.Other, r.PID
+		// The child's own start time, not its parent's (identity copies prev's): the record's
+		// boot-clock time in /proc's clock ticks. The record is made a few microseconds after
+		// the kernel stamps the task, so at a tick's edge this is one tick later than /proc's.
+		e.p.StartTime = r.BootNS / (1e9 / userHZ)
 		if parent != nil {
 			// A forked child runs its parent's image until it execs.
 			e.p.Name, e.p.Exe, e.p.Args, e.p.Cwd = parent.p.Name, parent.p.Exe, parent.p.Args, parent.p.Cwd
@@ -340,6 +344,9 @@ func (c *Cache) apply(r *record) {
 		c.evict()
 	}
 }
+
+// userHZ is the clock tick of /proc/PID/stat's start time (USER_HZ, 100 on every Linux ABI).
+const userHZ = 100
 
 // identity fills the ids of a process from a kernel record; what the record lacks (no BTF: no
 // ppid, euid, loginuid) comes from prev, the same process before this record, or its parent:

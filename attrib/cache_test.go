@@ -285,6 +285,10 @@ func TestForkedChildRunsParentImage(t *testing.T) {
 	if p.UID != 1000 || p.EUID != 1000 {
 		t.Errorf("ids %+v", p)
 	}
+	// Its own start time (the fork's, in clock ticks), not the parent's.
+	if want := (base + 1) / 1e7; p.StartTime != want {
+		t.Errorf("child start time %d, want %d", p.StartTime, want)
+	}
 	if len(res.Ancestors) != 1 || res.Ancestors[0].PID != 100 {
 		t.Errorf("ancestors %+v", res.Ancestors)
 	}
