@@ -272,12 +272,19 @@ func (p *Policy) Evaluate(c baseline.Change, loc *Location, actor *proc.Actor) (
 		return ruleOrder(hits[i].Rule) < ruleOrder(hits[j].Rule)
 	})
 	fd := Finding{Change: c, Location: loc, Hits: hits, Severity: hits[0].Severity, Verdict: VerdictAlert}
-	p.judge(&fd, actor)
-	if fd.Verdict == VerdictAlert && fd.Severity <= SevInfo {
-		fd.Verdict = VerdictRecorded
-	}
-	notePackage(&fd)
+	p.settle(&fd, actor)
 	return fd, true
+}
+
+// settle gives f, whose hits are set, its verdict for actor: judged (trusted writers,
+// exceptions), recorded rather than alerting at info severity, and with what its package says.
+// Every finding is settled here, whichever way it was made (Evaluate, Regroup, Transient).
+func (p *Policy) settle(f *Finding, actor *proc.Actor) {
+	p.judge(f, actor)
+	if f.Verdict == VerdictAlert && f.Severity <= SevInfo {
+		f.Verdict = VerdictRecorded
+	}
+	notePackage(f)
 }
 
 // Regroup is f with only hits (a subset of f.Hits, in their order) and actor: a finding of its
@@ -286,10 +293,7 @@ func (p *Policy) Evaluate(c baseline.Change, loc *Location, actor *proc.Actor) (
 func (p *Policy) Regroup(f Finding, hits []Hit, actor *proc.Actor) Finding {
 	g := Finding{Change: f.Change, Location: f.Location, Hits: hits, Severity: hits[0].Severity, Verdict: VerdictAlert,
 		HistoryID: f.HistoryID, HistoryHash: f.HistoryHash}
-	p.judge(&g, actor)
-	if g.Verdict == VerdictAlert && g.Severity <= SevInfo {
-		g.Verdict = VerdictRecorded
-	}
+	p.settle(&g, actor)
 	return g
 }
 
@@ -310,10 +314,7 @@ func (p *Policy) Transient(c baseline.Change, loc *Location, actor *proc.Actor, 
 		return Finding{}, false
 	}
 	f := Finding{Change: c, Location: loc, Hits: []Hit{{Rule: rule, Severity: s, Reason: reason}}, Severity: s, Verdict: VerdictAlert}
-	p.judge(&f, actor)
-	if f.Verdict == VerdictAlert && f.Severity <= SevInfo {
-		f.Verdict = VerdictRecorded
-	}
+	p.settle(&f, actor)
 	return f, true
 }
 

@@ -66,6 +66,12 @@ func TestEvaluatePackageMatch(t *testing.T) {
 	if f.Verdict != policy.VerdictTrusted || !strings.HasPrefix(f.Why, "matches cron 3.0pl1-162 (trusted writer /usr/bin/dpkg") {
 		t.Errorf("dpkg: %s %q", f.Verdict, f.Why)
 	}
+	// The daemon splits a finding per process (Regroup): each part is judged as Evaluate does,
+	// package note included.
+	g := pol.Regroup(f, f.Hits, dpkg)
+	if g.Verdict != policy.VerdictTrusted || !strings.HasPrefix(g.Why, "matches cron 3.0pl1-162 (trusted writer /usr/bin/dpkg") {
+		t.Errorf("dpkg, regrouped: %s %q", g.Verdict, g.Why)
+	}
 	f, _ = pol.Evaluate(ch, loc, known(proc.Process{Exe: "/usr/bin/cp"}))
 	if f.Verdict != policy.VerdictAlert || !strings.Contains(f.Why, "content matches cron 3.0pl1-162") {
 		t.Errorf("cp: %s %q", f.Verdict, f.Why)
