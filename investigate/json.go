@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"strings"
 
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/store"
@@ -134,9 +135,13 @@ func WriteRowsJSON(w io.Writer, each func(func(store.HistoryRow) error) error) e
 // object or array stays "{}" or "[]".
 func indentMarshaled(dst, src []byte, prefix, indent string) []byte {
 	depth := 0
+	nl := "\n" + prefix + strings.Repeat(indent, 8) // the line breaks of the usual depths, ready
 	newline := func() {
-		dst = append(dst, '\n')
-		dst = append(dst, prefix...)
+		if n := 1 + len(prefix) + depth*len(indent); n <= len(nl) {
+			dst = append(dst, nl[:n]...)
+			return
+		}
+		dst = append(dst, nl[:1+len(prefix)]...)
 		for range depth {
 			dst = append(dst, indent...)
 		}
