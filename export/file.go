@@ -74,7 +74,12 @@ func signMapped(sk ed25519.PrivateKey, f *os.File) ([]byte, error) {
 	}
 	b, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
-		return nil, fmt.Errorf("%s: map for signing: %w", f.Name(), err)
+		// A filesystem that cannot map files (some FUSE ones): sign a copy read into memory.
+		data := make([]byte, st.Size())
+		if _, rerr := f.ReadAt(data, 0); rerr != nil {
+			return nil, fmt.Errorf("%s: read back for signing: %w (mapping it failed too: %v)", f.Name(), rerr, err)
+		}
+		return Sign(sk, data), nil
 	}
 	defer unix.Munmap(b)
 	unix.Madvise(b, unix.MADV_SEQUENTIAL)
