@@ -1,10 +1,13 @@
 package export
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"html/template"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -24,7 +27,77 @@ import (
 // ("/etc/a\nb", "/tmp/\xff"), as everywhere else in tripline. The JSON export is the evidence;
 // this page is for reading it.
 func WriteHTML(w io.Writer, d *Document) error {
-	return htmlTemplate.Execute(w, newHTMLPage(d))
+	p := newHTMLPage(d)
+	// The page lists the files grouped by location, and the document has them in path order. So
+	// each file's row is rendered as it is read and appended to an unlinked temporary file, each
+	// group's rows remembered as runs of bytes there; the page is then written group by group
+	// from those runs. Memory holds one file and the runs, whatever the number of files (the
+	// whole page in memory took 570 MB for 200,000 files).
+	rows, err := os.CreateTemp("", "tripline-export-html-*")
+	if err != nil {
+		return fmt.Errorf("export: a temporary file for the page's rows (TMPDIR): %w", err)
+	}
+	os.Remove(rows.Name())
+	defer rows.Close()
+	rw := &countWriter{w: bufio.NewWriterSize(rows, 64<<10)}
+	err = d.EachFile(func(f *File) error {
+		g := p.group(f)
+		start := rw.n
+		if err := htmlTemplate.ExecuteTemplate(rw, "row", newHTMLFile(f)); err != nil {
+			return err
+		}
+		p.Groups[g].add(start, rw.n-start)
+		p.Groups[g].Files++
+		if f.Executable {
+			p.Groups[g].Exec++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := rw.w.Flush(); err != nil {
+		return fmt.Errorf("export: write to a temporary file: %w", err)
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if err := htmlTemplate.Execute(bw, p); err != nil {
+		return err
+	}
+	for i := range p.Groups {
+		g := &p.Groups[i]
+		if err := htmlTemplate.ExecuteTemplate(bw, "group-open", g); err != nil {
+			return err
+		}
+		for _, r := range g.runs {
+			if _, err := io.Copy(bw, io.NewSectionReader(rows, r.off, r.n)); err != nil {
+				return fmt.Errorf("export: read back a temporary file: %w", err)
+			}
+		}
+		if err := htmlTemplate.ExecuteTemplate(bw, "group-close", g); err != nil {
+			return err
+		}
+	}
+	if len(p.Groups) == 0 {
+		if err := htmlTemplate.ExecuteTemplate(bw, "no-groups", p); err != nil {
+			return err
+		}
+	}
+	if err := htmlTemplate.ExecuteTemplate(bw, "tail", p); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w *bufio.Writer
+	n int64
+}
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
 }
 
 // htmlStyle and htmlScript are inserted verbatim (not parsed by html/template, which would strip
@@ -216,19 +289,19 @@ const htmlSource = `<!DOCTYPE html>
 <section id="files">
 <h2>Files by location</h2>
 <p class="legend">Rows marked <span class="badge">exec</span> (and shaded) are executable regular files in executed locations. Paths that are not plain printable UTF-8 are shown in double quotes with escapes (\n, \xff). SHA-256 values are shown whole, wrapped in groups of 16 hex digits (a copy gives the 64 digits without breaks).</p>
-{{range .Groups}}<section class="loc" id="{{.Anchor}}">
-<h3><span class="mono">{{.ID}}</span><span class="meta">{{.Category}} · {{.Use}} · {{len .Files}} files{{if .Exec}} · {{.Exec}} marked exec{{end}}</span></h3>
+{{define "group-open"}}<section class="loc" id="{{.Anchor}}">
+<h3><span class="mono">{{.ID}}</span><span class="meta">{{.Category}} · {{.Use}} · {{.Files}} files{{if .Exec}} · {{.Exec}} marked exec{{end}}</span></h3>
 {{if .Files}}<table class="sortable files">
 <colgroup><col class="c-path"><col class="c-type"><col class="c-mode"><col class="c-owner"><col class="c-size"><col class="c-hash"><col class="c-time"><col class="c-time"></colgroup>
 <thead><tr><th>Path</th><th>Type</th><th>Mode</th><th>Owner:group</th><th class="num">Size</th><th>SHA-256</th><th>Modified</th><th>Approved</th></tr></thead>
 <tbody>
-{{range .Files}}<tr{{if .Exec}} class="exec"{{end}}><td class="path mono" data-sort="{{.Path}}">{{wbr .Path}}{{if .Exec}}<span class="badge">exec</span>{{end}}{{if .Target}}<span class="target">→ {{wbr .Target}}</span>{{end}}{{if .Package}}<span class="target">{{.Package}}</span>{{end}}</td><td>{{.Type}}</td><td class="mode mono">{{.Mode}} {{.ModeSym}}</td><td class="owner" title="uid {{.UID}}, gid {{.GID}}">{{.Owner}}</td><td class="num" data-sort="{{.Size}}">{{.SizeText}}</td><td class="hash mono">{{if .Hash}}{{.HashWrapped}}{{else}}<span class="dim">{{.HashState}}</span>{{end}}</td><td class="time" data-sort="{{.Modified.Full}}">{{template "time" .Modified}}</td><td class="time" data-sort="{{.ApprovedAt.Full}}">{{template "time" .ApprovedAt}}{{if .ApprovedBy}}<br><span class="dim">by {{.ApprovedBy}}</span>{{end}}</td></tr>
-{{end}}</tbody>
+{{end}}{{end}}{{define "row"}}<tr{{if .Exec}} class="exec"{{end}}><td class="path mono" data-sort="{{.Path}}">{{wbr .Path}}{{if .Exec}}<span class="badge">exec</span>{{end}}{{if .Target}}<span class="target">→ {{wbr .Target}}</span>{{end}}{{if .Package}}<span class="target">{{.Package}}</span>{{end}}</td><td>{{.Type}}</td><td class="mode mono">{{.Mode}} {{.ModeSym}}</td><td class="owner" title="uid {{.UID}}, gid {{.GID}}">{{.Owner}}</td><td class="num" data-sort="{{.Size}}">{{.SizeText}}</td><td class="hash mono">{{if .Hash}}{{.HashWrapped}}{{else}}<span class="dim">{{.HashState}}</span>{{end}}</td><td class="time" data-sort="{{.Modified.Full}}">{{template "time" .Modified}}</td><td class="time" data-sort="{{.ApprovedAt.Full}}">{{template "time" .ApprovedAt}}{{if .ApprovedBy}}<br><span class="dim">by {{.ApprovedBy}}</span>{{end}}</td></tr>
+{{end}}{{define "group-close"}}{{if .Files}}</tbody>
 </table>
 {{else}}<p class="none">no approved files</p>{{end}}
 </section>
-{{else}}<p class="none">none</p>
-{{end}}</section>
+{{end}}{{define "no-groups"}}<p class="none">none</p>
+{{end}}{{define "tail"}}</section>
 </main>
 <footer class="page" id="verify">
 <h2>Verifying the export</h2>
@@ -239,7 +312,7 @@ const htmlSource = `<!DOCTYPE html>
 {{script}}
 </body>
 </html>
-{{define "time"}}{{if .Full}}<time datetime="{{.Full}}" title="{{.Full}}">{{.Short}}</time>{{else}}<span class="dim">—</span>{{end}}{{end}}`
+{{end}}{{define "time"}}{{if .Full}}<time datetime="{{.Full}}" title="{{.Full}}">{{.Short}}</time>{{else}}<span class="dim">—</span>{{end}}{{end}}`
 
 type htmlTime struct{ Full, Short string }
 
@@ -279,8 +352,20 @@ type htmlFile struct {
 
 type htmlGroup struct {
 	Anchor, ID, Category, Use string
-	Exec                      int
-	Files                     []htmlFile
+	Files, Exec               int
+	runs                      []byteRun // where the group's rendered rows are in the temporary file
+}
+
+type byteRun struct{ off, n int64 }
+
+// add records that n bytes at off are the group's next rows, extending its last run when they
+// follow it (the files of one location are mostly adjacent in path order).
+func (g *htmlGroup) add(off, n int64) {
+	if k := len(g.runs); k > 0 && g.runs[k-1].off+g.runs[k-1].n == off {
+		g.runs[k-1].n += n
+		return
+	}
+	g.runs = append(g.runs, byteRun{off, n})
 }
 
 type htmlPage struct {
@@ -296,6 +381,7 @@ type htmlPage struct {
 	LocTotal       int
 	ChangeRows     []htmlChange
 	Groups         []htmlGroup
+	groups         map[string]int // location id -> index in Groups
 }
 
 func newHTMLPage(d *Document) *htmlPage {
@@ -308,7 +394,7 @@ func newHTMLPage(d *Document) *htmlPage {
 		Files: h.Files, Executables: h.Executables, HistoryRows: h.History.Rows, HistoryLast: h.History.LastID}
 	p.H.Name = hostName(h)
 	// Anchors are made from positions, never from names a policy or host controls.
-	groups := map[string]int{}
+	p.groups = map[string]int{}
 	p.LocTotal = len(d.Locations)
 	for i, l := range d.Locations {
 		anchor := "loc-" + strconv.Itoa(i+1)
@@ -323,43 +409,10 @@ func newHTMLPage(d *Document) *htmlPage {
 		p.Locations = append(p.Locations, htmlLocation{Anchor: anchor, ID: text(l.ID), Category: text(l.Category),
 			Use: text(l.Use), Technique: text(l.Technique), Compliance: text(strings.Join(l.Compliance, ", ")),
 			Files: l.Files, Executables: l.Executables})
-		if _, dup := groups[l.ID]; !dup {
-			groups[l.ID] = len(p.Groups)
+		if _, dup := p.groups[l.ID]; !dup {
+			p.groups[l.ID] = len(p.Groups)
 			p.Groups = append(p.Groups, htmlGroup{Anchor: anchor, ID: text(l.ID), Category: text(l.Category), Use: text(l.Use)})
 		}
-	}
-	for i := range d.Files {
-		f := &d.Files[i]
-		g, ok := groups[f.Location]
-		if !ok {
-			// A location the document does not list: shown anyway, so no file is left out.
-			g = len(p.Groups)
-			groups[f.Location] = g
-			p.Groups = append(p.Groups, htmlGroup{Anchor: "loc-x" + strconv.Itoa(g+1), ID: text(f.Location),
-				Category: text(f.Category), Use: "not listed"})
-		}
-		hf := htmlFile{Path: showPath(f.Path, f.PathEscaped), Type: text(f.Type), Mode: text(f.Mode),
-			ModeSym: text(f.ModeSymbolic), Owner: ownerGroup(f), UID: f.UID, GID: f.GID, Size: f.Size,
-			SizeText: groupDigits(f.Size), Hash: text(f.SHA256), HashState: text(f.HashState),
-			Modified: showTime(f.Modified), ApprovedAt: showTime(f.ApprovedAt), ApprovedBy: text(f.ApprovedBy),
-			Exec: f.Executable}
-		if f.Target != "" {
-			hf.Target = showPath(f.Target, "")
-		}
-		switch {
-		case f.PackageState == "unowned":
-			hf.Package = "owned by no package"
-		case f.PackageState != "":
-			hf.Package = text(f.PackageName) + " " + text(f.PackageVersion) + " (" + text(f.PackageType) + "), " + text(f.PackageState)
-		}
-		if hf.HashState == "" {
-			hf.HashState = "not hashed"
-		}
-		hf.HashWrapped = wrapEvery(hf.Hash, 16)
-		if f.Executable {
-			p.Groups[g].Exec++
-		}
-		p.Groups[g].Files = append(p.Groups[g].Files, hf)
 	}
 	for _, c := range d.Changes {
 		hc := htmlChange{Path: showPath(c.Path, ""), Action: text(c.Action), ActionClass: "other", By: text(c.By), At: showTime(c.At)}
@@ -373,6 +426,42 @@ func newHTMLPage(d *Document) *htmlPage {
 		p.ChangeRows = append(p.ChangeRows, hc)
 	}
 	return p
+}
+
+// group returns the index of f's location in p.Groups.
+func (p *htmlPage) group(f *File) int {
+	g, ok := p.groups[f.Location]
+	if !ok {
+		// A location the document does not list: shown anyway, so no file is left out.
+		g = len(p.Groups)
+		p.groups[f.Location] = g
+		p.Groups = append(p.Groups, htmlGroup{Anchor: "loc-x" + strconv.Itoa(g+1), ID: text(f.Location),
+			Category: text(f.Category), Use: "not listed"})
+	}
+	return g
+}
+
+// newHTMLFile is f as a row of the page shows it.
+func newHTMLFile(f *File) *htmlFile {
+	hf := &htmlFile{Path: showPath(f.Path, f.PathEscaped), Type: text(f.Type), Mode: text(f.Mode),
+		ModeSym: text(f.ModeSymbolic), Owner: ownerGroup(f), UID: f.UID, GID: f.GID, Size: f.Size,
+		SizeText: groupDigits(f.Size), Hash: text(f.SHA256), HashState: text(f.HashState),
+		Modified: showTime(f.Modified), ApprovedAt: showTime(f.ApprovedAt), ApprovedBy: text(f.ApprovedBy),
+		Exec: f.Executable}
+	if f.Target != "" {
+		hf.Target = showPath(f.Target, "")
+	}
+	switch {
+	case f.PackageState == "unowned":
+		hf.Package = "owned by no package"
+	case f.PackageState != "":
+		hf.Package = text(f.PackageName) + " " + text(f.PackageVersion) + " (" + text(f.PackageType) + "), " + text(f.PackageState)
+	}
+	if hf.HashState == "" {
+		hf.HashState = "not hashed"
+	}
+	hf.HashWrapped = wrapEvery(hf.Hash, 16)
+	return hf
 }
 
 // hostName names the exported host for a title: its host name, else "machine ID" from

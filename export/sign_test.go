@@ -1,7 +1,12 @@
 package export
 
 import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,5 +94,46 @@ func TestOpenSSLKeys(t *testing.T) {
 	osig, _ := os.ReadFile(data + ".osig")
 	if err := Verify(pk, b, osig); err != nil {
 		t.Errorf("tripline refused openssl's signature: %v", err)
+	}
+}
+
+// WriteSignedFile signs the bytes it wrote, read back from the file (mapped), not a copy: the
+// signature verifies over the file, an empty one included, and no temporary file is left.
+func TestWriteSignedFile(t *testing.T) {
+	_, sk, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, n := range []int{0, 1, 4096, 3<<20 + 17} {
+		name := filepath.Join(dir, fmt.Sprintf("export-%d.html", n))
+		content := make([]byte, n)
+		rand.Read(content)
+		if err := WriteSignedFile(name, sk, func(w io.Writer) error {
+			_, err := w.Write(content)
+			return err
+		}); err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		got, err := os.ReadFile(name)
+		if err != nil || !bytes.Equal(got, content) {
+			t.Fatalf("%d bytes: the file holds %d bytes (%v)", n, len(got), err)
+		}
+		sig, err := os.ReadFile(name + ".sig")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Verify(sk.Public().(ed25519.PublicKey), content, sig); err != nil {
+			t.Errorf("%d bytes: %v", n, err)
+		}
+		if len(content) > 0 {
+			content[len(content)/2] ^= 1
+			if Verify(sk.Public().(ed25519.PublicKey), content, sig) == nil {
+				t.Errorf("%d bytes: the signature verifies over other bytes", n)
+			}
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 8 {
+		t.Errorf("%d files in the directory, want 4 exports and 4 signatures", len(ents))
 	}
 }

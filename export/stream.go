@@ -87,23 +87,6 @@ func (d *Document) Close() error {
 	return err
 }
 
-// loadFiles reads a streamed document's files into Files, for the writers that need them all
-// (the HTML page groups them by location).
-func (d *Document) loadFiles() error {
-	if d.spill == nil {
-		return nil
-	}
-	var files []File
-	if err := d.spill.each(func(f *File) error {
-		files = append(files, *f)
-		return nil
-	}); err != nil {
-		return err
-	}
-	d.Files = files
-	return d.Close()
-}
-
 // writeJSONStream writes what WriteJSON writes for d, the same bytes, one file at a time: the
 // document is encoded with no files, and the files are encoded where its empty list is.
 func writeJSONStream(w io.Writer, d *Document) error {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"strings"
 
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/store"
@@ -100,11 +101,13 @@ func Gap(g store.Gap) GapJSON {
 func WriteRowsJSON(w io.Writer, each func(func(store.HistoryRow) error) error) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	n := 0
+	var b []byte
 	err := each(func(r store.HistoryRow) error {
-		b, err := json.MarshalIndent(RowJSON{HistoryRow: r, Time: baseline.FormatTime(r.TimeNS), Old: Entry(r.Old), New: Entry(r.New)}, "    ", "  ")
+		compact, err := json.Marshal(RowJSON{HistoryRow: r, Time: baseline.FormatTime(r.TimeNS), Old: Entry(r.Old), New: Entry(r.New)})
 		if err != nil {
 			return err
 		}
+		b = indentMarshaled(b[:0], compact, "    ", "  ")
 		if n == 0 {
 			bw.WriteString("{\n  \"rows\": [\n    ")
 		} else {
@@ -123,4 +126,60 @@ func WriteRowsJSON(w io.Writer, each func(func(store.HistoryRow) error) error) e
 		bw.WriteString("\n  ]\n}\n")
 	}
 	return bw.Flush()
+}
+
+// indentMarshaled appends to dst what json.Indent(dst, src, prefix, indent) would, for src
+// written by json.Marshal: valid JSON with no white space outside strings. json.Indent runs the
+// full JSON scanner over every byte, which was 37% of the CPU of 'history --format json' over
+// 400,000 rows; Marshal's output needs only the strings skipped. Like json.Indent, an empty
+// object or array stays "{}" or "[]".
+func indentMarshaled(dst, src []byte, prefix, indent string) []byte {
+	depth := 0
+	nl := "\n" + prefix + strings.Repeat(indent, 8) // the line breaks of the usual depths, ready
+	newline := func() {
+		if n := 1 + len(prefix) + depth*len(indent); n <= len(nl) {
+			dst = append(dst, nl[:n]...)
+			return
+		}
+		dst = append(dst, nl[:1+len(prefix)]...)
+		for range depth {
+			dst = append(dst, indent...)
+		}
+	}
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch c {
+		case '"':
+			j := i + 1
+			for j < len(src) && src[j] != '"' {
+				if src[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			dst = append(dst, src[i:min(j+1, len(src))]...)
+			i = j
+		case '{', '[':
+			dst = append(dst, c)
+			if i+1 < len(src) && (src[i+1] == '}' || src[i+1] == ']') {
+				dst = append(dst, src[i+1])
+				i++
+				continue
+			}
+			depth++
+			newline()
+		case '}', ']':
+			depth--
+			newline()
+			dst = append(dst, c)
+		case ',':
+			dst = append(dst, c)
+			newline()
+		case ':':
+			dst = append(dst, ':', ' ')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
 }

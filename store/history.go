@@ -248,9 +248,20 @@ func (db *DB) EachHistory(ctx context.Context, q HistoryQuery, f func(HistoryRow
 		return db.wrap(err)
 	}
 	defer rows.Close()
+	// The entry and actor columns are read as raw bytes into buffers kept from row to row, not
+	// as new strings: they are decoded at once and only the decoded values are kept.
+	var old, cur, actor sql.RawBytes
 	for rows.Next() {
+		// Scan sets a buffer to nil for NULL, and appending "" to a nil buffer leaves it nil: an
+		// empty buffer that is not nil keeps "" (not JSON: an error) apart from NULL.
+		for _, b := range []*sql.RawBytes{&old, &cur, &actor} {
+			if *b == nil {
+				*b = sql.RawBytes{}
+			}
+		}
 		var c chainRow
-		if err := c.scan(rows); err != nil {
+		if err := rows.Scan(&c.ID, &c.TimeNS, &c.RunID, &c.Source, &c.Path, &c.Location, &c.Kind, &c.Flags, &old, &cur,
+			&c.Rule, &c.Severity, &c.Verdict, &c.Hits, &actor, &c.By, &c.Hash, &c.ReadNS); err != nil {
 			return db.wrap(err)
 		}
 		h := HistoryRow{ID: c.ID, TimeNS: c.TimeNS, ReadNS: c.ReadNS.Int64, RunID: c.RunID.Int64, Source: Source(c.Source), Path: c.Path, Location: c.Location,
@@ -258,18 +269,42 @@ func (db *DB) EachHistory(ctx context.Context, q HistoryQuery, f func(HistoryRow
 		if c.Flags != "" {
 			h.Flags = strings.Split(c.Flags, ",")
 		}
-		if h.Old, err = decodeStoredEntry(c.Old); err != nil {
+		if h.Old, err = decodeEntryBytes(old); err != nil {
 			return fmt.Errorf("%s: history row %d: %w", db.path, c.ID, err)
 		}
-		if h.New, err = decodeStoredEntry(c.New); err != nil {
+		if h.New, err = decodeEntryBytes(cur); err != nil {
 			return fmt.Errorf("%s: history row %d: %w", db.path, c.ID, err)
 		}
-		h.Actor = decodeActor(c.Actor)
+		h.Actor = decodeActorBytes(actor)
 		if err := f(h); err != nil {
 			return err
 		}
 	}
 	return db.wrap(rows.Err())
+}
+
+// decodeEntryBytes is decodeStoredEntry for a column read as raw bytes (nil: NULL).
+func decodeEntryBytes(b sql.RawBytes) (*baseline.Entry, error) {
+	if b == nil {
+		return nil, nil
+	}
+	var e baseline.Entry
+	if err := unmarshalEntry(b, &e); err != nil {
+		return nil, fmt.Errorf("stored entry is not valid JSON: %w", err)
+	}
+	return &e, nil
+}
+
+// decodeActorBytes is decodeActor for a column read as raw bytes (nil: NULL).
+func decodeActorBytes(b sql.RawBytes) *proc.Actor {
+	if len(b) == 0 {
+		return nil
+	}
+	var a proc.Actor
+	if err := unmarshalActor(b, &a); err != nil {
+		return &proc.Actor{Attribution: proc.AttrNone, Why: "the recorded actor does not decode: " + err.Error()}
+	}
+	return &a
 }
 
 // decodeActor decodes the actor column of a history row; NULL and "" (rows of old versions) are

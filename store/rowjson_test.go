@@ -51,3 +51,22 @@ func TestFastPathTakesWhatTriplineWrites(t *testing.T) {
 		t.Errorf("fastActor(%s) = %+v, %v", ab, ga, err)
 	}
 }
+
+func BenchmarkDecodeStoredRow(b *testing.B) {
+	e := baseline.Entry{Path: "/etc/cron.daily/job00005", Location: "cron-periodic", Type: baseline.TypeFile, Mode: 0o644, Size: 120, Inode: 1005,
+		Dev: 2049, Nlink: 1, MtimeNS: 1796611630286353799, CtimeNS: 1796611630286353799, BtimeNS: 1796611630286353799,
+		SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", HashState: baseline.HashOK}
+	eb, _ := json.Marshal(e)
+	shell := proc.Process{PID: 900, PPID: 1, Name: "bash", Exe: "/usr/bin/bash", Args: []string{"-bash"}, LoginUID: 1000, SessionID: 3}
+	a := proc.Actor{Attribution: proc.AttrKernel, PID: 30005, Process: &proc.Process{PID: 30005, PPID: 900, Name: "chmod", Exe: "/usr/bin/chmod",
+		Args: []string{"chmod", "+x", e.Path}, UID: 1, EUID: 1, LoginUID: 1000, SessionID: 3}, Ancestors: []proc.Process{shell}}
+	ab, _ := json.Marshal(a)
+	b.ReportAllocs()
+	for b.Loop() {
+		var e1, e2 baseline.Entry
+		var a1 proc.Actor
+		if unmarshalEntry(eb, &e1) != nil || unmarshalEntry(eb, &e2) != nil || unmarshalActor(ab, &a1) != nil {
+			b.Fatal("no decode")
+		}
+	}
+}

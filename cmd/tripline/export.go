@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -140,8 +139,8 @@ func runExport(c *cli.Context, e *env) error {
 	}
 	host := report.HostAt(e.root)
 	// Built with its files on disk and written one at a time: a baseline of 200,000 files took
-	// 930 MB as one document in memory. A signed export is the exception: Ed25519 reads the
-	// message twice, so its bytes are held to be signed before they are written.
+	// 930 MB as one document in memory. A signed export is signed from the written file, mapped
+	// (WriteSignedFile), not from a copy in memory.
 	doc, err := export.Build(c.Context, db, pol, export.Options{Host: host.Name, MachineID: host.ID,
 		TriplineVersion: versionString(), Users: baseline.LoadUsers(e.root), Now: time.Now(), Stream: true})
 	if err != nil {
@@ -151,14 +150,7 @@ func runExport(c *cli.Context, e *env) error {
 	msg := fmt.Sprintf("exported %d files in %d locations to %s", doc.Header.Files, len(doc.Locations), out)
 	switch {
 	case sk != nil:
-		var buf bytes.Buffer
-		if err := export.Write(&buf, doc, format); err != nil {
-			return err
-		}
-		if err := export.WriteFile(out, buf.Bytes()); err != nil {
-			return err
-		}
-		if err := export.WriteFile(out+".sig", export.Sign(sk, buf.Bytes())); err != nil {
+		if err := export.WriteSignedFile(out, sk, func(w io.Writer) error { return export.Write(w, doc, format) }); err != nil {
 			return err
 		}
 		msg += ", signature " + out + ".sig"

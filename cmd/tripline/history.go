@@ -121,6 +121,7 @@ func runHistory(c *cli.Context, e *env) error {
 	}
 	// Streamed from the database a row at a time: a window of a busy host's history can hold
 	// hundreds of thousands of rows.
+	streamGC()
 	each := func(f func(store.HistoryRow) error) error { return db.EachHistory(c.Context, q, f) }
 	if format == "json" {
 		return investigate.WriteRowsJSON(e.stdout, each)
