@@ -1,18 +1,23 @@
 package baseline
 
 import (
+	"path/filepath"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // LiveUsers names users and groups from a root's /etc/passwd and /etc/group as they are when
 // asked: a daemon that started before a user was added names that user all the same. Each call
-// to Users checks the two files (a stat each, never following a symlink) and reloads them when
-// either changed. Its methods are safe for concurrent use.
+// to Users checks the two files (an lstat each: the daemon asks for every line it writes, so the
+// check is one system call per file, not Stat's open-and-verify) and reloads them, through
+// LoadUsers, which never follows a symlink, when either changed. Its methods are safe for
+// concurrent use.
 type LiveUsers struct {
 	root string
 
 	mu    sync.Mutex
-	stamp [2]Entry // what the files were when last read (Dev, Inode, Size, MtimeNS, CtimeNS)
+	stamp [2]stamp // what the files were when last read
 	have  [2]bool
 	cur   *Users
 }
@@ -31,20 +36,25 @@ var accountFiles = [2]string{"/etc/passwd", "/etc/group"}
 func (l *LiveUsers) Users() *Users {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var now [2]Entry
+	var now [2]stamp
 	var have [2]bool
 	for i, p := range accountFiles {
-		if e, err := Stat(l.root, p, -1); err == nil {
-			now[i], have[i] = e, true
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(l.root, p), &st); err == nil {
+			now[i] = stamp{st.Dev, st.Ino, st.Size, st.Mtim.Nano(), st.Ctim.Nano()}
+			have[i] = true
 		}
 	}
-	if l.cur != nil && have == l.have && sameStamp(&now[0], &l.stamp[0]) && sameStamp(&now[1], &l.stamp[1]) {
+	if l.cur != nil && have == l.have && now == l.stamp {
 		return l.cur
 	}
 	l.cur, l.stamp, l.have = LoadUsers(l.root), now, have
 	return l.cur
 }
 
-func sameStamp(a, b *Entry) bool {
-	return a.Dev == b.Dev && a.Inode == b.Inode && a.Size == b.Size && a.MtimeNS == b.MtimeNS && a.CtimeNS == b.CtimeNS
+// stamp is what says a file changed: device, inode, size, mtime and ctime.
+type stamp struct {
+	dev, ino     uint64
+	size         int64
+	mtime, ctime int64
 }

@@ -1,8 +1,10 @@
 package watch
 
 import (
+	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -136,5 +138,38 @@ func TestOnTheWay(t *testing.T) {
 		if got := onTheWay(d, targets); got != want {
 			t.Errorf("onTheWay(%s) = %v, want %v", d, got, want)
 		}
+	}
+}
+
+// The log drops records older than sysKeep as new ones come, in the order they were filed, and
+// stays within sysMaxPaths paths under a flood of distinct paths however young they are.
+func TestSysLogExpire(t *testing.T) {
+	l := newSysLog(nil)
+	chmod := func(p string, ns uint64) {
+		l.add(&attrib.FileChange{Call: attrib.CallFchmod, ByFD: true, Base: p, BootNS: ns, Args: [6]uint64{3, 0o755}})
+	}
+	chmod("/etc/cron.daily/old", 1e9)
+	chmod("/etc/cron.daily/kept", 1e9+uint64(sysKeep)/2)
+	if len(l.paths) != 2 {
+		t.Fatalf("%d paths, want 2: %v", len(l.paths), l.paths)
+	}
+	chmod("/etc/cron.daily/new", 1e9+uint64(sysKeep)+1)
+	if l.paths["/etc/cron.daily/old"] != nil || l.paths["/etc/cron.daily/kept"] == nil || l.paths["/etc/cron.daily/new"] == nil {
+		t.Fatalf("after sysKeep: %v", l.paths)
+	}
+	// A flood within sysKeep: the oldest go first, the bound holds, the newest is there.
+	base := uint64(10 * time.Hour)
+	for i := 0; i < 3*sysMaxPaths; i++ {
+		chmod(fmt.Sprintf("/etc/cron.daily/f%d", i), base+uint64(i))
+		if len(l.paths) > sysMaxPaths+1 {
+			t.Fatalf("%d paths after %d records", len(l.paths), i+1)
+		}
+	}
+	last := fmt.Sprintf("/etc/cron.daily/f%d", 3*sysMaxPaths-1)
+	if l.paths[last] == nil || l.paths["/etc/cron.daily/f0"] != nil {
+		t.Errorf("the newest must stay and the oldest go: %v %v", l.paths[last], l.paths["/etc/cron.daily/f0"])
+	}
+	if len(l.filed)-l.head > 2*sysMaxPaths {
+		t.Errorf("%d filed entries kept for %d paths", len(l.filed)-l.head, len(l.paths))
 	}
 }
