@@ -215,33 +215,6 @@ func (r *hdrReader) fail(tag uint32, what string) {
 	}
 }
 
-func (r *hdrReader) strs(tag uint32) []string {
-	e, ok := r.entries[tag]
-	if !ok {
-		return nil
-	}
-	if e.typ != typeString && e.typ != typeStringArray && e.typ != typeI18NString {
-		r.fail(tag, "not a string")
-		return nil
-	}
-	if e.count > uint32(len(r.data)) {
-		r.fail(tag, "more strings than data bytes")
-		return nil
-	}
-	out := make([]string, 0, e.count)
-	d := r.data[e.off:]
-	for i := uint32(0); i < e.count; i++ {
-		n := bytes.IndexByte(d, 0)
-		if n < 0 {
-			r.fail(tag, "string runs past the data")
-			return nil
-		}
-		out = append(out, string(d[:n]))
-		d = d[n+1:]
-	}
-	return out
-}
-
 // raw returns a string array's elements as slices of the header, without copies.
 func (r *hdrReader) raw(tag uint32) [][]byte {
 	e, ok := r.entries[tag]
@@ -270,9 +243,10 @@ func (r *hdrReader) raw(tag uint32) [][]byte {
 	return out
 }
 
+// str returns a string tag's (first) value.
 func (r *hdrReader) str(tag uint32) string {
-	if s := r.strs(tag); len(s) > 0 {
-		return s[0]
+	if s := r.raw(tag); len(s) > 0 {
+		return string(s[0])
 	}
 	return ""
 }
