@@ -435,14 +435,7 @@ func (w *Watcher) feedRemarked() {
 // feed recorded, else what the event's backend tells (actor).
 func (w *Watcher) actorOf(pe *pending, cur *baseline.Entry) *proc.Actor {
 	if w.sys != nil {
-		recs := w.sys.unused(w.host(pe.logical))
-		if len(recs) == 0 {
-			// The stat may have seen a change made after this batch's sync: its call came
-			// before the stat, so its record is in the ring now.
-			w.sys.feed.Sync()
-			w.attr.Sync() // and the exec record of the process that made it
-			recs = w.sys.unused(w.host(pe.logical))
-		}
+		recs := w.sys.unused(w.host(pe.logical)) // the batch synced the feed after its stats
 		w.joined[pe.logical] = recs
 		if r := primary(recs, cur); r != nil {
 			return w.sysActor(r)
@@ -462,21 +455,11 @@ func (w *Watcher) split(pol *policy.Policy, c Change) []Change {
 		actor *proc.Actor
 		hits  []policy.Hit
 	}
+	// The batch (or the reconcile) synced the feed after its stats: a call whose effect the
+	// stat saw has its record in the log.
 	makers := make([]*sysRec, len(c.Finding.Hits))
-	for again := false; ; again = true {
-		missing := false
-		for i, h := range c.Finding.Hits {
-			makers[i] = maker(recs, wantOf(h.Rule, c.Finding.Change.Kind), h.Rule)
-			missing = missing || makers[i] == nil
-		}
-		if !missing || again {
-			break
-		}
-		// The stat may have seen a change made after the feed was synced for this batch: its
-		// call came before the stat, so its record is in the ring now.
-		w.sys.feed.Sync()
-		w.attr.Sync() // and the exec records of the processes that made it
-		recs = w.sys.unused(w.host(c.Finding.Change.Path))
+	for i, h := range c.Finding.Hits {
+		makers[i] = maker(recs, wantOf(h.Rule, c.Finding.Change.Kind), h.Rule)
 	}
 	var groups []*group
 	var own *group // the hits no record explains keep the change's own actor

@@ -747,16 +747,11 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 	pol := w.policy()
 	pkgs := w.packages(ctx, pol) // once a batch: reloaded when the package database changed
 	now := time.Now().UnixNano()
-	var obs []journal.Observation
-	var actors []*proc.Actor
-	// Every exec record the kernel produced before these events is in the cache after this, and
-	// every file-change record in the log.
-	w.attr.Sync()
-	if err := w.syncFeed(ctx); err != nil {
-		return false, err
+	type seen struct {
+		path string
+		cur  *baseline.Entry
 	}
-	w.joined = map[string][]*sysRec{}
-	w.resolved = nil
+	var stated []seen
 	for _, p := range order {
 		loc := w.match(pol, p)
 		if loc == nil {
@@ -786,6 +781,22 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 			lost = true
 			continue
 		}
+		stated = append(stated, seen{p, cur})
+	}
+	// After the stats, every exec record and file-change record of a call whose effect a stat
+	// saw is in the cache and the log: the feeds record a call at its entry. One sync a batch,
+	// not one per path: at 10,000 changes a second a sync per path was a round trip between
+	// the loop and the feed's reader for each.
+	w.attr.Sync()
+	if err := w.syncFeed(ctx); err != nil {
+		return false, err
+	}
+	w.joined = map[string][]*sysRec{}
+	w.resolved = nil
+	obs := make([]journal.Observation, 0, len(stated))
+	actors := make([]*proc.Actor, 0, len(stated))
+	for _, s := range stated {
+		p, cur := s.path, s.cur
 		actor, recorded := w.actorOf(byPath[p], cur), (*proc.Actor)(nil)
 		if actor.Attribution != proc.AttrNone {
 			recorded = actor // the history records nobody as no actor, as it does for a scan
