@@ -60,6 +60,8 @@ type FileFeed struct {
 	running  atomic.Bool
 	received atomic.Uint64
 	bad      atomic.Uint64
+	// finalDrops is Drops once Close has freed the map (Close and Drops are not concurrent).
+	finalDrops uint64
 }
 
 // dirs values (DIR_* in bpf/file.c).
@@ -480,8 +482,11 @@ func (f *FileFeed) Sync() {
 	}
 }
 
-// Drops counts records the ring buffer had no room for.
+// Drops counts records the ring buffer had no room for; after Close, those counted until then.
 func (f *FileFeed) Drops() uint64 {
+	if f.coll == nil {
+		return f.finalDrops
+	}
 	var per []uint64
 	if f.maps.Drops == nil || f.maps.Drops.Lookup(uint32(0), &per) != nil {
 		return 0
@@ -517,6 +522,7 @@ func (f *FileFeed) Close() error {
 	}
 	var err error
 	if f.coll != nil {
+		f.finalDrops = f.Drops() // the programs are detached: the count is final
 		f.coll.Close()
 		f.coll = nil
 	}

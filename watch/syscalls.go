@@ -390,7 +390,17 @@ func (w *Watcher) startFeed(events chan<- Event) func() {
 			w.o.Log.Error("the file-change feed stopped", "err", err)
 		}
 	}()
-	return func() { w.sys.feed.Close(); <-done }
+	return func() {
+		w.sys.feed.Close()
+		<-done
+		w.sys.mu.Lock()
+		lost := w.sys.lost
+		w.sys.mu.Unlock()
+		// What the feed saw over the daemon's life: received plus lost is every traced call in
+		// a watched directory.
+		w.o.Log.Info("the file-change feed stopped", "received", w.sys.feed.Received(),
+			"lost", w.sys.feed.Drops()+lost, "malformed", w.sys.feed.Malformed())
+	}
 }
 
 // feedRemarked gives the file-change feed the directories watched now.

@@ -1199,6 +1199,53 @@ func TestWatchOverflow(t *testing.T) {
 	if !overflow {
 		t.Errorf("no overflow gap recorded: %+v", gaps(t, fx.db))
 	}
+
+	// The file-change feed's ring was full too: each of the calls above made a record of about
+	// 3.8 KB, and 16 MB hold about 4,400 of them. The loss is counted, said, and a gap of its
+	// own; what was received plus what was lost is every call made.
+	ready, _ := lineWith(d.stderr.String(), "msg=ready")
+	if !strings.Contains(ready, "syscall_feed=syscall-tracepoints") {
+		if os.Getenv("TRIPLINE_REQUIRE_ROOT") != "" {
+			t.Errorf("the file-change feed must run here (CI fails rather than skips): %s", ready)
+		}
+		return
+	}
+	calls := n + (n+2)/3 + (n-1+6)/7 // mknod, chmod, unlink
+	stopped, ok := lineWith(d.stderr.String(), "the file-change feed stopped")
+	if !ok {
+		t.Fatalf("the daemon did not log the file-change feed's totals:\n%s", d.stderr)
+	}
+	received, lost := logInt(t, stopped, "received"), logInt(t, stopped, "lost")
+	t.Logf("file-change feed: %d calls made; received %d, lost %d", calls, received, lost)
+	if lost == 0 || received+lost < calls {
+		t.Errorf("file-change feed: received %d + lost %d, want some lost and at least the %d calls made: %s", received, lost, calls, stopped)
+	}
+	if _, ok := lineWith(d.stderr.String(), "the file-change feed lost records"); !ok {
+		t.Errorf("the feed's loss was not logged:\n%s", d.stderr)
+	}
+	feedGap := false
+	for _, g := range gaps(t, fx.db) {
+		feedGap = feedGap || g.reason == "feed-overflow"
+	}
+	if !feedGap {
+		t.Errorf("no feed-overflow gap recorded: %+v", gaps(t, fx.db))
+	}
+}
+
+// logInt is the integer value of key in a logfmt line.
+func logInt(t *testing.T, line, key string) int {
+	t.Helper()
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("%s=%q in %s: %v", key, v, line, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no %s= in %s", key, line)
+	return 0
 }
 
 // TestWatchSIGHUP renames the output file away (as logrotate does) and sends SIGHUP: the next
