@@ -127,11 +127,20 @@ func startFeedWatch(t *testing.T, fx *fixture) (*daemon, string) {
 }
 
 // The cases fanotify cannot attribute, each named by the process that made the change.
+// On $TMPDIR's filesystem, tmpfs, ext4 and overlayfs: the programs match directories by device
+// and inode, which each filesystem reports its own way.
 func TestWatchSyscallFeed(t *testing.T) {
 	testenv.RequireRoot(t)
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		testenv.SkipOrFail(t, "needs setpriv (util-linux)")
 	}
+	t.Run("tmpdir", runSyscallFeed)
+	for _, fs := range []string{"tmpfs", "ext4", "overlayfs"} {
+		t.Run(fs, func(t *testing.T) { inPrivateFS(t, fs, runSyscallFeed) })
+	}
+}
+
+func runSyscallFeed(t *testing.T) {
 	fx, src := newWatchFixture(t)
 	const uid = 4242
 	// The user must reach its home: the test's temporary directories are 0700.
