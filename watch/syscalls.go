@@ -356,13 +356,15 @@ func (w *Watcher) sysActor(r *sysRec) *proc.Actor {
 
 // syncFeed waits (boundedly) until the file-change records made before now are in the log, and
 // opens a gap when the kernel had to drop records since the last call: the changes are still
-// observed, but who made them may not be known.
+// observed, but who made them may not be known. The exec feed is synced in either case, after
+// the file-change feed: the exec records of the processes its records name.
 func (w *Watcher) syncFeed(ctx context.Context) error {
 	if w.sys == nil {
+		w.attr.Sync()
 		return nil
 	}
 	w.sys.feed.Sync()
-	w.attr.Sync() // the exec records of the processes the file-change records name
+	w.attr.Sync()
 	drops := w.sys.feed.Drops()
 	w.sys.mu.Lock()
 	drops += w.sys.lost

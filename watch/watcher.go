@@ -787,7 +787,6 @@ func (w *Watcher) observe(ctx context.Context, order []string, byPath map[string
 	// saw is in the cache and the log: the feeds record a call at its entry. One sync a batch,
 	// not one per path: at 10,000 changes a second a sync per path was a round trip between
 	// the loop and the feed's reader for each.
-	w.attr.Sync()
 	if err := w.syncFeed(ctx); err != nil {
 		return false, err
 	}
