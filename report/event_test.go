@@ -87,3 +87,36 @@ func TestFindingEventRecorded(t *testing.T) {
 		}
 	}
 }
+
+// A text finding names the package that owns the file (a syslog line in the text format carries
+// it), quoted: the name comes from the scanned image's package database.
+func TestFindingTextPackage(t *testing.T) {
+	for _, tc := range []struct {
+		pkg  *baseline.Package
+		want string
+	}{
+		{&baseline.Package{Name: "cron", Version: "3.0pl1-163", Type: "deb", State: baseline.PkgModified}, " [package cron 3.0pl1-163, modified]\n"},
+		{&baseline.Package{Name: "evil\x1b[2J", Version: "1\n2", Type: "rpm", State: baseline.PkgVerified}, ` [package "evil\x1b[2J" "1\n2", verified]` + "\n"},
+		{&baseline.Package{State: baseline.PkgUnowned}, ")\n"},
+		{nil, ")\n"},
+	} {
+		var buf bytes.Buffer
+		r := &Renderer{W: &buf, Format: Text, Host: Host{Name: "h"}, Root: "/", Users: &baseline.Users{}}
+		f := sampleFindings(t)[0]
+		if f.Change.New != nil {
+			n := *f.Change.New
+			n.Package = tc.pkg
+			f.Change.New = &n
+		} else {
+			o := *f.Change.Old
+			o.Package = tc.pkg
+			f.Change.Old = &o
+		}
+		if err := r.FindingBy(&f, "event", proc.Nobody()); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(buf.String(), tc.want) || strings.ContainsRune(buf.String()[:buf.Len()-1], '\n') {
+			t.Errorf("package %+v: %q, want the suffix %q", tc.pkg, buf.String(), tc.want)
+		}
+	}
+}

@@ -236,6 +236,9 @@ func (r *Renderer) finding(f *policy.Finding, source string, a *proc.Actor, ev *
 		}
 		line := fmt.Sprintf("%s %s %s %s %s: %s (%s, %s, %s)", r.now().UTC().Format(time.RFC3339), f.Severity, f.Rule(),
 			baseline.QuotePath(f.Change.Path), what, detail, f.Verdict, source, who)
+		if e := f.Change.Entry(); e != nil && e.Package.Owned() {
+			line += fmt.Sprintf(" [package %s, %s]", e.Package, e.Package.State) // a syslog line names it too
+		}
 		if ev != nil && ev.Unrecorded {
 			line += " (not yet recorded)"
 		}

@@ -96,6 +96,10 @@ func (j *Journal) Fields(r Record) [][2]string {
 		add("TRIPLINE_PID", strconv.Itoa(r.PID))
 	}
 	add("TRIPLINE_EXE", r.Exe)
+	add("TRIPLINE_PACKAGE", r.Package)
+	add("TRIPLINE_PACKAGE_VERSION", r.PackageVersion)
+	add("TRIPLINE_PACKAGE_TYPE", r.PackageType)
+	add("TRIPLINE_PACKAGE_STATE", r.PackageState)
 	if r.HistoryID > 0 {
 		add("TRIPLINE_HISTORY_ID", strconv.FormatInt(r.HistoryID, 10))
 	}

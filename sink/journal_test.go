@@ -25,6 +25,7 @@ func journalRecords(n int) []Record {
 	for i := range recs {
 		r := &recs[i]
 		r.Location, r.Kind, r.Verdict, r.Source, r.PID, r.Exe, r.HistoryID = "cron-system", "modified", "alert", "event", 1000+i, "/usr/bin/chmod", int64(i+1)
+		r.Package, r.PackageVersion, r.PackageType, r.PackageState = "cron", fmt.Sprintf("3.0pl1-%d", i), "deb", "modified"
 		switch i % 10 {
 		case 1:
 			r.Path = fmt.Sprintf("/etc/cron.d/job\n* * * * * root /tmp/x %d", i)
@@ -80,6 +81,8 @@ func TestJournalToJournald(t *testing.T) {
 			"TRIPLINE_LOCATION": r.Location, "TRIPLINE_KIND": r.Kind, "TRIPLINE_VERDICT": r.Verdict,
 			"TRIPLINE_SOURCE": r.Source, "TRIPLINE_PID": fmt.Sprint(r.PID), "TRIPLINE_EXE": r.Exe,
 			"TRIPLINE_HISTORY_ID": fmt.Sprint(r.HistoryID), "_PID": fmt.Sprint(os.Getpid()),
+			"TRIPLINE_PACKAGE": r.Package, "TRIPLINE_PACKAGE_VERSION": r.PackageVersion,
+			"TRIPLINE_PACKAGE_TYPE": r.PackageType, "TRIPLINE_PACKAGE_STATE": r.PackageState,
 		}
 		for k, v := range want {
 			if string(e[k]) != v {

@@ -28,3 +28,28 @@ func TestFindingRecord(t *testing.T) {
 		t.Errorf("nobody: %+v", r)
 	}
 }
+
+// The package of the file as it is now (of the file as it was, for a deletion) is carried.
+func TestFindingRecordPackage(t *testing.T) {
+	pkg := &baseline.Package{Name: "cron", Version: "3.0pl1-163", Type: "deb", State: baseline.PkgModified}
+	for _, c := range []baseline.Change{
+		{Path: "/etc/cron.daily/x", Kind: baseline.Modified, Old: &baseline.Entry{}, New: &baseline.Entry{Package: pkg}},
+		{Path: "/etc/cron.daily/x", Kind: baseline.Deleted, Old: &baseline.Entry{Package: pkg}},
+	} {
+		f := &policy.Finding{Change: c, Severity: policy.SevHigh, Hits: []policy.Hit{{Rule: "package-file-modified", Severity: policy.SevHigh}}}
+		r := FindingRecord(f, "event", nil, nil)
+		if r.Package != "cron" || r.PackageVersion != "3.0pl1-163" || r.PackageType != "deb" || r.PackageState != "modified" {
+			t.Errorf("%s: %+v", c.Kind, r)
+		}
+	}
+	un := &policy.Finding{Change: baseline.Change{Path: "/etc/cron.daily/y", Kind: baseline.Created,
+		New: &baseline.Entry{Package: &baseline.Package{State: baseline.PkgUnowned}}}, Hits: []policy.Hit{{Rule: "unowned-executable"}}}
+	if r := FindingRecord(un, "event", nil, nil); r.Package != "" || r.PackageState != "unowned" {
+		t.Errorf("unowned: %+v", r)
+	}
+	none := &policy.Finding{Change: baseline.Change{Path: "/etc/cron.daily/z", Kind: baseline.Created, New: &baseline.Entry{}},
+		Hits: []policy.Hit{{Rule: "file-created"}}}
+	if r := FindingRecord(none, "event", nil, nil); r.Package != "" || r.PackageState != "" {
+		t.Errorf("no package database: %+v", r)
+	}
+}

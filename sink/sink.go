@@ -41,6 +41,9 @@ type Record struct {
 	Exe      string // its executable, "" when unknown
 	// HistoryID is the id of the history row that recorded the event, 0 when none.
 	HistoryID int64
+	// What the package database says of the file, when one was read: the owning package's
+	// name, version and type ("" when unowned) and the state (verified, modified, unowned...).
+	Package, PackageVersion, PackageType, PackageState string
 }
 
 // FindingRecord is a finding rendered in msg as a sink gets it, with the facts a structured sink
@@ -52,6 +55,10 @@ func FindingRecord(f *policy.Finding, source string, actor *proc.Actor, msg []by
 		HistoryID: f.HistoryID}
 	if f.Location != nil {
 		r.Location = f.Location.ID
+	}
+	if e := f.Change.Entry(); e != nil && e.Package != nil {
+		p := e.Package
+		r.Package, r.PackageVersion, r.PackageType, r.PackageState = p.Name, p.Version, p.Type, string(p.State)
 	}
 	if actor != nil {
 		r.PID = int(actor.PID)
