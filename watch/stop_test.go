@@ -32,7 +32,7 @@ func TestStopDoesNotRemarkOntoClosedBackends(t *testing.T) {
 			defer db.Close()
 			log := &syncBuffer{}
 			gate, in, ready := make(chan struct{}), make(chan struct{}, 10), make(chan struct{})
-			w := New(Options{Root: root, Policy: policy.Default(), DB: db, Backend: backend, By: "t", ReconcileEvery: time.Hour,
+			w := New(Options{Root: root, Policy: policy.Default(), DB: db, Backend: backend, By: "t", ReconcileEvery: time.Hour, EmitQueue: -1,
 				Log: slog.New(slog.NewTextHandler(log, nil)), Reconcile: reconcileWith(root, db, "t"),
 				Emit: func(c Change) error {
 					if c.Finding.Change.Path == "/etc/cron.daily/a" {

@@ -81,8 +81,12 @@ type Options struct {
 	MaxHashBytes   int64
 	By             string
 	Log            *slog.Logger
-	// Emit receives every change that a rule fired on, after it was committed to the history.
+	// Emit receives every change that a rule fired on, after it was committed to the history,
+	// in order, on a goroutine of its own while Run runs (the loop goes on meanwhile).
 	Emit func(Change) error
+	// EmitQueue bounds the changes waiting for Emit (0: emitQueue); past it the loop waits. A
+	// negative one makes the loop call Emit itself (a test that holds the loop in Emit).
+	EmitQueue int
 	// Ready is called once every location is watched and the start-up reconcile is done.
 	Ready func(Status)
 	// Reloaded is called from the loop when a Reload is done: re-marked and reconciled.
@@ -118,6 +122,7 @@ type Watcher struct {
 	backend Backend
 	caps    Caps
 	status  Status
+	emitq   chan<- Change // to the emitter, while Run runs
 
 	mu     sync.Mutex
 	pol    *policy.Policy
@@ -254,6 +259,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 	w.g.init()
 	w.startedNS = time.Now().UnixNano()
+	defer w.startEmitter()() // registered first, so it drains last: every change is out when Run returns
 	// A write waits briefly for another process's lock, then the observation is queued: an
 	// alert is never held back by the database (outage.go).
 	if stopped, err := w.waitWritable(ctx, "set the write wait", func() error { return w.o.DB.SetWriteWait(ctx, writeWait) }); stopped || err != nil {
@@ -572,7 +578,47 @@ func (w *Watcher) emit(c Change) error {
 	if c.Actor == nil {
 		c.Actor = proc.Nobody()
 	}
+	if w.emitq != nil {
+		w.emitq <- c
+		return nil
+	}
 	return w.o.Emit(c)
+}
+
+// emitQueue bounds the changes handed to the emitter and not yet written: past it, the loop
+// waits for the output.
+const emitQueue = 4096
+
+// startEmitter hands emitted changes to Options.Emit on a goroutine of its own, in the order
+// they were emitted, and returns the function that waits until every one is written. Rendering
+// and writing an event was a quarter of the loop's time: it now overlaps the next batch's stats
+// and commit. A change is emitted only after its history row is committed (or queued in an
+// outage), as before; an Emit error (a document that cannot be rendered) is logged, since the
+// finding is recorded anyway.
+func (w *Watcher) startEmitter() func() {
+	if w.o.Emit == nil || w.o.EmitQueue < 0 {
+		return func() {}
+	}
+	n := w.o.EmitQueue
+	if n == 0 {
+		n = emitQueue
+	}
+	ch := make(chan Change, n)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for c := range ch {
+			if err := w.o.Emit(c); err != nil {
+				w.o.Log.Error("a finding could not be written out; it is in the history", "path", baseline.QuotePath(c.Finding.Change.Path), "err", err)
+			}
+		}
+	}()
+	w.emitq = ch
+	return func() {
+		close(ch)
+		<-done
+		w.emitq = nil
+	}
 }
 
 // match returns the location that owns logical path p, through the policy's per-directory
