@@ -16,12 +16,23 @@ import (
 // TracefsPath is where tracefs is looked for, and mounted when it is not.
 const TracefsPath = "/sys/kernel/tracing"
 
-// tracefs mounted by this process is shared by its kernel feeds and unmounted when the last one
-// closes: tripline leaves no mount behind.
+// tracefs, when tripline has to mount it, is shared by every tripline process that uses it and
+// unmounted by the last one to let go: tripline leaves no mount behind, and never takes one away
+// from another tripline that is still attaching its programs (found when a test's daemon and a
+// feed test ran at once: the first to finish unmounted it under the other). Processes agree
+// through two lock files: tracefsLockPath, held exclusively while one mounts or unmounts, and
+// tracefsUsersPath, held shared by each process using tracefs; an exclusive lock that can be
+// taken on it means nobody else does. Within a process, tracefsRefs counts its feeds.
 var tracefsMu sync.Mutex
 var (
-	tracefsRefs    int  // kernel feeds using a tracefs this process mounted
-	tracefsMounted bool // this process mounted it
+	tracefsRefs  int      // kernel feeds of this process using tracefs
+	tracefsUsers *os.File // shared-locked while tracefsRefs > 0; nil when no lock file could be made
+	tracefsOwn   bool     // without lock files: this process mounted it
+)
+
+var (
+	tracefsLockPath  = "/run/tripline-tracefs.lock"
+	tracefsUsersPath = "/run/tripline-tracefs.users"
 )
 
 // tracefsSource is the source tripline mounts tracefs with: "tripline-PID", so that one left
@@ -101,43 +112,97 @@ func topMountSource(mountinfo []byte, point string) string {
 }
 
 // acquireTracefs makes tracefs available at TracefsPath, mounting it when it is absent. note
-// says what it did to the host ("" when nothing). release gives it back: the last release of a
-// tracefs this process mounted, or adopted, unmounts it.
+// says what it did to the host ("" when nothing). release gives it back: the last tripline
+// process to release a tracefs a tripline mounted unmounts it.
 func acquireTracefs() (release func(), note string, err error) {
 	tracefsMu.Lock()
 	defer tracefsMu.Unlock()
-	if tracefsMounted && tracefsPresent() {
+	if tracefsRefs > 0 && tracefsPresent() {
 		tracefsRefs++
 		return releaseTracefs, "", nil
 	}
-	tracefsMounted, tracefsRefs = false, 0
+	if tracefsRefs > 0 { // gone under this process (a tripline without the lock files)
+		dropTracefsUsers()
+	}
+	unlock := lockTracefs()
+	defer unlock()
+	if users, err := os.OpenFile(tracefsUsersPath, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600); err == nil {
+		if unix.Flock(int(users.Fd()), unix.LOCK_SH) == nil {
+			tracefsUsers = users
+		} else {
+			users.Close()
+		}
+	}
+	tracefsRefs, tracefsOwn = 1, false
 	if tracefsPresent() {
 		if leftTracefs() {
-			// Left by a tripline that could not unmount it (killed): reused, and unmounted when
-			// this process is done with it, as if it had mounted it.
-			tracefsMounted, tracefsRefs = true, 1
-			return releaseTracefs, "reused the tracefs at " + TracefsPath + " that an earlier tripline left mounted (killed before it could unmount it); it is unmounted when the feed closes", nil
+			return releaseTracefs, "reused the tracefs at " + TracefsPath + " that an earlier tripline left mounted (killed before it could unmount it); it is unmounted when no tripline uses it", nil
 		}
-		return func() {}, "", nil // someone else's: left alone
+		return releaseTracefs, "", nil // the system's, or another running tripline's
 	}
 	if err := unix.Mount(tracefsSource, TracefsPath, "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		dropTracefsUsers()
 		return nil, "", fmt.Errorf("tracefs is not mounted and mounting it at %s failed: %w", TracefsPath, err)
 	}
-	tracefsMounted, tracefsRefs = true, 1
+	tracefsOwn = true
 	return releaseTracefs, "mounted tracefs at " + TracefsPath + " while the feed runs (it was not mounted)", nil
 }
 
 func releaseTracefs() {
 	tracefsMu.Lock()
 	defer tracefsMu.Unlock()
-	if !tracefsMounted {
+	if tracefsRefs == 0 {
 		return
 	}
-	if tracefsRefs--; tracefsRefs <= 0 {
+	if tracefsRefs--; tracefsRefs > 0 {
+		return
+	}
+	unlock := lockTracefs()
+	defer unlock()
+	last := tracefsOwn // without the lock files, as far as this process knows
+	if tracefsUsers != nil {
+		fd := int(tracefsUsers.Fd())
+		unix.Flock(fd, unix.LOCK_UN)
+		last = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) == nil
+	}
+	if last && trackedTracefs() {
 		// Lazily: a reader elsewhere keeps what it opened.
 		unix.Unmount(TracefsPath, unix.MNT_DETACH)
-		tracefsMounted, tracefsRefs = false, 0
 	}
+	dropTracefsUsers()
+}
+
+// dropTracefsUsers lets go of this process's use of tracefs. tracefsMu is held.
+func dropTracefsUsers() {
+	if tracefsUsers != nil {
+		tracefsUsers.Close() // and its lock
+		tracefsUsers = nil
+	}
+	tracefsRefs, tracefsOwn = 0, false
+}
+
+// trackedTracefs reports whether the tracefs visible at TracefsPath is one a tripline mounted
+// (never the system's).
+func trackedTracefs() bool {
+	b, err := os.ReadFile(mountinfoPath)
+	if err != nil {
+		return false
+	}
+	return strings.HasPrefix(topMountSource(b, TracefsPath), "tracefs tripline")
+}
+
+// lockTracefs takes the lock under which tripline processes mount and unmount tracefs, and
+// returns its release. Without the lock file (no writable /run) it does nothing.
+func lockTracefs() func() {
+	f, err := os.OpenFile(tracefsLockPath, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return func() {}
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return func() {}
+	}
+	return func() { f.Close() }
 }
 
 // tracefsDir returns the directory holding events/, as acquireTracefs left it.
