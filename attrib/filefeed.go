@@ -32,6 +32,9 @@ const HooksSyscalls = "syscall-tracepoints"
 type WatchedDir struct {
 	Path  string // host path
 	Below uint32
+	// Live: a backend reports changes to its entries, and the daemon syncs the feed when it
+	// handles them; their records do not wake the reader. Every other record does at once.
+	Live bool
 }
 
 // MaxBelow is the deepest Below the kernel's ancestor walk honours.
@@ -68,6 +71,8 @@ type FileFeed struct {
 const (
 	dirBelowMask = 0xff
 	dirAncestor  = 0x100
+	dirLive      = 0x200
+	prefixLive   = 1 << 24
 )
 
 // noneWatched is config[0] when nothing is watched: the programs return at once.
@@ -270,6 +275,7 @@ func (f *FileFeed) selfTest() error {
 		return err
 	}
 	deadline := time.Now().Add(2 * time.Second)
+	defer f.rd.SetDeadline(time.Time{}) // Run reads with none: it is woken, never timed out
 	var rec ringbuf.Record
 	found := false
 	for {
@@ -313,14 +319,22 @@ func (f *FileFeed) SetDirs(dirs []WatchedDir) error {
 		if v := want[k]; v&dirBelowMask < below+1 {
 			want[k] = v&^dirBelowMask | (below + 1)
 		}
+		if d.Live {
+			want[k] |= dirLive
+		}
 		max = maxU32(max, below)
 		pre := p + "/"
 		if p == "/" {
 			pre = "/"
 		}
-		if v, ok := prefixes[pre]; !ok || v&dirBelowMask < below {
-			prefixes[pre] = below | uint32(strings.Count(pre, "/"))<<8
+		v, ok := prefixes[pre]
+		if !ok || v&dirBelowMask < below {
+			v = v&prefixLive | below | uint32(strings.Count(pre, "/"))<<8
 		}
+		if d.Live {
+			v |= prefixLive
+		}
+		prefixes[pre] = v
 		// Its ancestors: a relative path from one of them may reach it.
 		for a := filepath.Dir(p); ; a = filepath.Dir(a) {
 			if unix.Stat(a, &st) == nil {
@@ -406,9 +420,6 @@ func maxU32(a, b uint32) uint32 {
 	return b
 }
 
-// fileDrainEvery is how often the file-change feed's reader drains the ring without being asked.
-const fileDrainEvery = 100 * time.Millisecond
-
 // Run reads records and hands each to apply, in the order the kernel produced them on each CPU,
 // until Close. It returns nil then.
 func (f *FileFeed) Run(apply func(*FileChange)) error {
@@ -418,15 +429,12 @@ func (f *FileFeed) Run(apply func(*FileChange)) error {
 	defer close(f.done)
 	var rec ringbuf.Record
 	for {
-		// Drained every fileDrainEvery, on a Sync, or when the ring fills. Unlike the exec feed,
-		// which drains only on demand, this one keeps its timer: a record for a path no
-		// backend reports (a polled or not yet marked directory) becomes an event only when read.
-		f.rd.SetDeadline(time.Now().Add(fileDrainEvery))
+		// Woken by a record no live backend reports (the programs force the wake-up: a polled
+		// or not yet marked directory's change becomes an event at once), by a Sync, or when
+		// the ring is a quarter full; never by a timer, so an idle daemon is not woken.
 		g := f.req.Load()
 		err := f.rd.ReadInto(&rec)
 		switch {
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			continue
 		case errors.Is(err, ringbuf.ErrFlushed):
 			if g > f.synced.Load() {
 				f.synced.Store(g)

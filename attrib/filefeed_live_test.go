@@ -198,3 +198,77 @@ func TestFileFeedSync(t *testing.T) {
 		}
 	}
 }
+
+// A record that no live backend reports wakes the reader at once: no Sync and no timer is there
+// to drain it. A change in a polled (not live) directory, a change in a directory made below a
+// watched one, and a rename out of a live directory into that one each arrive unasked; a change
+// in the live directory arrives with the next Sync.
+func TestFileFeedWakes(t *testing.T) {
+	l := openFileFeedTest(t)
+	base := t.TempDir()
+	live, polled, below := filepath.Join(base, "live"), filepath.Join(base, "polled"), filepath.Join(base, "live", "new")
+	for _, d := range []string{live, polled} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.SetDirs([]WatchedDir{{Path: live, Live: true, Below: 2}, {Path: polled}}); err != nil {
+		t.Fatal(err)
+	}
+	l.take()
+	unasked := func(what, path string, want int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			l.mu.Lock()
+			for _, c := range l.recs {
+				for _, x := range c.Touches() {
+					if x.Path == path && x.Want&want != 0 {
+						l.mu.Unlock()
+						return
+					}
+				}
+			}
+			l.mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Errorf("%s: no record of %s arrived without a Sync", what, path)
+	}
+	if err := os.WriteFile(filepath.Join(polled, "p"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unasked("a file created in a polled directory", filepath.Join(polled, "p"), WantCreate)
+	if err := os.Mkdir(below, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(below, "b"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unasked("a file created in a new directory below a live one", filepath.Join(below, "b"), WantCreate)
+	if err := os.WriteFile(filepath.Join(live, "m"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(live, "m"), filepath.Join(below, "m")); err != nil {
+		t.Fatal(err)
+	}
+	unasked("a rename out of a live directory into a new one below it", filepath.Join(below, "m"), WantCreate)
+	if err := os.Chmod(filepath.Join(below, "m"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(live, "q")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(f, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range l.take() {
+		for _, x := range c.Touches() {
+			found = found || (x.Path == f && x.Want&WantMode != 0 && x.Mode == 0o755)
+		}
+	}
+	if !found {
+		t.Errorf("the chmod in the live directory was not there after a Sync")
+	}
+}

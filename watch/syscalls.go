@@ -438,7 +438,7 @@ func (w *Watcher) feedRemarked() {
 		}
 		return pol.Match(logical) != nil
 	})
-	if err := w.sys.feed.SetDirs(feedDirs(w.root, w.policy(), dirs)); err != nil {
+	if err := w.sys.feed.SetDirs(feedDirs(w.root, w.policy(), dirs, polled)); err != nil {
 		w.o.Log.Warn("the file-change feed's directories could not be set: actors come from the events alone", "err", err)
 	}
 }
@@ -566,14 +566,15 @@ func (w *Watcher) reconciled(pol *policy.Policy, f policy.Finding) []Change {
 	return w.split(pol, c)
 }
 
-// feedDirs is what the file-change feed watches: every directory a backend watches; every
+// feedDirs is what the file-change feed watches: every directory a backend watches (live unless
+// polled: a live one's records need not wake the feed's reader); every
 // directory of a recursive pattern with all the levels below it (a subdirectory made a moment
 // before a write in it); and, for a pattern whose directory does not exist yet, its deepest
 // existing ancestor with the levels down to the pattern's directory (a new ~/.ssh below /home).
-func feedDirs(root string, pol *policy.Policy, watched []string) []attrib.WatchedDir {
+func feedDirs(root string, pol *policy.Policy, watched []string, polled map[string]bool) []attrib.WatchedDir {
 	out := make([]attrib.WatchedDir, 0, len(watched))
 	for _, d := range watched {
-		out = append(out, attrib.WatchedDir{Path: d})
+		out = append(out, attrib.WatchedDir{Path: d, Live: !polled[d]})
 	}
 	for _, t := range pol.Targets() {
 		dir := t.Path

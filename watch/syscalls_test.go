@@ -108,10 +108,17 @@ locations:
 		}
 	}
 	got := map[string]uint32{}
-	for _, d := range feedDirs(root, pol, []string{root + "/home"}) {
+	live := map[string]bool{}
+	for _, d := range feedDirs(root, pol, []string{root + "/home", root + "/etc/cron.d"}, map[string]bool{root + "/etc/cron.d": true}) {
 		if v, ok := got[d.Path]; !ok || d.Below > v {
 			got[d.Path] = d.Below
 		}
+		live[d.Path] = live[d.Path] || d.Live
+	}
+	// A directory a backend watches is live; a polled one is not: its changes must wake the
+	// feed's reader.
+	if !live[root+"/home"] || live[root+"/etc/cron.d"] {
+		t.Errorf("live %v: want %s/home live and the polled %s/etc/cron.d not", live, root, root)
 	}
 	// /home/*/.config/systemd/user is 4 levels below /home, and one more for a subdirectory.
 	if got[root+"/home"] != 5 {
@@ -121,7 +128,7 @@ locations:
 		t.Fatal(err)
 	}
 	got = map[string]uint32{}
-	for _, d := range feedDirs(root, pol, nil) {
+	for _, d := range feedDirs(root, pol, nil, nil) {
 		got[d.Path] = max(got[d.Path], d.Below)
 	}
 	if got[root+"/home/alice/.config/systemd/user"] != attrib.MaxBelow {

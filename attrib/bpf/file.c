@@ -167,6 +167,7 @@ struct key {
 // dirs values.
 #define DIR_BELOW_MASK 0xff // levels below the directory that count, plus one (0: not watched)
 #define DIR_ANCESTOR 0x100  // an ancestor of a watched directory
+#define DIR_LIVE 0x200      // a backend (fanotify, inotify) watches its entries: see quiet below
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -181,7 +182,7 @@ struct prefix {
 };
 
 // The watched directories' host paths, each with a trailing slash; the value is the levels below
-// it that count, plus the number of slashes in the prefix << 8.
+// it that count, plus the number of slashes in the prefix << 8, plus PREFIX_LIVE.
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 65536);
@@ -189,6 +190,9 @@ struct {
 	__type(key, struct prefix);
 	__type(value, __u32);
 } prefixes SEC(".maps");
+
+#define PREFIX_SLASHES(v) (((v) >> 8) & 0xffff)
+#define PREFIX_LIVE (1u << 24) // as DIR_LIVE
 
 // config[0]: the deepest level a walk needs; 0xffffffff: nothing is watched.
 struct {
@@ -233,9 +237,15 @@ static __always_inline void dropped(void)
 		*n += 1;
 }
 
-// As in exec.c: user space drains the ring on its own schedule; a quarter-full ring wakes it.
-static __always_inline __u64 wakeup(void)
+// A record of a change to an entry of a directory a backend watches live is quiet: the event
+// that backend reports makes the daemon drain the ring (a sync), so the reader is not woken for
+// it, except by a quarter-full ring. Any other record (below a watched directory, in a polled
+// one, a path with "..") wakes the reader at once: nothing else would report that change, and
+// there is no timer.
+static __always_inline __u64 wakeup(int quiet)
 {
+	if (!quiet)
+		return BPF_RB_FORCE_WAKEUP;
 	return bpf_ringbuf_query(&changes, BPF_RB_AVAIL_DATA) > (4 << 20) ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
@@ -255,8 +265,8 @@ static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 }
 
 // walk looks for d or an ancestor in dirs, the change being `extra` levels below d. It returns
-// 1 and the level when one covers it.
-static __always_inline int walk(struct dentry *d, __u32 extra, __u32 max, __u32 *level)
+// 1, the level and whether the change is quiet (an entry of a live directory) when one covers it.
+static __always_inline int walk(struct dentry *d, __u32 extra, __u32 max, __u32 *level, int *quiet)
 {
 	for (__u32 i = 0; i < MAX_LEVEL; i++) {
 		if (i + extra > max || !d)
@@ -267,6 +277,7 @@ static __always_inline int walk(struct dentry *d, __u32 extra, __u32 max, __u32 
 		__u32 *v = bpf_map_lookup_elem(&dirs, &k);
 		if (v && (*v & DIR_BELOW_MASK) && (*v & DIR_BELOW_MASK) - 1 >= i + extra) {
 			*level = i + extra;
+			*quiet = i + extra == 0 && (*v & DIR_LIVE);
 			return 1;
 		}
 		struct dentry *p = BPF_CORE_READ(d, d_parent);
@@ -351,8 +362,9 @@ static __always_inline void shape_of(const char *p, long n, struct shape *s)
 
 // wanted decides whether a path argument names something in (or below) a watched directory.
 // p holds the path (n bytes with the NUL), base its base directory when relative.
-static __always_inline int wanted(struct prefix *p, long n, struct dentry *base, __u32 max, __u32 *level)
+static __always_inline int wanted(struct prefix *p, long n, struct dentry *base, __u32 max, __u32 *level, int *quiet)
 {
+	*quiet = 0;
 	if (n <= 1 || n > PATH_LEN)
 		return 0;
 	struct shape s;
@@ -364,11 +376,14 @@ static __always_inline int wanted(struct prefix *p, long n, struct dentry *base,
 		// covers: its value holds the levels it covers and the slashes in the prefix.
 		p->prefixlen = (n - 1) * 8;
 		__u32 *v = bpf_map_lookup_elem(&prefixes, p);
-		return v && s.slashes <= (*v >> 8) + (*v & DIR_BELOW_MASK);
+		if (!v || s.slashes > PREFIX_SLASHES(*v) + (*v & DIR_BELOW_MASK))
+			return 0;
+		*quiet = s.slashes == PREFIX_SLASHES(*v) && (*v & PREFIX_LIVE);
+		return 1;
 	}
 	if (!base)
 		return 0;
-	if (walk(base, s.slashes, max, level))
+	if (walk(base, s.slashes, max, level, quiet))
 		return 1;
 	return s.slashes > 0 && is_ancestor(base);
 }
@@ -516,7 +531,7 @@ static __always_inline int handle(struct sc_ctx *ctx, const struct desc *d)
 	if ((n1 > 1 && s->p1.path[0] != '/') || (n2 > 1 && s->p2.path[0] != '/'))
 		cwd = BPF_CORE_READ(task, fs, pwd.dentry);
 	__u32 level = 0;
-	int want = 0, byfd = 0;
+	int want = 0, byfd = 0, quiet = 0;
 	struct file *ff = 0;
 	struct dentry *base1 = 0;
 	struct vfsmount *base1mnt = 0;
@@ -532,7 +547,7 @@ static __always_inline int handle(struct sc_ctx *ctx, const struct desc *d)
 		if (!ff)
 			return 0;
 		struct dentry *fd_d = BPF_CORE_READ(ff, f_path.dentry);
-		want = walk(BPF_CORE_READ(fd_d, d_parent), 0, max, &level);
+		want = walk(BPF_CORE_READ(fd_d, d_parent), 0, max, &level, &quiet);
 		byfd = 1;
 	} else {
 		if (d->path1 >= 0) {
@@ -546,15 +561,24 @@ static __always_inline int handle(struct sc_ctx *ctx, const struct desc *d)
 				base1 = cwd;
 			}
 			if (d->check1)
-				want = wanted(&s->p1, n1, base1, max, &level);
+				want = wanted(&s->p1, n1, base1, max, &level, &quiet);
 		}
-		if (!want && d->path2 >= 0) {
+		// The second path is looked at when the first is not wanted, or wanted and quiet: a
+		// rename out of a live directory into a new one below it must wake the reader.
+		if ((!want || quiet) && d->path2 >= 0) {
 			struct dentry *base2 = cwd;
 			if (d->dfd2 >= 0 && (int)a[d->dfd2 & 7] != AT_FDCWD_) {
 				struct file *df = fd_file(task, (long)(int)a[d->dfd2 & 7]);
 				base2 = df ? BPF_CORE_READ(df, f_path.dentry) : 0;
 			}
-			want = wanted(&s->p2, n2, base2, max, &level);
+			__u32 level2 = 0;
+			int quiet2 = 0;
+			if (wanted(&s->p2, n2, base2, max, &level2, &quiet2)) {
+				if (!want)
+					level = level2;
+				quiet = (!want || quiet) && quiet2;
+				want = 1;
+			}
 		}
 	}
 	if (!want)
@@ -636,7 +660,7 @@ static __always_inline int handle(struct sc_ctx *ctx, const struct desc *d)
 		c->flags |= F_CWD;
 		bpf_probe_read_kernel(c->cwd, sizeof(c->cwd), s->walked[1]);
 	}
-	bpf_ringbuf_submit(c, wakeup());
+	bpf_ringbuf_submit(c, wakeup(quiet));
 	return 0;
 }
 
