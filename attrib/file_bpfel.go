@@ -27,10 +27,37 @@ type filePrefix struct {
 }
 
 type fileScratch struct {
-	_      structs.HostLayout
-	P1     filePrefix
-	P2     filePrefix
-	Walked [2][24][64]int8
+	_   structs.HostLayout
+	P1  filePrefix
+	P2  filePrefix
+	Rec struct {
+		_      structs.HostLayout
+		Call   uint32
+		Pid    uint32
+		Tid    uint32
+		Uid    uint32
+		Gid    uint32
+		Euid   uint32
+		Egid   uint32
+		Ppid   uint32
+		Flags  uint32
+		Level  uint32
+		BootNs uint64
+		Comm   [16]int8
+		Args   [6]uint64
+		Extra  [32]uint8
+		Fdev   uint32
+		Fmode  uint32
+		Fino   uint64
+		Pdev   uint32
+		BaseN  uint32
+		Pino   uint64
+		CwdN   uint32
+		Pad    uint32
+		Path1  [256]int8
+		Path2  [256]int8
+		Walked [48][64]int8
+	}
 }
 
 // Names of all BPF objects in the ELF.

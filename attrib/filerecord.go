@@ -94,17 +94,18 @@ const (
 
 // Layout of struct change in bpf/file.c.
 const (
-	filePathLen   = 256
-	fileCompMax   = 24
-	fileCompLen   = 64
-	fileExtraLen  = 32
-	fileOffArgs   = 64
-	fileOffExtra  = fileOffArgs + 6*8
-	fileOffPath1  = 184
-	fileOffPath2  = fileOffPath1 + filePathLen
-	fileOffBase   = fileOffPath2 + filePathLen
-	fileOffCwd    = fileOffBase + fileCompMax*fileCompLen
-	fileRecordLen = fileOffCwd + fileCompMax*fileCompLen
+	filePathLen  = 256
+	fileCompMax  = 24
+	fileCompLen  = 64
+	fileExtraLen = 32
+	fileOffArgs  = 64
+	fileOffExtra = fileOffArgs + 6*8
+	fileOffPath1 = 184
+	fileOffPath2 = fileOffPath1 + filePathLen
+	// walked: the working directory's components, then the base's; a record ends after the
+	// last one used.
+	fileOffWalked = fileOffPath2 + filePathLen
+	fileRecordLen = fileOffWalked // the shortest record: no component
 )
 
 // DevIno names a file or directory: the device (as stat's st_dev) and the inode.
@@ -179,14 +180,27 @@ func parseFileChange(b []byte) (FileChange, error) {
 	c.Path1 = cstring(b[fileOffPath1 : fileOffPath1+filePathLen])
 	c.Path2 = cstring(b[fileOffPath2 : fileOffPath2+filePathLen])
 	c.Path1Cut, c.Path2Cut = flags&fileFlagPath1Cut != 0, flags&fileFlagPath2Cut != 0
-	var err error
+	var cwdN, baseN uint32
+	if flags&fileFlagCwd != 0 {
+		cwdN = u(176)
+	}
 	if flags&fileFlagBase != 0 {
-		if c.Base, err = walked(b[fileOffBase:], u(164)); err != nil {
+		baseN = u(164)
+	}
+	if cwdN > fileCompMax || baseN > fileCompMax {
+		return c, fmt.Errorf("%w: %d and %d path components", errRecord, cwdN, baseN)
+	}
+	if need := fileOffWalked + int(cwdN+baseN)*fileCompLen; len(b) < need {
+		return c, fmt.Errorf("%w: file record of %d bytes, its components need %d", errRecord, len(b), need)
+	}
+	var err error
+	if flags&fileFlagCwd != 0 {
+		if c.Cwd, err = walked(b[fileOffWalked:], cwdN); err != nil {
 			return c, err
 		}
 	}
-	if flags&fileFlagCwd != 0 {
-		if c.Cwd, err = walked(b[fileOffCwd:], u(176)); err != nil {
+	if flags&fileFlagBase != 0 {
+		if c.Base, err = walked(b[fileOffWalked+int(cwdN)*fileCompLen:], baseN); err != nil {
 			return c, err
 		}
 	}

@@ -9,7 +9,7 @@ import (
 
 // fileRecord builds a ring-buffer record as bpf/file.c lays it out.
 func fileRecord(call Call, args [6]uint64, path1, path2, cwd string, extra []byte) []byte {
-	b := make([]byte, fileRecordLen)
+	b := make([]byte, fileRecordLen, fileRecordLen+2*fileCompMax*fileCompLen)
 	le := binary.LittleEndian
 	le.PutUint32(b[0:], uint32(call))
 	le.PutUint32(b[4:], 42)
@@ -33,8 +33,9 @@ func fileRecord(call Call, args [6]uint64, path1, path2, cwd string, extra []byt
 				parts = append([]string{p}, parts...)
 			}
 		}
+		b = b[:fileRecordLen+len(parts)*fileCompLen]
 		for i, p := range parts {
-			copy(b[fileOffCwd+i*fileCompLen:], p)
+			copy(b[fileOffWalked+i*fileCompLen:], p)
 		}
 		le.PutUint32(b[176:], uint32(len(parts)))
 	}
@@ -138,4 +139,31 @@ func FuzzParseFileChange(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A record ends after its last path component: the working directory's first, then the base's.
+// One byte short of them is an error, not a panic or a wrong path.
+func TestParseFileChangeWalked(t *testing.T) {
+	b := fileRecord(CallFchmodat, [6]uint64{5, 0, 0o755}, "job", "", "/home/alice", nil)
+	for _, p := range []string{"cron.d", "etc"} { // the base /etc/cron.d, leaf first
+		comp := make([]byte, fileCompLen)
+		copy(comp, p)
+		b = append(b, comp...)
+	}
+	le := binary.LittleEndian
+	le.PutUint32(b[164:], 2)
+	le.PutUint32(b[32:], le.Uint32(b[32:])|fileFlagBase)
+	c, err := parseFileChange(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Cwd != "/home/alice" || c.Base != "/etc/cron.d" {
+		t.Errorf("cwd %q, base %q: want /home/alice and /etc/cron.d", c.Cwd, c.Base)
+	}
+	if len(b) != fileRecordLen+4*fileCompLen {
+		t.Errorf("record of %d bytes, want %d", len(b), fileRecordLen+4*fileCompLen)
+	}
+	if _, err := parseFileChange(b[:len(b)-1]); err == nil {
+		t.Error("a record one byte short of its components accepted")
+	}
 }

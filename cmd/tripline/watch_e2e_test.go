@@ -1201,7 +1201,7 @@ func TestWatchOverflow(t *testing.T) {
 	}
 
 	// The file-change feed's ring was full too: each of the calls above made a record of about
-	// 3.8 KB, and 16 MB hold about 4,400 of them. The loss is counted, said, and a gap of its
+	// 0.9 KB (this test's working directory has 4 components), and 4 MB hold about 4,400 of them. The loss is counted, said, and a gap of its
 	// own; what was received plus what was lost is every call made.
 	ready, _ := lineWith(d.stderr.String(), "msg=ready")
 	if !strings.Contains(ready, "syscall_feed=syscall-tracepoints") {
