@@ -53,12 +53,7 @@ type FileFeed struct {
 	dirs     map[fileKey]uint32
 	prefixes map[string]uint32
 
-	// Sync's protocol: a Sync takes the next number in req and flushes; the reader, when a read
-	// that began after number g was taken ends in ErrFlushed, has applied every record made
-	// before that Sync, and stores g in synced.
-	req      atomic.Uint64
-	synced   atomic.Uint64
-	flushed  chan struct{}
+	sync     flushSync
 	done     chan struct{}
 	running  atomic.Bool
 	received atomic.Uint64
@@ -130,7 +125,7 @@ func attachFile() (*FileFeed, error) {
 			return nil, err
 		}
 	}
-	f := &FileFeed{dirs: map[fileKey]uint32{}, prefixes: map[string]uint32{}, flushed: make(chan struct{}, 1), done: make(chan struct{})}
+	f := &FileFeed{dirs: map[fileKey]uint32{}, prefixes: map[string]uint32{}, sync: newFlushSync(), done: make(chan struct{})}
 	coll, err := loadParallel(spec)
 	if err != nil {
 		var ve *ebpf.VerifierError
@@ -432,17 +427,11 @@ func (f *FileFeed) Run(apply func(*FileChange)) error {
 		// Woken by a record no live backend reports (the programs force the wake-up: a polled
 		// or not yet marked directory's change becomes an event at once), by a Sync, or when
 		// the ring is a quarter full; never by a timer, so an idle daemon is not woken.
-		g := f.req.Load()
+		g := f.sync.begin()
 		err := f.rd.ReadInto(&rec)
 		switch {
 		case errors.Is(err, ringbuf.ErrFlushed):
-			if g > f.synced.Load() {
-				f.synced.Store(g)
-			}
-			select {
-			case f.flushed <- struct{}{}:
-			default:
-			}
+			f.sync.answered(g)
 			continue
 		case errors.Is(err, os.ErrClosed) || errors.Is(err, ringbuf.ErrClosed):
 			return nil
@@ -466,28 +455,7 @@ func (f *FileFeed) Sync() {
 	if f.rd == nil {
 		return
 	}
-	g := f.req.Add(1)
-	timeout := time.NewTimer(syncTimeout)
-	defer timeout.Stop()
-	for f.synced.Load() < g {
-		// A flush the reader took in a read that began before g was taken does not count:
-		// flush again until one that began after it ends.
-		if err := f.rd.Flush(); err != nil {
-			return
-		}
-		retry := time.NewTimer(5 * time.Millisecond)
-		select {
-		case <-f.flushed:
-		case <-retry.C:
-		case <-timeout.C:
-			retry.Stop()
-			return
-		case <-f.done:
-			retry.Stop()
-			return
-		}
-		retry.Stop()
-	}
+	f.sync.wait(f.rd.Flush, f.done)
 }
 
 // Drops counts records the ring buffer had no room for; after Close, those counted until then.

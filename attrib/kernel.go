@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -35,8 +34,7 @@ type kernelFeed struct {
 	rd    *ringbuf.Reader
 	done  chan struct{}
 
-	syncMu  sync.Mutex
-	flushed chan struct{}
+	sync    flushSync
 	release func() // gives back tracefs
 }
 
@@ -182,7 +180,7 @@ func attachKernel(c *Cache) (f *kernelFeed, notes []string, err error) {
 			return nil, notes, fmt.Errorf("setting %s: %w", name, err)
 		}
 	}
-	f = &kernelFeed{c: c, done: make(chan struct{}), flushed: make(chan struct{}, 1)}
+	f = &kernelFeed{c: c, done: make(chan struct{}), sync: newFlushSync()}
 	if err := spec.LoadAndAssign(&f.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -224,13 +222,11 @@ func (f *kernelFeed) run() {
 		// The programs do not wake this reader per record (see wakeup() in bpf/exec.c): it
 		// drains the ring on a flush (Sync, before every batch of file events is resolved) or
 		// when the ring is a quarter full. Nothing else wakes it: an idle daemon sleeps.
+		g := f.sync.begin()
 		err := f.rd.ReadInto(&rec)
 		switch {
 		case errors.Is(err, ringbuf.ErrFlushed):
-			select {
-			case f.flushed <- struct{}{}:
-			default:
-			}
+			f.sync.answered(g)
 			continue
 		case errors.Is(err, os.ErrClosed) || errors.Is(err, ringbuf.ErrClosed):
 			return
@@ -248,27 +244,8 @@ func (f *kernelFeed) run() {
 	}
 }
 
-// Sync flushes the ring buffer: the reader returns what it holds, then ErrFlushed.
-func (f *kernelFeed) Sync() {
-	f.syncMu.Lock()
-	defer f.syncMu.Unlock()
-	select { // a stale signal from a Sync that timed out
-	case <-f.flushed:
-	default:
-	}
-	// Even with nothing queued, a record read but not yet applied is covered only by a flush:
-	// the reader answers it after applying what it holds. It costs one wakeup.
-	if err := f.rd.Flush(); err != nil {
-		return
-	}
-	t := time.NewTimer(syncTimeout)
-	defer t.Stop()
-	select {
-	case <-f.flushed:
-	case <-t.C:
-	case <-f.done:
-	}
-}
+// Sync flushes the ring buffer and waits until the reader has applied what it held (flushSync).
+func (f *kernelFeed) Sync() { f.sync.wait(f.rd.Flush, f.done) }
 
 func (f *kernelFeed) Drops() uint64 {
 	var per []uint64
