@@ -4,6 +4,7 @@
 package report
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -94,12 +95,16 @@ func (r *Renderer) now() time.Time {
 }
 
 func (r *Renderer) line(v any) error {
-	b, err := appendJSON(make([]byte, 0, 4096), v)
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
-	_, err = r.W.Write(b)
+	return r.write(b)
+}
+
+// write writes one document and its newline in one Write (one unit for a sink).
+func (r *Renderer) write(doc []byte) error {
+	_, err := r.W.Write(append(doc, '\n'))
 	return err
 }
 
@@ -214,14 +219,7 @@ func (r *Renderer) finding(f *policy.Finding, source string, a *proc.Actor, ev *
 	}
 	switch r.Format {
 	case ECS:
-		doc := r.ecsFinding(f, source, a)
-		if ev != nil {
-			doc["tripline"].(obj)["recorded"] = !ev.Unrecorded
-			if ev.ReadNS != 0 {
-				doc["event"].(obj)["created"] = time.Unix(0, ev.ReadNS).UTC().Format("2006-01-02T15:04:05.000000000Z07:00")
-			}
-		}
-		return r.line(doc)
+		return r.write(r.ecsFinding(make([]byte, 0, 4096), f, source, a, ev))
 	case Text:
 		what, detail := What(f)
 		who := "pid ?"
@@ -373,11 +371,13 @@ func (r *Renderer) PathErrors(errs []error) error {
 		if pe, ok := err.(*baseline.PathError); ok {
 			e.Path = pe.Path
 		}
-		var v any = e
 		if r.Format == ECS {
-			v = r.ecsError(e)
+			if err := r.write(r.ecsError(make([]byte, 0, 1024), e)); err != nil {
+				return err
+			}
+			continue
 		}
-		if err := r.line(v); err != nil {
+		if err := r.line(e); err != nil {
 			return err
 		}
 	}
@@ -451,7 +451,7 @@ func (r *Renderer) Scan(res *scan.Result, exit int) error {
 	case ECS:
 		if res.Inventory != nil {
 			for i := range res.Inventory.Notable {
-				if err := r.line(r.ecsNotable(&res.Inventory.Notable[i])); err != nil {
+				if err := r.write(r.ecsNotable(make([]byte, 0, 2048), &res.Inventory.Notable[i])); err != nil {
 					return err
 				}
 			}

@@ -40,8 +40,10 @@ import (
 // namespace.
 const watchChildEnv = "TRIPLINE_WATCH_CHILD"
 
-// watchDeadline bounds every wait for the daemon: its ready line, an event, its exit.
-const watchDeadline = 10 * time.Second
+// watchDeadline bounds every wait for the daemon: its ready line, an event, its exit. It catches
+// a hang and measures nothing: at load 15 (other sessions building on 2 cores) a daemon's start
+// took more than 10 s, and a passing run never waits for the bound.
+const watchDeadline = 30 * time.Second
 
 // logBuffer collects a child's output and wakes a waiter on every write.
 type logBuffer struct {
