@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
+	"fmt"
 
 	"github.com/tripline/tripline/proc"
 )
@@ -162,15 +163,18 @@ func keyActors(ctx context.Context, tx *sql.Tx) error {
 	}
 }
 
-// actorCache decodes each actor of a query once while it is among the last few seen: a burst of
-// changes by one process shares one decoded actor. Rows share the *proc.Actor; nobody changes it.
+// actorCache decodes each actor of a query once while it is among the last maxCachedActors
+// seen: the many changes of one process share one decoded actor. Rows share the *proc.Actor;
+// nobody changes it.
 type actorCache struct {
 	byID map[int64]*proc.Actor
 }
 
-// maxCachedActors bounds the cache, so that a query over many distinct actors stays small.
-const maxCachedActors = 1024
+// maxCachedActors bounds the cache (a decoded actor with its parent is about 1 KB), so that a
+// query over many distinct actors stays within a few MB.
+const maxCachedActors = 8192
 
+// get returns the actor id, whose JSON (read with the row) is js: nil when the row has none.
 func (c *actorCache) get(id sql.NullInt64, js sql.RawBytes) *proc.Actor {
 	if !id.Valid {
 		return nil
@@ -178,9 +182,16 @@ func (c *actorCache) get(id sql.NullInt64, js sql.RawBytes) *proc.Actor {
 	if a, ok := c.byID[id.Int64]; ok {
 		return a
 	}
-	a := decodeActorBytes(js)
+	var a *proc.Actor
+	if js == nil {
+		// Only an edit outside tripline removes an actor a row refers to ('history --verify'
+		// names the row); the row is still shown.
+		a = &proc.Actor{Attribution: proc.AttrNone, Why: fmt.Sprintf("the recorded actor (%d) is missing from the database", id.Int64)}
+	} else {
+		a = decodeActorBytes(js)
+	}
 	if c.byID == nil || len(c.byID) >= maxCachedActors {
-		c.byID = make(map[int64]*proc.Actor, 64)
+		c.byID = make(map[int64]*proc.Actor, 256)
 	}
 	c.byID[id.Int64] = a
 	return a

@@ -240,12 +240,15 @@ func historySQL(q HistoryQuery) (string, []any, error) {
 	}
 	// Seal rows are the chain's, not changes of a path: VerifyChain and VerifyBaseline read them.
 	where = append(where, "source != '"+string(SourceApproval)+"'")
-	sqlq := "SELECT " + chainCols + " FROM " + chainFrom + " WHERE " + strings.Join(where, " AND ") + " ORDER BY history.id"
+	sqlq := "SELECT " + listCols + " FROM " + chainFrom + " WHERE " + strings.Join(where, " AND ") + " ORDER BY history.id"
 	if q.Limit > 0 {
 		sqlq += fmt.Sprintf(" LIMIT %d", q.Limit)
 	}
 	return sqlq, args, nil
 }
+
+// listCols are what EachHistory reads of a row and its actor, FROM chainFrom.
+const listCols = "history.id, time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, by, hash, read_ns, old_entry, new_entry, actor_id, actors.json"
 
 // EachHistory calls f with each row q selects, oldest first, one at a time: memory stays flat
 // however many rows match. An error from f stops the walk and is returned.
@@ -259,11 +262,11 @@ func (db *DB) EachHistory(ctx context.Context, q HistoryQuery, f func(HistoryRow
 		return db.wrap(err)
 	}
 	defer rows.Close()
+	var actors actorCache
 	// The entry and actor columns are read as raw bytes into buffers kept from row to row, not
 	// as new strings: they are decoded at once and only the decoded values are kept. An actor is
-	// decoded once while it is among the last ones seen (actorCache).
+	// decoded only when it is not among the ones decoded last (actorCache).
 	var old, cur, oldB, curB, actor sql.RawBytes
-	var actors actorCache
 	for rows.Next() {
 		// Scan sets a buffer to nil for NULL, and appending "" to a nil buffer leaves it nil: an
 		// empty buffer that is not nil keeps "" (not JSON: an error) apart from NULL.
@@ -274,7 +277,7 @@ func (db *DB) EachHistory(ctx context.Context, q HistoryQuery, f func(HistoryRow
 		}
 		var c chainRow
 		if err := rows.Scan(&c.ID, &c.TimeNS, &c.RunID, &c.Source, &c.Path, &c.Location, &c.Kind, &c.Flags, &old, &cur,
-			&c.Rule, &c.Severity, &c.Verdict, &c.Hits, &actor, &c.By, &c.Hash, &c.ReadNS, &oldB, &curB, &c.ActorID); err != nil {
+			&c.Rule, &c.Severity, &c.Verdict, &c.By, &c.Hash, &c.ReadNS, &oldB, &curB, &c.ActorID, &actor); err != nil {
 			return db.wrap(err)
 		}
 		h := HistoryRow{ID: c.ID, TimeNS: c.TimeNS, ReadNS: c.ReadNS.Int64, RunID: c.RunID.Int64, Source: Source(c.Source), Path: c.Path, Location: c.Location,
