@@ -50,17 +50,6 @@ func (db *DB) LastApprovals(ctx context.Context) ([]Approval, error) {
 	return out, db.wrap(rows.Err())
 }
 
-func decodeStoredEntry(s sql.NullString) (*baseline.Entry, error) {
-	if !s.Valid {
-		return nil, nil
-	}
-	var e baseline.Entry
-	if err := unmarshalEntry([]byte(s.String), &e); err != nil {
-		return nil, fmt.Errorf("stored entry is not valid JSON: %w", err)
-	}
-	return &e, nil
-}
-
 // Approvals are tamper-evident. Every transaction that changes the baseline ends with a seal: a
 // history row, in the hash chain like every other, that commits to the whole baseline as it then
 // is. Each baseline row has a leaf,

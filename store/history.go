@@ -319,17 +319,3 @@ func decodeActorBytes(b sql.RawBytes) *proc.Actor {
 	}
 	return &a
 }
-
-// decodeActor decodes the actor column of a history row; NULL and "" (rows of old versions) are
-// nobody. A value that does not decode (written by hand: the chain check says so) is shown as an
-// unknown actor that says why, so the rest of the history can still be read.
-func decodeActor(s sql.NullString) *proc.Actor {
-	if !s.Valid || s.String == "" {
-		return nil
-	}
-	var a proc.Actor
-	if err := unmarshalActor([]byte(s.String), &a); err != nil {
-		return &proc.Actor{Attribution: proc.AttrNone, Why: "the recorded actor does not decode: " + err.Error()}
-	}
-	return &a
-}
