@@ -28,7 +28,7 @@ type Approval struct {
 // LastApprovals returns what the most recent acceptance (tripline baseline accept or update)
 // changed in the baseline, in path order; nil when there was none.
 func (db *DB) LastApprovals(ctx context.Context) ([]Approval, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT path, time_ns, by, old, new FROM history
+	rows, err := db.r.QueryContext(ctx, `SELECT path, location, time_ns, by, old, new, old_entry, new_entry FROM history
 		WHERE run_id = (SELECT max(id) FROM runs WHERE kind = 'accept') AND source = 'accept' ORDER BY path`)
 	if err != nil {
 		return nil, db.wrap(err)
@@ -37,30 +37,17 @@ func (db *DB) LastApprovals(ctx context.Context) ([]Approval, error) {
 	var out []Approval
 	for rows.Next() {
 		var a Approval
-		var old, cur sql.NullString
-		if err := rows.Scan(&a.Path, &a.TimeNS, &a.By, &old, &cur); err != nil {
+		var location string
+		var old, cur, oldB, curB []byte
+		if err := rows.Scan(&a.Path, &location, &a.TimeNS, &a.By, &old, &cur, &oldB, &curB); err != nil {
 			return nil, db.wrap(err)
 		}
-		if a.Old, err = decodeStoredEntry(old); err != nil {
-			return nil, fmt.Errorf("%s: history of %s: %w", db.path, baseline.QuotePath(a.Path), err)
-		}
-		if a.New, err = decodeStoredEntry(cur); err != nil {
+		if a.Old, a.New, err = rowEntries(a.Path, location, old, cur, oldB, curB); err != nil {
 			return nil, fmt.Errorf("%s: history of %s: %w", db.path, baseline.QuotePath(a.Path), err)
 		}
 		out = append(out, a)
 	}
 	return out, db.wrap(rows.Err())
-}
-
-func decodeStoredEntry(s sql.NullString) (*baseline.Entry, error) {
-	if !s.Valid {
-		return nil, nil
-	}
-	var e baseline.Entry
-	if err := unmarshalEntry([]byte(s.String), &e); err != nil {
-		return nil, fmt.Errorf("stored entry is not valid JSON: %w", err)
-	}
-	return &e, nil
 }
 
 // Approvals are tamper-evident. Every transaction that changes the baseline ends with a seal: a
@@ -274,6 +261,11 @@ func (g *grownBaseline) seal() (Seal, []byte) {
 	return Seal{Paths: int64(g.n), Root: hex.EncodeToString(h.Sum(nil)), Leaves: hex.EncodeToString(ls[:])}, short
 }
 
+// sqlAddSeal writes a seal row: its body is JSON in new. The statement is the same under schema
+// 4, whose migration seals, and since.
+const sqlAddSeal = `INSERT INTO history(id, time_ns, source, path, location, kind, flags, new, rule, severity, verdict, by, hash)
+	VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)`
+
 // sealTx appends a seal of the baseline as tx sees it after the row (headID, headHash) and
 // returns the seal row's id and hash. grown, when not nil, has the leaves of every row of the
 // baseline (Tx.grown), which is then not read back.
@@ -295,8 +287,8 @@ func sealTx(ctx context.Context, tx *sql.Tx, headID int64, headHash, by string, 
 	if row.Hash, err = rowHash(headHash, &row); err != nil {
 		return 0, "", err
 	}
-	if _, err := tx.ExecContext(ctx, sqlAddHistory, row.ID, row.TimeNS, nil, row.Source, row.Path, row.Location, row.Kind,
-		row.Flags, nil, row.New.String, row.Rule, row.Severity, row.Verdict, nil, nil, row.By, row.Hash); err != nil {
+	if _, err := tx.ExecContext(ctx, sqlAddSeal, row.ID, row.TimeNS, row.Source, row.Path, row.Location, row.Kind,
+		row.Flags, row.New.String, row.Rule, row.Severity, row.Verdict, row.By, row.Hash); err != nil {
 		return 0, "", err
 	}
 	if _, err := tx.ExecContext(ctx, "INSERT INTO approval_leaves(history_id, leaves) VALUES(?, ?)", row.ID, short); err != nil {
@@ -432,7 +424,7 @@ func (db *DB) checkSeal(ctx context.Context, tx *sql.Tx, now Seal) (BaselineChec
 	}
 	var sealRow chainRow
 	var err error
-	err = sealRow.scan(tx.QueryRowContext(ctx, "SELECT "+chainCols+" FROM history WHERE source = ? AND kind = ? ORDER BY id DESC LIMIT 1",
+	err = sealRow.scan(tx.QueryRowContext(ctx, "SELECT "+chainCols+" FROM "+chainFrom+" WHERE source = ? AND kind = ? ORDER BY history.id DESC LIMIT 1",
 		SourceApproval, KindSealed))
 	if errors.Is(err, sql.ErrNoRows) {
 		if now.Paths == 0 {
@@ -508,7 +500,7 @@ func (db *DB) checkSeal(ctx context.Context, tx *sql.Tx, now Seal) (BaselineChec
 func (db *DB) sealLinks(ctx context.Context, tx *sql.Tx, seal *chainRow) (string, error) {
 	var prev chainRow
 	prevHash := ""
-	err := prev.scan(tx.QueryRowContext(ctx, "SELECT "+chainCols+" FROM history WHERE id < ? ORDER BY id DESC LIMIT 1", seal.ID))
+	err := prev.scan(tx.QueryRowContext(ctx, "SELECT "+chainCols+" FROM "+chainFrom+" WHERE history.id < ? ORDER BY history.id DESC LIMIT 1", seal.ID))
 	switch {
 	case err == nil:
 		prevHash = prev.Hash
@@ -523,7 +515,7 @@ func (db *DB) sealLinks(ctx context.Context, tx *sql.Tx, seal *chainRow) (string
 		return fmt.Sprintf("history row %d, the newest seal of the baseline, was edited: its content no longer matches its hash", seal.ID), nil
 	}
 	var next chainRow
-	err = next.scan(tx.QueryRowContext(ctx, "SELECT "+chainCols+" FROM history WHERE id > ? ORDER BY id LIMIT 1", seal.ID))
+	err = next.scan(tx.QueryRowContext(ctx, "SELECT "+chainCols+" FROM "+chainFrom+" WHERE history.id > ? ORDER BY history.id LIMIT 1", seal.ID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

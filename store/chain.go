@@ -17,6 +17,9 @@ import (
 //	sha256("tripline-history-1\x00" || previous hash (32 bytes; zeros before the first row) ||
 //	       each column of the row, in schema order, as a length-prefixed field)
 //
+// where the actor column is the JSON of the row's actor (kept once in the actors table since
+// schema 8), and the compact entries of schema 8 follow the columns of schema 5 (rowHash).
+//
 // so editing a row, deleting one, inserting one or changing an id breaks the chain at that row,
 // and `tripline history --verify` names it. Its limit: whoever can write the database can also
 // recompute every hash after the rows they changed. What makes that detectable is a copy of the
@@ -24,6 +27,10 @@ import (
 // tripline.history.hash, and the export's header carries the head).
 
 const chainDomain = "tripline-history-1\x00"
+
+// entriesMarker precedes the compact entries (schema 8) in a row's hash: the fields after it are
+// old_entry and new_entry, each present or NULL.
+const entriesMarker = "entries-1"
 
 // chainRow is a history row as the chain sees it: every column, NULLs distinct from "".
 type chainRow struct {
@@ -39,17 +46,26 @@ type chainRow struct {
 	// ReadNS (schema 5) is hashed only when set: rows without it, all rows before schema 5
 	// among them, hash as they always did.
 	ReadNS sql.NullInt64
+	// OldEntry and NewEntry (schema 8) are the compact entries (entrycodec.go) of the rows
+	// written since; nil (NULL) in older rows, which keep theirs in Old and New. They are hashed
+	// only when one is set, after a marker, so older rows hash as they always did.
+	OldEntry, NewEntry []byte
+	// ActorID (schema 8) is the row's actor in the actors table; Actor is that actor's JSON,
+	// which is what the chain covers (the id is only where it is stored).
+	ActorID sql.NullInt64
 }
 
 // chainCols3 are the columns of schemas 3 and 4, which their migrations' Go steps read.
+// chainCols are a row's columns since schema 8, with its actor's JSON, read FROM chainFrom.
 const (
 	chainCols3 = "id, time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actor, by, hash"
-	chainCols  = chainCols3 + ", read_ns"
+	chainCols  = "history.id, time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actors.json, by, hash, read_ns, old_entry, new_entry, actor_id"
+	chainFrom  = "history LEFT JOIN actors ON actors.id = history.actor_id"
 )
 
 func (r *chainRow) scan(s scanner) error {
 	return s.Scan(&r.ID, &r.TimeNS, &r.RunID, &r.Source, &r.Path, &r.Location, &r.Kind, &r.Flags, &r.Old, &r.New,
-		&r.Rule, &r.Severity, &r.Verdict, &r.Hits, &r.Actor, &r.By, &r.Hash, &r.ReadNS)
+		&r.Rule, &r.Severity, &r.Verdict, &r.Hits, &r.Actor, &r.By, &r.Hash, &r.ReadNS, &r.OldEntry, &r.NewEntry, &r.ActorID)
 }
 
 // scan3 reads the columns of chainCols3.
@@ -97,6 +113,11 @@ func rowHash(prev string, r *chainRow) (string, error) {
 	field(true, r.By)
 	if r.ReadNS.Valid {
 		field(true, strconv.FormatInt(r.ReadNS.Int64, 10))
+	}
+	if r.OldEntry != nil || r.NewEntry != nil {
+		field(true, entriesMarker)
+		field(r.OldEntry != nil, string(r.OldEntry))
+		field(r.NewEntry != nil, string(r.NewEntry))
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
@@ -215,15 +236,19 @@ func (db *DB) VerifyChainHead(ctx context.Context, kept string) (ChainResult, er
 	if kept != "" && kept == prev {
 		res.KeptID = aid
 	}
-	rows, err := tx.QueryContext(ctx, "SELECT "+chainCols+" FROM history ORDER BY id")
+	rows, err := tx.QueryContext(ctx, "SELECT "+chainCols+", "+actorCols+" FROM "+chainFrom+" ORDER BY history.id")
 	if err != nil {
 		return res, db.wrap(err)
 	}
 	defer rows.Close()
 	prevID := aid
+	checked := map[int64]bool{} // the actors whose indexed columns were compared with their JSON
 	for rows.Next() {
 		var r chainRow
-		if err := r.scan(rows); err != nil {
+		var cols actorColumns
+		if err := rows.Scan(&r.ID, &r.TimeNS, &r.RunID, &r.Source, &r.Path, &r.Location, &r.Kind, &r.Flags, &r.Old, &r.New,
+			&r.Rule, &r.Severity, &r.Verdict, &r.Hits, &r.Actor, &r.By, &r.Hash, &r.ReadNS, &r.OldEntry, &r.NewEntry, &r.ActorID,
+			&cols.PID, &cols.UID, &cols.EUID, &cols.LoginUID, &cols.Exe); err != nil {
 			return res, db.wrap(err)
 		}
 		res.Rows++
@@ -252,6 +277,16 @@ func (db *DB) VerifyChainHead(ctx context.Context, kept string) (ChainResult, er
 				res.Problem = fmt.Sprintf("row %d was edited: its content no longer matches its hash (or row %d was edited together with its hash)", r.ID, prevID)
 			}
 			return res, nil
+		}
+		// The chain covers an actor's JSON; the columns the filters search are copies of it, and
+		// an edited copy would hide a row from --pid, --user or --exe.
+		if r.ActorID.Valid && r.Actor.Valid && !checked[r.ActorID.Int64] {
+			if want := actorColumnsOf(r.Actor.String); cols != want {
+				res.BadRow = r.ID
+				res.Problem = fmt.Sprintf("row %d: actor %d's indexed columns (pid, uid, euid, loginuid, exe) were edited: they no longer match its recorded JSON, so the actor filters would miss it", r.ID, r.ActorID.Int64)
+				return res, nil
+			}
+			checked[r.ActorID.Int64] = true
 		}
 		prev, prevID = r.Hash, r.ID
 		res.Head, res.HeadID = r.Hash, r.ID
@@ -354,6 +389,10 @@ func (db *DB) Prune(ctx context.Context, beforeNS, keepRows int64) (PruneResult,
 	res.Rows, _ = r.RowsAffected()
 	res.AnchorID = cutoff
 	if _, err := tx.tx.ExecContext(ctx, "DELETE FROM approval_leaves WHERE history_id <= ?", cutoff); err != nil {
+		return res, db.wrap(err)
+	}
+	// Actors no row refers to any more.
+	if _, err := tx.tx.ExecContext(ctx, "DELETE FROM actors WHERE NOT EXISTS (SELECT 1 FROM history WHERE actor_id = actors.id)"); err != nil {
 		return res, db.wrap(err)
 	}
 	if reseal {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -88,7 +89,7 @@ func execW(t *testing.T, db *DB, q string, args ...any) {
 func readChainRow(t *testing.T, db *DB, id int64) chainRow {
 	t.Helper()
 	var r chainRow
-	if err := r.scan(db.w.QueryRow("SELECT "+chainCols+" FROM history WHERE id = ?", id)); err != nil {
+	if err := r.scan(db.w.QueryRow("SELECT "+chainCols+" FROM "+chainFrom+" WHERE history.id = ?", id)); err != nil {
 		t.Fatalf("row %d: %v", id, err)
 	}
 	return r
@@ -187,12 +188,15 @@ func TestChainEdited(t *testing.T) {
 		{"path same length", "UPDATE history SET path = '/etc/crontaB' WHERE id = ?", 7},
 		{"verdict", "UPDATE history SET verdict = 'accepted' WHERE id = ?", 7},
 		{"severity", "UPDATE history SET severity = 'none' WHERE id = ?", 7},
-		{"actor to NULL", "UPDATE history SET actor = NULL WHERE id = ?", 6},
-		{"actor to a value", "UPDATE history SET actor = '{\"pid\":1}' WHERE id = ?", 7},
-		{"actor to empty string", "UPDATE history SET actor = '' WHERE id = ?", 7},
-		{"old to NULL", "UPDATE history SET old = NULL WHERE id = ?", 7},
-		{"old to empty string", "UPDATE history SET old = '' WHERE id = ?", 7},
-		{"new edited", "UPDATE history SET new = replace(new, '\"mode\":', '\"mode\":1') WHERE id = ?", 7},
+		{"actor to NULL", "UPDATE history SET actor_id = NULL WHERE id = ?", 6},
+		{"actor to a value", "UPDATE history SET actor_id = (SELECT actor_id FROM history WHERE id = 6) WHERE id = ?", 7},
+		{"actor's JSON edited", "UPDATE actors SET json = '{\"pid\":1}' WHERE id = (SELECT actor_id FROM history WHERE id = ?)", 6},
+		{"actor's JSON to empty string", "UPDATE actors SET json = '' WHERE id = (SELECT actor_id FROM history WHERE id = ?)", 6},
+		{"old to NULL", "UPDATE history SET old_entry = NULL WHERE id = ?", 7},
+		{"old to empty blob", "UPDATE history SET old_entry = X'' WHERE id = ?", 7},
+		{"old as JSON too", "UPDATE history SET old = '{\"path\":\"/etc/crontab\"}' WHERE id = ?", 7},
+		{"new edited", "UPDATE history SET new_entry = zeroblob(length(new_entry)) WHERE id = ?", 7},
+		{"new moved to old", "UPDATE history SET old_entry = new_entry, new_entry = old_entry WHERE id = ?", 7},
 		{"time_ns", "UPDATE history SET time_ns = time_ns + 1 WHERE id = ?", 7},
 		{"run_id", "UPDATE history SET run_id = NULL WHERE id = ?", 7},
 		{"flags", "UPDATE history SET flags = '' WHERE id = ?", 7},
@@ -213,7 +217,7 @@ func TestChainEdited(t *testing.T) {
 			id := e.id
 			before := readChainRow(t, db, id)
 			execW(t, db, e.sql, id)
-			if after := readChainRow(t, db, id); before == after {
+			if after := readChainRow(t, db, id); reflect.DeepEqual(before, after) {
 				t.Fatalf("%s did not change row %d", e.sql, id)
 			}
 			res := verify(t, db)
@@ -320,9 +324,9 @@ func TestChainReordered(t *testing.T) {
 		a, b := readChainRow(t, db, 4), readChainRow(t, db, 7)
 		set := func(id int64, r chainRow) {
 			execW(t, db, `UPDATE history SET time_ns=?, run_id=?, source=?, path=?, location=?, kind=?, flags=?, old=?, new=?,
-				rule=?, severity=?, verdict=?, hits=?, actor=?, by=?, hash=? WHERE id = ?`,
+				rule=?, severity=?, verdict=?, hits=?, actor_id=?, by=?, hash=?, old_entry=?, new_entry=? WHERE id = ?`,
 				r.TimeNS, r.RunID, r.Source, r.Path, r.Location, r.Kind, r.Flags, r.Old, r.New, r.Rule, r.Severity, r.Verdict,
-				r.Hits, r.Actor, r.By, r.Hash, id)
+				r.Hits, r.ActorID, r.By, r.Hash, r.OldEntry, r.NewEntry, id)
 		}
 		set(4, b)
 		set(7, a)
@@ -358,7 +362,8 @@ func TestChainReordered(t *testing.T) {
 		for id := int64(10); id >= 5; id-- {
 			execW(t, db, "UPDATE history SET id = id + 1 WHERE id = ?", id)
 		}
-		execW(t, db, "INSERT INTO history SELECT 5, time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actor, by, hash, read_ns FROM history WHERE id = 4")
+		execW(t, db, `INSERT INTO history(id, time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actor_id, by, hash, read_ns, old_entry, new_entry)
+			SELECT 5, time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actor_id, by, hash, read_ns, old_entry, new_entry FROM history WHERE id = 4`)
 		res := verify(t, db)
 		if res.OK || res.BadRow != 5 {
 			t.Errorf("%+v; want BadRow 5", res)

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"math"
 	"reflect"
@@ -334,7 +333,8 @@ func TestStates(t *testing.T) {
 type historyRow struct {
 	runID                               sql.NullInt64
 	source, path, location, kind, flags string
-	old, new, hits, actor               sql.NullString
+	old, new                            *baseline.Entry // from either encoding (rowEntries)
+	hits, actor                         sql.NullString  // actor: the actor's JSON, from the actors table
 	rule, severity, verdict, by         string
 	timeNS                              int64
 }
@@ -342,7 +342,8 @@ type historyRow struct {
 func historyRows(t testing.TB, path string) []historyRow {
 	t.Helper()
 	rows, err := rawOpen(t, path, "mode=ro").Query(`SELECT time_ns, run_id, source, path, location, kind, flags, old, new,
-		rule, severity, verdict, hits, actor, by FROM history WHERE source != 'approval' ORDER BY id`)
+		old_entry, new_entry, rule, severity, verdict, hits, actors.json, by FROM history LEFT JOIN actors ON actors.id = actor_id
+		WHERE source != 'approval' ORDER BY history.id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,9 +351,13 @@ func historyRows(t testing.TB, path string) []historyRow {
 	var out []historyRow
 	for rows.Next() {
 		var r historyRow
-		if err := rows.Scan(&r.timeNS, &r.runID, &r.source, &r.path, &r.location, &r.kind, &r.flags, &r.old, &r.new,
-			&r.rule, &r.severity, &r.verdict, &r.hits, &r.actor, &r.by); err != nil {
+		var old, cur, oldB, curB []byte
+		if err := rows.Scan(&r.timeNS, &r.runID, &r.source, &r.path, &r.location, &r.kind, &r.flags, &old, &cur,
+			&oldB, &curB, &r.rule, &r.severity, &r.verdict, &r.hits, &r.actor, &r.by); err != nil {
 			t.Fatal(err)
+		}
+		if r.old, r.new, err = rowEntries(r.path, r.location, old, cur, oldB, curB); err != nil {
+			t.Fatalf("row of %q: %v", r.path, err)
 		}
 		out = append(out, r)
 	}
@@ -360,18 +365,6 @@ func historyRows(t testing.TB, path string) []historyRow {
 		t.Fatal(err)
 	}
 	return out
-}
-
-func decodeEntry(t testing.TB, s sql.NullString) *baseline.Entry {
-	t.Helper()
-	if !s.Valid {
-		return nil
-	}
-	var e baseline.Entry
-	if err := json.Unmarshal([]byte(s.String), &e); err != nil {
-		t.Fatalf("stored entry %q: %v", s.String, err)
-	}
-	return &e
 }
 
 func TestHistory(t *testing.T) {
@@ -411,28 +404,28 @@ func TestHistory(t *testing.T) {
 	r := rows[0]
 	if r.timeNS != 11 || r.runID != (sql.NullInt64{Int64: run, Valid: true}) || r.source != "scan" || r.kind != "created" ||
 		r.location != "cron" || r.flags != "exec,suid" || r.rule != "new-exec" || r.severity != "high" ||
-		r.verdict != "alert" || r.by != "root" || r.hits.String != `["a","b"]` || r.actor.Valid || r.old.Valid {
+		r.verdict != "alert" || r.by != "root" || r.hits.String != `["a","b"]` || r.actor.Valid || r.old != nil {
 		t.Errorf("row 1 = %+v", r)
 	}
-	if e := decodeEntry(t, r.new); e == nil || *e != cur {
+	if e := r.new; e == nil || *e != cur {
 		t.Errorf("row 1 new = %+v, want %+v", e, cur)
 	}
 	r = rows[1]
-	if e := decodeEntry(t, r.old); e == nil || *e != old {
+	if e := r.old; e == nil || *e != old {
 		t.Errorf("row 2 old = %+v, want %+v", e, old)
 	}
-	if e := decodeEntry(t, r.new); e == nil || *e != cur {
+	if e := r.new; e == nil || *e != cur {
 		t.Errorf("row 2 new = %+v, want %+v", e, cur)
 	}
 	if r.actor.String != `{"attribution":"live","pid":42,"process":{"pid":42,"ppid":0,"name":"","exe":"/usr/bin/vi","start_ticks":0,"uid":0,"euid":0,"gid":0,"egid":0,"loginuid":0,"sessionid":0}}` || r.hits.Valid || r.flags != "" {
 		t.Errorf("row 2 = %+v", r)
 	}
 	r = rows[2]
-	if r.runID.Valid || r.new.Valid || !r.old.Valid {
+	if r.runID.Valid || r.new != nil || r.old == nil {
 		t.Errorf("row 3 (no run, no new) = %+v", r)
 	}
 	r = rows[3]
-	if r.old.Valid || r.new.Valid || r.path != "/x\ny" {
+	if r.old != nil || r.new != nil || r.path != "/x\ny" {
 		t.Errorf("row 4 (typed nil entries) = %+v", r)
 	}
 

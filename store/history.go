@@ -70,28 +70,40 @@ func jsonOrNull(v any) (any, error) {
 
 // AddHistory appends a record.
 func (t *Tx) AddHistory(ctx context.Context, r *Record) error {
-	old, err := jsonOrNull(r.Old)
-	if err != nil {
-		return err
+	t.entryBuf = encodeEntry(t.entryBuf[:0], r.Old, entryRef(r.Path, r.Location, nil))
+	var old, cur []byte
+	if r.Old != nil {
+		old = t.entryBuf
 	}
-	cur, err := jsonOrNull(r.New)
-	if err != nil {
-		return err
+	if r.New != nil {
+		// Appended after old in the same buffer; old keeps its bytes (its slice ends before).
+		start := len(t.entryBuf)
+		t.entryBuf = encodeEntry(t.entryBuf, r.New, entryRef(r.Path, r.Location, r.Old))
+		cur = t.entryBuf[start:]
+		if r.Old != nil {
+			old = t.entryBuf[:start]
+		}
 	}
 	hits, err := jsonOrNull(r.Hits)
 	if err != nil {
 		return err
 	}
-	var actor any
-	switch {
-	case r.Actor == nil:
-	case r.Actor == t.lastActor:
-		actor = t.lastActorJSON // the caller never changes an actor it has recorded
-	default:
-		if actor, err = jsonOrNull(r.Actor); err != nil {
-			return err
+	var actorID any
+	var actorJSON sql.NullString
+	if r.Actor != nil {
+		if r.Actor != t.lastActor { // the caller never changes an actor it has recorded
+			b, err := json.Marshal(r.Actor)
+			if err != nil {
+				return err
+			}
+			id, err := t.actorID(ctx, r.Actor, string(b))
+			if err != nil {
+				return err
+			}
+			t.lastActor, t.lastActorJSON, t.lastActorID = r.Actor, string(b), id
 		}
-		t.lastActor, t.lastActorJSON = r.Actor, actor
+		actorID = t.lastActorID
+		actorJSON = sql.NullString{String: t.lastActorJSON, Valid: true}
 	}
 	if !t.headKnown {
 		if t.headID, t.headHash, err = head(ctx, t.tx); err != nil {
@@ -100,26 +112,23 @@ func (t *Tx) AddHistory(ctx context.Context, r *Record) error {
 		t.headKnown = true
 	}
 	row := chainRow{ID: t.headID + 1, TimeNS: r.TimeNS, Source: string(r.Source), Path: r.Path, Location: r.Location, Kind: string(r.Kind),
-		Flags: strings.Join(r.Flags, ","), Old: nullString(old), New: nullString(cur), Rule: r.Rule, Severity: r.Severity,
-		Verdict: string(r.Verdict), Hits: nullString(hits), Actor: nullString(actor), By: r.By}
-	var run any
+		Flags: strings.Join(r.Flags, ","), OldEntry: old, NewEntry: cur, Rule: r.Rule, Severity: r.Severity,
+		Verdict: string(r.Verdict), Hits: nullString(hits), Actor: actorJSON, By: r.By}
+	var run, read any
 	if r.RunID != 0 {
 		run = r.RunID
 		row.RunID = sql.NullInt64{Int64: r.RunID, Valid: true}
 	}
 	if r.ReadNS != 0 {
+		read = r.ReadNS
 		row.ReadNS = sql.NullInt64{Int64: r.ReadNS, Valid: true}
 	}
 	if row.Hash, err = rowHash(t.headHash, &row); err != nil {
 		return fmt.Errorf("database %s: corrupt history (%v); 'tripline history --verify' says more", t.db.path, err)
 	}
-	args := []any{row.ID, r.TimeNS, run, row.Source, r.Path, r.Location, row.Kind, row.Flags, old, cur,
-		r.Rule, r.Severity, row.Verdict, hits, actor, r.By, row.Hash}
-	q := sqlAddHistory
-	if row.ReadNS.Valid {
-		q, args = sqlAddHistoryRead, append(args, r.ReadNS)
-	}
-	if err := t.exec(ctx, q, args...); err != nil {
+	// nil []byte binds as NULL.
+	if err := t.exec(ctx, sqlAddHistory, row.ID, r.TimeNS, run, row.Source, r.Path, r.Location, row.Kind, row.Flags, old, cur,
+		r.Rule, r.Severity, row.Verdict, hits, actorID, r.By, row.Hash, read); err != nil {
 		return err
 	}
 	t.headID, t.headHash = row.ID, row.Hash
@@ -181,8 +190,8 @@ func (db *DB) History(ctx context.Context, q HistoryQuery) ([]HistoryRow, error)
 	return out, err
 }
 
-// historySQL builds the query of q. The actor filters use exactly the expressions the indexes of
-// schema 7 are on, so that SQLite uses them (history_index_test.go checks the plans).
+// historySQL builds the query of q. The actor filters are answered from the indexes of the actors
+// table and history_actor (history_index_test.go checks the plans).
 func historySQL(q HistoryQuery) (string, []any, error) {
 	var where []string
 	var args []any
@@ -194,21 +203,23 @@ func historySQL(q HistoryQuery) (string, []any, error) {
 		// look the window up in history_time and sort. The first id in the window bounds the
 		// walk instead: every row with time_ns >= since has an id >= it, so the result is the
 		// same even where the clock stepped back.
-		where = append(where, "id >= (SELECT min(id) FROM history INDEXED BY history_time WHERE time_ns >= ?)", "time_ns >= ?")
+		where = append(where, "history.id >= (SELECT min(id) FROM history INDEXED BY history_time WHERE time_ns >= ?)", "time_ns >= ?")
 		args = append(args, q.SinceNS, q.SinceNS)
 	}
 	if q.UntilNS != 0 {
 		where, args = append(where, "time_ns < ?"), append(args, q.UntilNS)
 	}
+	// The actor filters look the actors up in their own indexes, then their rows in
+	// history_actor (schema 8).
 	if q.PID != 0 {
-		where, args = append(where, "json_extract(CASE WHEN json_valid(actor) THEN actor END, '$.pid') = ?"), append(args, q.PID)
+		where, args = append(where, "history.actor_id IN (SELECT id FROM actors WHERE pid = ?)"), append(args, q.PID)
 	}
 	if q.UID >= 0 {
-		where = append(where, "(json_extract(CASE WHEN json_valid(actor) THEN actor END, '$.process.uid') = ? OR json_extract(CASE WHEN json_valid(actor) THEN actor END, '$.process.euid') = ? OR json_extract(CASE WHEN json_valid(actor) THEN actor END, '$.process.loginuid') = ?)")
+		where = append(where, "history.actor_id IN (SELECT id FROM actors WHERE uid = ? OR euid = ? OR loginuid = ?)")
 		args = append(args, q.UID, q.UID, q.UID)
 	}
 	if q.Exe != "" {
-		where, args = append(where, "json_extract(CASE WHEN json_valid(actor) THEN actor END, '$.process.exe') = ?"), append(args, q.Exe)
+		where, args = append(where, "history.actor_id IN (SELECT id FROM actors WHERE exe = ?)"), append(args, q.Exe)
 	}
 	if q.Location != "" {
 		where, args = append(where, "location = ?"), append(args, q.Location)
@@ -229,12 +240,15 @@ func historySQL(q HistoryQuery) (string, []any, error) {
 	}
 	// Seal rows are the chain's, not changes of a path: VerifyChain and VerifyBaseline read them.
 	where = append(where, "source != '"+string(SourceApproval)+"'")
-	sqlq := "SELECT " + chainCols + " FROM history WHERE " + strings.Join(where, " AND ") + " ORDER BY id"
+	sqlq := "SELECT " + listCols + " FROM " + chainFrom + " WHERE " + strings.Join(where, " AND ") + " ORDER BY history.id"
 	if q.Limit > 0 {
 		sqlq += fmt.Sprintf(" LIMIT %d", q.Limit)
 	}
 	return sqlq, args, nil
 }
+
+// listCols are what EachHistory reads of a row and its actor, FROM chainFrom.
+const listCols = "history.id, time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, by, hash, read_ns, old_entry, new_entry, actor_id, actors.json"
 
 // EachHistory calls f with each row q selects, oldest first, one at a time: memory stays flat
 // however many rows match. An error from f stops the walk and is returned.
@@ -248,20 +262,22 @@ func (db *DB) EachHistory(ctx context.Context, q HistoryQuery, f func(HistoryRow
 		return db.wrap(err)
 	}
 	defer rows.Close()
+	var actors actorCache
 	// The entry and actor columns are read as raw bytes into buffers kept from row to row, not
-	// as new strings: they are decoded at once and only the decoded values are kept.
-	var old, cur, actor sql.RawBytes
+	// as new strings: they are decoded at once and only the decoded values are kept. An actor is
+	// decoded only when it is not among the ones decoded last (actorCache).
+	var old, cur, oldB, curB, actor sql.RawBytes
 	for rows.Next() {
 		// Scan sets a buffer to nil for NULL, and appending "" to a nil buffer leaves it nil: an
 		// empty buffer that is not nil keeps "" (not JSON: an error) apart from NULL.
-		for _, b := range []*sql.RawBytes{&old, &cur, &actor} {
+		for _, b := range []*sql.RawBytes{&old, &cur, &oldB, &curB, &actor} {
 			if *b == nil {
 				*b = sql.RawBytes{}
 			}
 		}
 		var c chainRow
 		if err := rows.Scan(&c.ID, &c.TimeNS, &c.RunID, &c.Source, &c.Path, &c.Location, &c.Kind, &c.Flags, &old, &cur,
-			&c.Rule, &c.Severity, &c.Verdict, &c.Hits, &actor, &c.By, &c.Hash, &c.ReadNS); err != nil {
+			&c.Rule, &c.Severity, &c.Verdict, &c.By, &c.Hash, &c.ReadNS, &oldB, &curB, &c.ActorID, &actor); err != nil {
 			return db.wrap(err)
 		}
 		h := HistoryRow{ID: c.ID, TimeNS: c.TimeNS, ReadNS: c.ReadNS.Int64, RunID: c.RunID.Int64, Source: Source(c.Source), Path: c.Path, Location: c.Location,
@@ -269,13 +285,10 @@ func (db *DB) EachHistory(ctx context.Context, q HistoryQuery, f func(HistoryRow
 		if c.Flags != "" {
 			h.Flags = strings.Split(c.Flags, ",")
 		}
-		if h.Old, err = decodeEntryBytes(old); err != nil {
+		if h.Old, h.New, err = rowEntries(c.Path, c.Location, old, cur, oldB, curB); err != nil {
 			return fmt.Errorf("%s: history row %d: %w", db.path, c.ID, err)
 		}
-		if h.New, err = decodeEntryBytes(cur); err != nil {
-			return fmt.Errorf("%s: history row %d: %w", db.path, c.ID, err)
-		}
-		h.Actor = decodeActorBytes(actor)
+		h.Actor = actors.get(c.ActorID, actor)
 		if err := f(h); err != nil {
 			return err
 		}
@@ -302,20 +315,6 @@ func decodeActorBytes(b sql.RawBytes) *proc.Actor {
 	}
 	var a proc.Actor
 	if err := unmarshalActor(b, &a); err != nil {
-		return &proc.Actor{Attribution: proc.AttrNone, Why: "the recorded actor does not decode: " + err.Error()}
-	}
-	return &a
-}
-
-// decodeActor decodes the actor column of a history row; NULL and "" (rows of old versions) are
-// nobody. A value that does not decode (written by hand: the chain check says so) is shown as an
-// unknown actor that says why, so the rest of the history can still be read.
-func decodeActor(s sql.NullString) *proc.Actor {
-	if !s.Valid || s.String == "" {
-		return nil
-	}
-	var a proc.Actor
-	if err := unmarshalActor([]byte(s.String), &a); err != nil {
 		return &proc.Actor{Attribution: proc.AttrNone, Why: "the recorded actor does not decode: " + err.Error()}
 	}
 	return &a

@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// The actor filters of 'history' are answered from an index (schema 6), not by decoding every
-// row's actor: SQLite's plan for each query names the index, and never a full scan of history.
+// The actor filters of 'history' are answered from indexes (schema 8: the actors table's, then
+// history_actor), not by decoding every row's actor: SQLite's plan for each query names the
+// indexes, and never a full scan of history.
 func TestHistoryActorFiltersUseIndex(t *testing.T) {
 	db, _ := openTest(t)
 	ctx := context.Background()
@@ -16,9 +17,9 @@ func TestHistoryActorFiltersUseIndex(t *testing.T) {
 		q     HistoryQuery
 		index []string
 	}{
-		{"--pid", HistoryQuery{PID: 4242, UID: -1}, []string{"history_actor_pid"}},
-		{"--user", HistoryQuery{UID: 1000}, []string{"history_actor_uid", "history_actor_euid", "history_actor_loginuid"}},
-		{"--exe", HistoryQuery{Exe: "/usr/bin/chmod", UID: -1}, []string{"history_actor_exe"}},
+		{"--pid", HistoryQuery{PID: 4242, UID: -1}, []string{"history_actor", "actors_pid"}},
+		{"--user", HistoryQuery{UID: 1000}, []string{"history_actor", "actors_uid", "actors_euid", "actors_loginuid"}},
+		{"--exe", HistoryQuery{Exe: "/usr/bin/chmod", UID: -1}, []string{"history_actor", "actors_exe"}},
 	} {
 		sqlq, args, err := historySQL(c.q)
 		if err != nil {

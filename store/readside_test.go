@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -48,8 +51,8 @@ func TestHistorySinceUsesIndex(t *testing.T) {
 	}{
 		{"--since", HistoryQuery{SinceNS: 5, UID: -1}, []string{"USING COVERING INDEX history_time", "USING INTEGER PRIMARY KEY (rowid>?)"}},
 		{"--since --until", HistoryQuery{SinceNS: 5, UntilNS: 9, UID: -1}, []string{"USING COVERING INDEX history_time", "INDEX history_time (time_ns>? AND time_ns<?)"}},
-		{"--since --pid", HistoryQuery{SinceNS: 5, PID: 7, UID: -1}, []string{"USING INDEX history_actor_pid"}},
-		{"--since --exe", HistoryQuery{SinceNS: 5, Exe: "/bin/sh", UID: -1}, []string{"USING INDEX history_actor_exe"}},
+		{"--since --pid", HistoryQuery{SinceNS: 5, PID: 7, UID: -1}, []string{"USING INDEX history_actor (actor_id=? AND rowid>?)", "INDEX actors_pid (pid=?)"}},
+		{"--since --exe", HistoryQuery{SinceNS: 5, Exe: "/bin/sh", UID: -1}, []string{"USING INDEX history_actor (actor_id=? AND rowid>?)", "INDEX actors_exe (exe=?)"}},
 	} {
 		plan := queryPlan(t, db, c.q)
 		for _, w := range c.want {
@@ -65,39 +68,75 @@ func TestHistorySinceUsesIndex(t *testing.T) {
 	}
 }
 
-// A database written at schema 5 gets the indexes of schema 6 when a newer tripline opens it; its
-// rows (and their chain) are untouched, and the filters return the same rows through the indexes,
-// including a row whose clock stepped back (recorded after a newer one).
-func TestActorIndexesOnSchema5Database(t *testing.T) {
-	path := t.TempDir() + "/five.db"
-	for _, name := range []string{"001_init.sql", "002_gaps.sql", "003_chain.sql", "004_approvals.sql", "005_read_time.sql"} {
+// legacyHistory makes a database of schema 7 holding recs as a schema-7 tripline wrote them:
+// entries and actor as JSON in the row, chained. It returns the chain's head.
+func legacyHistory(t *testing.T, path string, recs []*Record) string {
+	t.Helper()
+	for _, name := range []string{"001_init.sql", "002_gaps.sql", "003_chain.sql", "004_approvals.sql", "005_read_time.sql", "006_actor_index.sql", "007_package.sql"} {
 		body, err := migrationFS.ReadFile("migrations/" + name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		rawExec(t, path, string(body))
 	}
-	rawExec(t, path, fmt.Sprintf("PRAGMA user_version = 5; PRAGMA application_id = %d", applicationID))
-	// Rows as a schema-5 tripline writes them, chain included: written through AddHistory of a
-	// database opened here, then the version and the new indexes are taken back to schema 5.
-	db, err := Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
+	rawExec(t, path, fmt.Sprintf("PRAGMA user_version = 7; PRAGMA application_id = %d", applicationID))
+	h := rawOpen(t, path, "")
+	prev := ""
+	js := func(v any) sql.NullString {
+		if v == nil || reflect.ValueOf(v).IsNil() {
+			return sql.NullString{}
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sql.NullString{String: string(b), Valid: true}
 	}
+	for i, r := range recs {
+		row := chainRow{ID: int64(i + 1), TimeNS: r.TimeNS, Source: string(r.Source), Path: r.Path, Location: r.Location, Kind: string(r.Kind),
+			Flags: strings.Join(r.Flags, ","), Old: js(r.Old), New: js(r.New), Rule: r.Rule, Severity: r.Severity, Verdict: string(r.Verdict),
+			Hits: js(r.Hits), Actor: js(r.Actor), By: r.By}
+		if r.ReadNS != 0 {
+			row.ReadNS = sql.NullInt64{Int64: r.ReadNS, Valid: true}
+		}
+		var err error
+		if row.Hash, err = rowHash(prev, &row); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.Exec(`INSERT INTO history(id, time_ns, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actor, by, hash, read_ns)
+			VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, row.ID, row.TimeNS, row.Source, row.Path, row.Location, row.Kind, row.Flags,
+			row.Old, row.New, row.Rule, row.Severity, row.Verdict, row.Hits, row.Actor, row.By, row.Hash, row.ReadNS); err != nil {
+			t.Fatal(err)
+		}
+		prev = row.Hash
+	}
+	return prev
+}
+
+// A database written at schema 7 (entries and actors as JSON in every row, expression indexes
+// on the actor) is carried to schema 8 when a newer tripline opens it: each distinct actor goes
+// to the actors table once, the rows read back exactly as they were written, their chain still
+// verifies (and an edit of a moved actor still breaks it), and the actor filters return the same
+// rows through the new indexes, including a row whose clock stepped back.
+func TestCompactHistoryUpgradeFromSchema7(t *testing.T) {
+	path := t.TempDir() + "/seven.db"
 	base := time.Unix(1_700_000_000, 0).UnixNano()
 	times := []int64{base, base + 10, base + 20, base + 15, base + 30} // row 4's clock stepped back
+	var recs []*Record
 	for i, ts := range times {
-		a := &proc.Actor{Attribution: proc.AttrKernel, PID: int32(100 + i%2), Process: &proc.Process{PID: int32(100 + i%2), Exe: []string{"/usr/bin/chmod", "/usr/bin/cp"}[i%2], UID: int32(i % 2), EUID: int32(i % 2), LoginUID: 1000}}
-		rec := &Record{TimeNS: ts, Source: SourceEvent, Path: fmt.Sprintf("/etc/f%d", i), Location: "etc", Kind: "modified",
-			Flags: []string{"mode"}, Rule: "r", Severity: "high", Verdict: "alert", Actor: a, By: "root"}
-		commit(t, db, func(ctx context.Context, tx *Tx) error { return tx.AddHistory(ctx, rec) })
+		a := &proc.Actor{Attribution: proc.AttrKernel, PID: int32(100 + i%2), Process: &proc.Process{PID: int32(100 + i%2), Exe: []string{"/usr/bin/chmod", "/usr/bin/cp"}[i%2],
+			Args: []string{"chmod", "+x"}, UID: int32(i % 2), EUID: int32(i % 2), LoginUID: 1000}, Ancestors: []proc.Process{{PID: 1, Name: "init"}}}
+		old := testEntry(fmt.Sprintf("/etc/f%d", i), i)
+		cur := old
+		cur.Mode = 0o755
+		recs = append(recs, &Record{TimeNS: ts, Source: SourceEvent, Path: old.Path, Location: "etc", Kind: "modified",
+			Flags: []string{"mode"}, Old: &old, New: &cur, Rule: "r", Severity: "high", Verdict: "alert", Hits: []string{"r"}, Actor: a, By: "root"})
 	}
-	head := verify(t, db).Head
-	db.Close()
-	rawExec(t, path, "DROP INDEX history_actor_pid", "DROP INDEX history_actor_uid", "DROP INDEX history_actor_euid",
-		"DROP INDEX history_actor_loginuid", "DROP INDEX history_actor_exe", dropPackageColumns, "PRAGMA user_version = 5")
+	recs[2].Actor = nil // a scan's row
+	recs[2].Source = SourceScan
+	head := legacyHistory(t, path, recs)
 
-	db, err = Open(context.Background(), path)
+	db, err := Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,20 +144,36 @@ func TestActorIndexesOnSchema5Database(t *testing.T) {
 	if res := verify(t, db); !res.OK || res.Rows != 5 || res.Head != head {
 		t.Fatalf("the chain after the upgrade: %+v, want ok, 5 rows, head %s", res, head)
 	}
+	var actors int
+	if err := db.r.QueryRow("SELECT count(*) FROM actors").Scan(&actors); err != nil || actors != 2 {
+		t.Errorf("%d actors stored (%v), want 2: one per distinct actor", actors, err)
+	}
+	rows, err := db.History(context.Background(), HistoryQuery{UID: -1})
+	if err != nil || len(rows) != 5 {
+		t.Fatalf("History: %d rows, %v", len(rows), err)
+	}
+	for i, r := range rows {
+		if !reflect.DeepEqual(r.Old, recs[i].Old) || !reflect.DeepEqual(r.New, recs[i].New) || !reflect.DeepEqual(r.Actor, recs[i].Actor) {
+			t.Errorf("row %d reads back as old %+v new %+v actor %+v; written %+v %+v %+v", r.ID, r.Old, r.New, r.Actor, recs[i].Old, recs[i].New, recs[i].Actor)
+		}
+	}
 	for _, c := range []struct {
 		name  string
 		q     HistoryQuery
 		index string
 		want  []int64
 	}{
-		{"--pid 101", HistoryQuery{PID: 101, UID: -1}, "history_actor_pid", []int64{2, 4}},
-		{"--user 1", HistoryQuery{UID: 1}, "history_actor_uid", []int64{2, 4}},
-		{"--user 1000 (login uid)", HistoryQuery{UID: 1000}, "history_actor_loginuid", []int64{1, 2, 3, 4, 5}},
-		{"--exe", HistoryQuery{Exe: "/usr/bin/chmod", UID: -1}, "history_actor_exe", []int64{1, 3, 5}},
+		{"--pid 101", HistoryQuery{PID: 101, UID: -1}, "actors_pid", []int64{2, 4}},
+		{"--pid 100", HistoryQuery{PID: 100, UID: -1}, "actors_pid", []int64{1, 5}},
+		{"--user 1", HistoryQuery{UID: 1}, "actors_uid", []int64{2, 4}},
+		{"--user 0", HistoryQuery{UID: 0}, "actors_uid", []int64{1, 5}},
+		{"--user 1000 (login uid)", HistoryQuery{UID: 1000}, "actors_loginuid", []int64{1, 2, 4, 5}},
+		{"--exe", HistoryQuery{Exe: "/usr/bin/chmod", UID: -1}, "actors_exe", []int64{1, 5}},
 		{"--since", HistoryQuery{SinceNS: base + 15, UID: -1}, "history_time", []int64{3, 4, 5}},
 		{"--since after the step back", HistoryQuery{SinceNS: base + 16, UID: -1}, "history_time", []int64{3, 5}},
 		{"--since --until", HistoryQuery{SinceNS: base + 10, UntilNS: base + 20, UID: -1}, "history_time", []int64{2, 4}},
 		{"--since past the end", HistoryQuery{SinceNS: base + 31, UID: -1}, "history_time", nil},
+		{"--since --pid", HistoryQuery{SinceNS: base + 15, PID: 101, UID: -1}, "actors_pid", []int64{4}},
 	} {
 		if plan := queryPlan(t, db, c.q); !strings.Contains(plan, "INDEX "+c.index) {
 			t.Errorf("%s: the plan does not use %s:\n%s", c.name, c.index, plan)
@@ -134,6 +189,29 @@ func TestActorIndexesOnSchema5Database(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(c.want) {
 			t.Errorf("%s: rows %v, want %v", c.name, got, c.want)
 		}
+	}
+	// A new row by an actor recorded before the upgrade refers to the same actor.
+	same := *recs[1].Actor
+	rec := &Record{TimeNS: base + 40, Source: SourceEvent, Path: "/etc/f9", Location: "etc", Kind: "created", New: recs[1].New,
+		Severity: "high", Verdict: "alert", Actor: &same, By: "root"}
+	commit(t, db, func(ctx context.Context, tx *Tx) error { return tx.AddHistory(ctx, rec) })
+	if err := db.r.QueryRow("SELECT count(*) FROM actors").Scan(&actors); err != nil || actors != 2 {
+		t.Errorf("%d actors stored after a row by a known actor (%v), want 2", actors, err)
+	}
+	if res := verify(t, db); !res.OK || res.Rows != 6 || res.Head != rec.Hash {
+		t.Fatalf("the chain after a new row: %+v", res)
+	}
+	if rows, err := db.History(context.Background(), HistoryQuery{PID: 101, UID: -1}); err != nil || len(rows) != 3 || rows[2].ID != rec.ID {
+		t.Errorf("--pid 101 after a new row: %d rows, %v", len(rows), err)
+	}
+	// A moved actor is still covered by the chain, and its indexed copies by the check.
+	rawExec(t, path, "UPDATE actors SET pid = 7 WHERE pid = 101")
+	if res := verify(t, db); res.OK || res.BadRow != 2 || !strings.Contains(res.Problem, "indexed columns") {
+		t.Errorf("after editing an actor's pid column: %+v; want row 2, indexed columns", res)
+	}
+	rawExec(t, path, "UPDATE actors SET pid = 101 WHERE pid = 7", `UPDATE actors SET json = replace(json, '"uid":1', '"uid":0') WHERE pid = 101`)
+	if res := verify(t, db); res.OK || res.BadRow != 2 || !strings.Contains(res.Problem, "edited") {
+		t.Errorf("after editing an actor's JSON: %+v; want row 2 edited", res)
 	}
 }
 

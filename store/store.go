@@ -351,8 +351,9 @@ func rolledBack(ctx context.Context, tx *sql.Tx, ver int) error {
 
 // goSteps complete a migration with work SQL cannot do, in its transaction.
 var goSteps = map[string]func(context.Context, *sql.Tx) error{
-	"003_chain.sql":     backfillChain,
-	"004_approvals.sql": sealAtUpgrade,
+	"003_chain.sql":           backfillChain,
+	"004_approvals.sql":       sealAtUpgrade,
+	"008_compact_history.sql": keyActors,
 }
 
 func (db *DB) migrate(ctx context.Context) error {

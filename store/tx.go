@@ -18,10 +18,13 @@ type Tx struct {
 	headKnown bool
 	headID    int64
 	headHash  string
-	// The last actor AddHistory encoded, and its JSON: a burst of rows by one process shares one
-	// *proc.Actor, encoded once.
+	// The last actor AddHistory stored, its JSON and id: a burst of rows by one process shares
+	// one *proc.Actor, encoded and looked up once.
 	lastActor     *proc.Actor
-	lastActorJSON any
+	lastActorJSON string
+	lastActorID   int64
+	// entryBuf holds the encoded entries of the row being added.
+	entryBuf []byte
 	// The content store's size as this transaction left it, once read.
 	contentKnown bool
 	contentBytes int64
@@ -85,15 +88,12 @@ const (
 	sqlDeleteState = "DELETE FROM state WHERE path = ?"
 	sqlBaselineOf  = "SELECT " + rowCols + " FROM baseline WHERE path = ?"
 	sqlStateOf     = "SELECT " + rowCols + ", present, seen_ns FROM state WHERE path = ?"
-	sqlAddHistory  = `INSERT INTO history(id, time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actor, by, hash)
-		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
-	// A row of an event, with the time it was read (schema 5). sqlAddHistory stays the schema 3
-	// statement, which migration 4's seal runs.
-	sqlAddHistoryRead = `INSERT INTO history(id, time_ns, run_id, source, path, location, kind, flags, old, new, rule, severity, verdict, hits, actor, by, hash, read_ns)
+	// A row of the history since schema 8 (read_ns NULL for a scan's row).
+	sqlAddHistory = `INSERT INTO history(id, time_ns, run_id, source, path, location, kind, flags, old_entry, new_entry, rule, severity, verdict, hits, actor_id, by, hash, read_ns)
 		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 )
 
-var hotSQL = []string{sqlPutBaseline, sqlPutState, sqlDeleteState, sqlBaselineOf, sqlStateOf, sqlAddHistory, sqlAddHistoryRead}
+var hotSQL = []string{sqlPutBaseline, sqlPutState, sqlDeleteState, sqlBaselineOf, sqlStateOf, sqlAddHistory, sqlActorByKey, sqlAddActor}
 
 // prepare readies the hot statements on the writer. Preparing later, while a transaction holds
 // the only connection, would wait for that connection forever.

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tripline/tripline/internal/testenv"
+	"github.com/tripline/tripline/store"
 )
 
 // TestWatchSecondDaemonRefused starts two daemons on one database: the second exits 17 with one
@@ -271,18 +272,20 @@ func TestWatchWriteLockHeld(t *testing.T) {
 	if !strings.Contains(d.stderr.String(), "database unavailable") {
 		t.Errorf("no log line of the outage:\n%s", d.stderr)
 	}
-	var modes []int64
-	rows, err := openDBReadOnly(t, fx.db).Query("SELECT json_extract(new, '$.mode') FROM history WHERE path = '/etc/init.d/alpha' ORDER BY id")
+	var modes []uint32
+	sdb, err := store.OpenReadOnly(context.Background(), fx.db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var m int64
-		if err := rows.Scan(&m); err != nil {
-			t.Fatal(err)
+	defer sdb.Close()
+	hist, err := sdb.History(context.Background(), store.HistoryQuery{Path: "/etc/init.d/alpha", UID: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hist {
+		if h.New != nil {
+			modes = append(modes, h.New.Mode)
 		}
-		modes = append(modes, m)
 	}
 	if len(modes) != 2 || modes[0] != 0o755 || modes[1] != 0o4755 {
 		t.Errorf("alpha's history modes %o; want 755 then 4755, in order", modes)
