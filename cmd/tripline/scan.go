@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"time"
@@ -93,8 +94,14 @@ func runScan(c *cli.Context, e *env, recreate bool) error {
 	if err != nil {
 		return err
 	}
-	r := &report.Renderer{W: e.stdout, Format: format, Host: report.LocalHost(), Users: baseline.LoadUsers(e.root), Root: baseline.NormRoot(e.root)}
+	// Buffered: a first scan of a large tree lists tens of thousands of notable paths, a write
+	// system call each otherwise.
+	w := bufio.NewWriterSize(e.stdout, 64<<10)
+	r := &report.Renderer{W: w, Format: format, Host: report.LocalHost(), Users: baseline.LoadUsers(e.root), Root: baseline.NormRoot(e.root)}
 	if err := r.Scan(res, code); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
 		return err
 	}
 	return exitStatus(code)
