@@ -184,18 +184,30 @@ func hashKeepAt(dirfd int, name string, e *Entry, maxBytes int64, buf []byte, ke
 	var kept []byte
 	keep := keepMax >= 0 && e.Size <= keepMax
 	if keep {
-		kept = make([]byte, 0, e.Size)
+		// One byte more than the size: a file that grew fills it, and a read that stops short of
+		// it says the end was reached.
+		kept = make([]byte, 0, e.Size+1)
 	}
 	h := sha256.New()
+	var total int64
 	for {
-		n, err := unix.Read(fd, buf)
+		// A kept file is read straight into kept, and hashed from there.
+		into := buf
+		if keep && len(kept) < cap(kept) {
+			into = kept[len(kept):cap(kept)]
+		}
+		n, err := unix.Read(fd, into)
 		if n > 0 {
-			h.Write(buf[:n])
+			h.Write(into[:n])
+			total += int64(n)
 			if keep {
-				if int64(len(kept)+n) > keepMax {
+				switch {
+				case int64(len(kept)+n) > keepMax:
 					keep, kept = false, nil // it grew while being read: the fstat below says so
-				} else {
-					kept = append(kept, buf[:n]...)
+				case &into[0] == &buf[0]:
+					kept = append(kept, into[:n]...)
+				default:
+					kept = kept[:len(kept)+n]
 				}
 			}
 		}
@@ -207,6 +219,13 @@ func hashKeepAt(dirfd int, name string, e *Entry, maxBytes int64, buf []byte, ke
 			return nil, err
 		}
 		if n == 0 {
+			break
+		}
+		if n < len(into) && total == before.Size && total > 0 {
+			// A short read that reached the size the file had when opened is its end: no read
+			// for the end of file (one system call of five per small file). Had the file grown
+			// or been written since, the fstat below sees another size or mtime, as it would
+			// after reading to the end.
 			break
 		}
 	}

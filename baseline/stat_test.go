@@ -482,45 +482,80 @@ func TestHashRaceAfterOpen(t *testing.T) {
 			f.Close()
 		}, HashChanged, ErrChanged},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			root := t.TempDir()
-			p := write(t, root, "etc/rc.local", content, 0o755)
-			calls := 0
-			setHook(t, func(name string) {
-				calls++
-				if name != "rc.local" {
-					t.Errorf("hook got name %q", name)
-				}
-				tc.act(t, p)
+	// Each race through Stat (hashed through the read buffer) and through a Visit that keeps the
+	// content (read straight into the kept bytes, which must come back only when consistent).
+	for _, keep := range []bool{false, true} {
+		for _, tc := range cases {
+			name := tc.name
+			if keep {
+				name += ", content kept"
+			}
+			t.Run(name, func(t *testing.T) {
+				testHashRace(t, content, keep, tc.act, tc.state, tc.target)
 			})
-			e, err := Stat(root, "/etc/rc.local", 0)
-			if calls != 1 {
-				t.Fatalf("hook called %d times", calls)
+		}
+	}
+}
+
+// testHashRace runs act between the open and the read of a hash of /etc/rc.local holding
+// content, and checks the outcome: state, and target (nil: the hash of content).
+func testHashRace(t *testing.T, content string, keep bool, act func(t *testing.T, p string), state HashState, target error) {
+	root := t.TempDir()
+	p := write(t, root, "etc/rc.local", content, 0o755)
+	calls := 0
+	setHook(t, func(name string) {
+		calls++
+		if name != "rc.local" {
+			t.Errorf("hook got name %q", name)
+		}
+		act(t, p)
+	})
+	var e Entry
+	var err error
+	if keep {
+		var kept []byte
+		werr := Walk(t.Context(), root, rootAll(), func(v *Visit) error {
+			defer v.Release()
+			if v.Entry.Path != "/etc/rc.local" {
+				return nil
 			}
-			if e.HashState != tc.state {
-				t.Errorf("HashState = %v, want %v (err %v)", e.HashState, tc.state, err)
-			}
-			if tc.target == nil {
-				if err != nil || e.SHA256 != sha(content) {
-					t.Errorf("Stat = %q, %v; want the hash of the opened content", e.SHA256, err)
-				}
-				return
-			}
-			if !errors.Is(err, tc.target) {
-				t.Errorf("err = %v, want %v", err, tc.target)
-			}
-			if e.SHA256 != "" {
-				t.Errorf("SHA256 = %q set for an inconsistent read", e.SHA256)
-			}
-			var pe *PathError
-			if !errors.As(err, &pe) || pe.Path != "/etc/rc.local" {
-				t.Errorf("error %v does not name the path", err)
-			}
-			if e.Type != TypeFile || e.Path != "/etc/rc.local" {
-				t.Errorf("entry lost its stat fields: %+v", e)
-			}
+			kept, err = v.HashContent(0, make([]byte, 1024), 1<<20)
+			e = v.Entry
+			return nil
 		})
+		if werr != nil {
+			t.Fatal(werr)
+		}
+		if want := target == nil; (kept != nil) != want || (want && string(kept) != content) {
+			t.Errorf("kept %q; want the content only when the hash is consistent", kept)
+		}
+	} else {
+		e, err = Stat(root, "/etc/rc.local", 0)
+	}
+	if calls != 1 {
+		t.Fatalf("hook called %d times", calls)
+	}
+	if e.HashState != state {
+		t.Errorf("HashState = %v, want %v (err %v)", e.HashState, state, err)
+	}
+	if target == nil {
+		if err != nil || e.SHA256 != sha(content) {
+			t.Errorf("Stat = %q, %v; want the hash of the opened content", e.SHA256, err)
+		}
+		return
+	}
+	if !errors.Is(err, target) {
+		t.Errorf("err = %v, want %v", err, target)
+	}
+	if e.SHA256 != "" {
+		t.Errorf("SHA256 = %q set for an inconsistent read", e.SHA256)
+	}
+	var pe *PathError
+	if !errors.As(err, &pe) || pe.Path != "/etc/rc.local" {
+		t.Errorf("error %v does not name the path", err)
+	}
+	if e.Type != TypeFile || e.Path != "/etc/rc.local" {
+		t.Errorf("entry lost its stat fields: %+v", e)
 	}
 }
 

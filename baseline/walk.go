@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -207,8 +207,14 @@ func (w *walker) dir(d *dirRef, logical string, tree Tree, depth int) error {
 			items = append(items, walkItem{key: name + "/", name: name, entry: e, next: next, descend: true})
 		}
 	}
-	sort.Slice(items, func(i, j int) bool { return items[i].key < items[j].key })
-	for i := range items {
+	// The items are large: their order is sorted, not they (sort.Slice moving them through
+	// reflection was 5% of a check's CPU).
+	order := make([]int32, len(items))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(items[a].key, items[b].key) })
+	for _, i := range order {
 		it := &items[i]
 		if !it.descend {
 			v := &Visit{Entry: it.entry, Ignored: it.sel.Ignored}

@@ -141,9 +141,10 @@ func (t *Tx) PutEncoded(ctx context.Context, c Encoded, nowNS int64) error {
 			return ErrContentFull
 		}
 	}
-	if _, err := t.tx.ExecContext(ctx, `INSERT INTO content(sha256, size, data, first_ns, last_ns) VALUES(?,?,?,?,?)
+	// Prepared once per transaction (t.exec): a first scan stores thousands.
+	if err := t.exec(ctx, `INSERT INTO content(sha256, size, data, first_ns, last_ns) VALUES(?,?,?,?,?)
 		ON CONFLICT(sha256) DO UPDATE SET last_ns = excluded.last_ns`, c.SHA256, c.Size, c.stored, nowNS, nowNS); err != nil {
-		return t.db.wrap(err)
+		return err
 	}
 	t.contentBytes += n
 	if k, ok := contentKey(c.SHA256); ok {

@@ -30,3 +30,19 @@ func streamGC() {
 		debug.SetGCPercent(-1)
 	}
 }
+
+// scanGC is for a scan: its live heap is 8 to 17 MB on a 200,000-file tree (the jobs in flight,
+// the contents being encoded), and at GOGC 50 the collector ran 270 times over a first scan, 4%
+// of its CPU. With collection only when the Go heap reaches scanHeapBytes it runs a few dozen
+// times, and the peak RSS stays where GOGC 50 left it. As in streamGC, the limit is a soft one.
+// GOGC or GOMEMLIMIT set in the environment win.
+func scanGC() {
+	_, gogc := os.LookupEnv("GOGC")
+	_, limit := os.LookupEnv("GOMEMLIMIT")
+	if !gogc && !limit {
+		debug.SetMemoryLimit(scanHeapBytes)
+		debug.SetGCPercent(-1)
+	}
+}
+
+const scanHeapBytes = 32 << 20
