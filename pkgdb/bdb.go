@@ -133,8 +133,8 @@ func (db *bdbHash) bucketPage(bucket uint32) uint64 {
 	return uint64(bucket) + uint64(db.spares[n])
 }
 
-// readPage reads page pg into buf, once per walk, and checks that it is the page it says it is.
-// A page that was never written (all zero header) reads as number 0.
+// readPage reads page pg into buf, once per walk, and checks that it is the page it says it is,
+// or 0 (a page never written; the caller checks the rest).
 func (db *bdbHash) readPage(buf []byte, pg uint64) error {
 	if pg == 0 || pg >= uint64(db.pages) {
 		return fmt.Errorf("page %d outside the file's pages 1-%d", pg, db.pages-1)
@@ -179,7 +179,11 @@ func (db *bdbHash) walkBucket(bucket uint32, key *[]byte, fn func(key, val []byt
 		}
 		p, o := db.page, db.order
 		if o.Uint32(p[8:]) == 0 {
-			return nil // never written: an empty bucket, as Berkeley DB reads it
+			// A page never written is all zeros, and Berkeley DB reads it as an empty hash page.
+			if p[25] != 0 || o.Uint16(p[20:]) != 0 || o.Uint32(p[16:]) != 0 {
+				return fmt.Errorf("page %d says it is page 0", pg)
+			}
+			return nil
 		}
 		if t := p[25]; t != bdbPageHash && t != bdbPageHashUnsorted {
 			return fmt.Errorf("page %d: type %d, not a hash page", pg, t)

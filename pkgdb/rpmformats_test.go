@@ -412,6 +412,7 @@ func TestBDBCorrupt(t *testing.T) {
 			{"hash entries", func(b []byte) []byte { o.PutUint16(b[hp*ps+20:], 0xffff); return b }, "entries"},
 			{"item offsets", func(b []byte) []byte { o.PutUint16(b[hp*ps+26:], 3); return b }, "outside"},
 			{"wrong page number", func(b []byte) []byte { o.PutUint32(b[ov*ps+8:], 12345); return b }, "says it is page 12345"},
+			{"page number zeroed", func(b []byte) []byte { o.PutUint32(b[hp*ps+8:], 0); return b }, "says it is page 0"},
 		} {
 			b := c.mutate(bytes.Clone(good))
 			_, bad := readBlobs(t, readRPMBDB, b)
@@ -419,6 +420,21 @@ func TestBDBCorrupt(t *testing.T) {
 				t.Errorf("%s, %s: errors %v, want one saying %q", name, c.name, bad, c.want)
 			}
 		}
+	}
+}
+
+// A bucket page that was never written (all zeros) is an empty bucket, as Berkeley DB reads it:
+// no error, and the overflow pages nothing points to any more are not read.
+func TestBDBNeverWrittenPage(t *testing.T) {
+	b := bdbFixture(t, "le")
+	ps := int(binary.LittleEndian.Uint32(b[20:]))
+	for p := 1; p*ps < len(b); p++ {
+		if b[p*ps+25] == bdbPageHash {
+			clear(b[p*ps : (p+1)*ps])
+		}
+	}
+	if got, bad := readBlobs(t, readRPMBDB, b); len(got) != 0 || len(bad) != 0 {
+		t.Errorf("%d headers, errors %v: want none, none", len(got), bad)
 	}
 }
 
