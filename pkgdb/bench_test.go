@@ -2,6 +2,7 @@ package pkgdb
 
 import (
 	"context"
+	"github.com/tripline/tripline/internal/pkgtest"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -33,8 +34,8 @@ func BenchmarkLoad2000(b *testing.B) {
 	writeRPM(b, rpmRoot, 2000, 150)
 	blobs := genRPMBlobs(2000, 150)
 	bdbRoot, ndbRoot := b.TempDir(), b.TempDir()
-	writeBDB(b, filepath.Join(bdbRoot, "var/lib/rpm/Packages"), 1234, 4096, blobs)
-	writeNDB(b, filepath.Join(ndbRoot, "usr/lib/sysimage/rpm/Packages.db"), blobs)
+	pkgtest.WriteBDB(b, filepath.Join(bdbRoot, "var/lib/rpm/Packages"), 1234, 4096, blobs)
+	pkgtest.WriteNDB(b, filepath.Join(ndbRoot, "usr/lib/sysimage/rpm/Packages.db"), blobs)
 	for _, c := range []struct {
 		name, root string
 		keep       func(*testing.B) *Filter

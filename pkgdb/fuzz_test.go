@@ -2,6 +2,7 @@ package pkgdb
 
 import (
 	"bytes"
+	"github.com/tripline/tripline/internal/pkgtest"
 	"io"
 	"os"
 	"testing"
@@ -127,6 +128,6 @@ func FuzzReadNDB(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(b)
-	f.Add(ndbFile([]rpmBlob{{3, realHeader(f)}, {1, []byte("not a header")}}, 7))
+	f.Add(pkgtest.NDBFile([]rpmBlob{{Num: 3, Blob: realHeader(f)}, {Num: 1, Blob: []byte("not a header")}}, 7))
 	f.Fuzz(func(t *testing.T, b []byte) { fuzzRPMReader(t, b, readRPMNDB, ndbHeaderSize) })
 }

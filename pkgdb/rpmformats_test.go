@@ -3,11 +3,8 @@ package pkgdb
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
-	"hash/adler32"
 	"io"
 	"os"
 	"os/exec"
@@ -20,144 +17,11 @@ import (
 	"github.com/tripline/tripline/internal/pkgtest"
 )
 
-// Test helpers for rpm's Berkeley DB and ndb package databases.
-//
-// Berkeley DB files are written by the real Berkeley DB (db5.3_load, Debian's db5.3-util), from
-// header blobs rpm itself wrote into an rpmdb.sqlite, and rpm's own read-only Berkeley DB
-// backend (bdb_ro, in Debian's rpm) reads them back for a cross-check.
-//
-// ndb files have no writer on Debian (its rpm is built without ndb), so writeNDB writes them from
-// the format's specification (rpm's lib/backend/ndb/rpmpkg.c, as our reader's comment describes
-// it): they test the reader against our reading of the format, not against rpm.
+// The rpm databases these tests read are written by internal/pkgtest: Berkeley DB files by the
+// real Berkeley DB (db5.3_load) from header blobs the real rpm wrote, cross-checked with rpm's own
+// bdb_ro reader; ndb files from the format's specification (Debian has no ndb writer).
 
-// rpmBlob is one header blob of an rpm database with its number.
-type rpmBlob struct {
-	hnum uint32
-	blob []byte
-}
-
-// sqliteBlobs returns the header blobs of an rpmdb.sqlite, in their order.
-func sqliteBlobs(t testing.TB, file string) []rpmBlob {
-	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+file+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query("SELECT hnum, blob FROM Packages ORDER BY hnum")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []rpmBlob
-	for rows.Next() {
-		var b rpmBlob
-		if err := rows.Scan(&b.hnum, &b.blob); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, b)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// writeBDB writes a Berkeley DB hash database of blobs with db5.3_load, as rpm's Packages is: the
-// keys are the 4-byte header numbers in the file's byte order (lorder 1234 little-endian, 4321
-// big-endian), and key 0 holds the last number used, as rpm keeps it.
-func writeBDB(t testing.TB, file string, lorder, pageSize int, blobs []rpmBlob) {
-	t.Helper()
-	pkgtest.Need(t, "db5.3_load")
-	var order binary.ByteOrder = binary.LittleEndian
-	if lorder == 4321 {
-		order = binary.BigEndian
-	}
-	var in bytes.Buffer
-	in.WriteString("VERSION=3\nformat=bytevalue\ntype=hash\nHEADER=END\n")
-	pair := func(k uint32, v []byte) {
-		var kb [4]byte
-		order.PutUint32(kb[:], k)
-		fmt.Fprintf(&in, " %s\n %s\n", hex.EncodeToString(kb[:]), hex.EncodeToString(v))
-	}
-	last := uint32(0)
-	for _, b := range blobs {
-		pair(b.hnum, b.blob)
-		last = max(last, b.hnum)
-	}
-	var lb [4]byte
-	order.PutUint32(lb[:], last)
-	pair(0, lb[:])
-	in.WriteString("DATA=END\n")
-	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	os.Remove(file)
-	cmd := exec.Command("db5.3_load", "-c", fmt.Sprintf("db_lorder=%d", lorder), "-c", fmt.Sprintf("db_pagesize=%d", pageSize), file)
-	cmd.Stdin = &in
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("db5.3_load: %v\n%s", err, out)
-	}
-}
-
-// ndbFile returns an ndb Packages.db holding blobs, laid out as rpm's rpmpkg.c lays it out: one
-// slot page (more when the blobs need more slots), the blobs after the slot pages in the order
-// given, each stamped with the time stamp.
-func ndbFile(blobs []rpmBlob, stamp uint32) []byte {
-	le := binary.LittleEndian
-	slotsPerPage := ndbPageSize / ndbSlotSize
-	pages := 1
-	for pages*slotsPerPage-ndbHeaderSize/ndbSlotSize < len(blobs) {
-		pages++
-	}
-	out := make([]byte, pages*ndbPageSize)
-	le.PutUint32(out[0:], ndbMagic)
-	le.PutUint32(out[4:], 0)                  // version
-	le.PutUint32(out[8:], uint32(len(blobs))) // generation: one write per blob
-	le.PutUint32(out[12:], uint32(pages))
-	next := uint32(1)
-	for _, b := range blobs {
-		next = max(next, b.hnum+1)
-	}
-	le.PutUint32(out[16:], next)
-	for o := ndbHeaderSize; o < len(out); o += ndbSlotSize {
-		le.PutUint32(out[o:], ndbSlotMagic)
-	}
-	for i, b := range blobs {
-		blkoff := len(out) / ndbBlockSize
-		n := (ndbBlobHeadLen + len(b.blob) + ndbBlobTailLen + ndbBlockSize - 1) / ndbBlockSize * ndbBlockSize
-		blob := make([]byte, n)
-		le.PutUint32(blob[0:], ndbBlobHead)
-		le.PutUint32(blob[4:], b.hnum)
-		le.PutUint32(blob[8:], stamp)
-		le.PutUint32(blob[12:], uint32(len(b.blob)))
-		copy(blob[ndbBlobHeadLen:], b.blob)
-		tail := blob[n-ndbBlobTailLen:]
-		le.PutUint32(tail[0:], adler32.Checksum(blob[:n-ndbBlobTailLen]))
-		le.PutUint32(tail[4:], uint32(len(b.blob)))
-		le.PutUint32(tail[8:], ndbBlobTail)
-		out = append(out, blob...)
-		slot := out[ndbHeaderSize+i*ndbSlotSize:]
-		le.PutUint32(slot[4:], b.hnum)
-		le.PutUint32(slot[8:], uint32(blkoff))
-		le.PutUint32(slot[12:], uint32(n/ndbBlockSize))
-	}
-	return out
-}
-
-// writeNDB writes ndbFile(blobs) to file, renamed into place as rpm's rebuild does.
-func writeNDB(t testing.TB, file string, blobs []rpmBlob) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(file+".tmp", ndbFile(blobs, 1765000000), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(file+".tmp", file); err != nil {
-		t.Fatal(err)
-	}
-}
+type rpmBlob = pkgtest.RPMBlob
 
 // readBlobs reads every header blob of an rpm database file with read, by number.
 func readBlobs(t testing.TB, read func(r io.ReaderAt, size int64, fn func(uint32, []byte), bad func(error)) error, b []byte) (map[uint32][]byte, []error) {
@@ -187,9 +51,9 @@ func realRPMBlobs(t *testing.T) []rpmBlob {
 	}
 	pkgtest.InstallRPM(t, root, pkgtest.BuildRPM(t, fixture("1.0", "#!/bin/sh\necho 1\n")))
 	pkgtest.InstallRPM(t, root, pkgtest.BuildRPM(t, big))
-	blobs := sqliteBlobs(t, filepath.Join(root, pkgtest.RPMDBPath, "rpmdb.sqlite"))
-	if len(blobs) != 2 || len(blobs[1].blob) < 8*4096 {
-		t.Fatalf("%d blobs (the second of %d bytes): want 2, the second over 32 KiB", len(blobs), len(blobs[len(blobs)-1].blob))
+	blobs := pkgtest.SQLiteBlobs(t, filepath.Join(root, pkgtest.RPMDBPath, "rpmdb.sqlite"))
+	if len(blobs) != 2 || len(blobs[1].Blob) < 8*4096 {
+		t.Fatalf("%d blobs (the second of %d bytes): want 2, the second over 32 KiB", len(blobs), len(blobs[len(blobs)-1].Blob))
 	}
 	return blobs
 }
@@ -217,13 +81,13 @@ func TestRPMBerkeleyDBReal(t *testing.T) {
 	// overflow onto further hash pages.
 	var blobs []rpmBlob
 	for i := 0; i < 300; i++ {
-		blobs = append(blobs, rpmBlob{uint32(i + 1), real[i%2].blob})
+		blobs = append(blobs, rpmBlob{Num: uint32(i + 1), Blob: real[i%2].Blob})
 	}
 	for _, c := range []struct{ lorder, pageSize int }{{1234, 4096}, {4321, 4096}, {1234, 512}, {4321, 65536}} {
 		t.Run(fmt.Sprintf("lorder%d-page%d", c.lorder, c.pageSize), func(t *testing.T) {
 			dir := t.TempDir()
 			file := filepath.Join(dir, "Packages")
-			writeBDB(t, file, c.lorder, c.pageSize, blobs)
+			pkgtest.WriteBDB(t, file, c.lorder, c.pageSize, blobs)
 			b, err := os.ReadFile(file)
 			if err != nil {
 				t.Fatal(err)
@@ -233,8 +97,8 @@ func TestRPMBerkeleyDBReal(t *testing.T) {
 				t.Fatalf("%d headers read, %d errors (%v): want %d, none", len(got), len(bad), bad, len(blobs))
 			}
 			for _, w := range blobs {
-				if !bytes.Equal(got[w.hnum], w.blob) {
-					t.Fatalf("header %d: %d bytes differ from the %d rpm wrote", w.hnum, len(got[w.hnum]), len(w.blob))
+				if !bytes.Equal(got[w.Num], w.Blob) {
+					t.Fatalf("header %d: %d bytes differ from the %d rpm wrote", w.Num, len(got[w.Num]), len(w.Blob))
 				}
 			}
 			// rpm's own reader lists the same packages.
@@ -254,29 +118,17 @@ func TestRPMBerkeleyDBReal(t *testing.T) {
 	}
 	// Through the whole index: the acceptance checks of the sqlite database, on a root whose
 	// rpm database is a Berkeley DB Packages (both byte orders).
-	for _, lorder := range []int{1234, 4321} {
-		t.Run(fmt.Sprintf("index-lorder%d", lorder), func(t *testing.T) {
+	for _, format := range []string{"bdb-le", "bdb-be"} {
+		t.Run("index-"+format, func(t *testing.T) {
 			root := mergedRoot(t)
 			pkgtest.InstallRPM(t, root, pkgtest.BuildRPM(t, fixture("1.0", "#!/bin/sh\necho 1\n")))
-			dir := filepath.Join(root, pkgtest.RPMDBPath)
-			blobs := sqliteBlobs(t, filepath.Join(dir, "rpmdb.sqlite"))
-			removeSqlite(t, dir)
-			writeBDB(t, filepath.Join(dir, "Packages"), lorder, 4096, blobs)
+			pkgtest.ConvertRPMDB(t, root, format)
 			checkReal(t, root, TypeRPM, "1.0-1")
 			ix, _ := Load(context.Background(), root, Options{})
 			if s := ix.Summary(); !strings.Contains(s, "rpm /var/lib/rpm/Packages (Berkeley DB, 1 packages)") {
 				t.Errorf("summary %q does not name the Berkeley DB read", s)
 			}
 		})
-	}
-}
-
-func removeSqlite(t *testing.T, dir string) {
-	t.Helper()
-	for _, f := range []string{"rpmdb.sqlite", "rpmdb.sqlite-wal", "rpmdb.sqlite-shm"} {
-		if err := os.Remove(filepath.Join(dir, f)); err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
 	}
 }
 
@@ -288,16 +140,16 @@ func TestRPMNDB(t *testing.T) {
 	// Numbers out of order and with gaps, as after erasures; more than a slot page holds.
 	var blobs []rpmBlob
 	for i := 0; i < 300; i++ {
-		blobs = append(blobs, rpmBlob{uint32(1000 - 3*i), real[i%2].blob})
+		blobs = append(blobs, rpmBlob{Num: uint32(1000 - 3*i), Blob: real[i%2].Blob})
 	}
-	b := ndbFile(blobs, 1765000000)
+	b := pkgtest.NDBFile(blobs, 1765000000)
 	got, bad := readBlobs(t, readRPMNDB, b)
 	if len(bad) > 0 || len(got) != len(blobs) {
 		t.Fatalf("%d headers read, %d errors (%v): want %d, none", len(got), len(bad), bad, len(blobs))
 	}
 	for _, w := range blobs {
-		if !bytes.Equal(got[w.hnum], w.blob) {
-			t.Fatalf("header %d differs", w.hnum)
+		if !bytes.Equal(got[w.Num], w.Blob) {
+			t.Fatalf("header %d differs", w.Num)
 		}
 	}
 	// In the order of their numbers.
@@ -311,10 +163,7 @@ func TestRPMNDB(t *testing.T) {
 
 	root := mergedRoot(t)
 	pkgtest.InstallRPM(t, root, pkgtest.BuildRPM(t, fixture("1.0", "#!/bin/sh\necho 1\n")))
-	dir := filepath.Join(root, pkgtest.RPMDBPath)
-	fx := sqliteBlobs(t, filepath.Join(dir, "rpmdb.sqlite"))
-	removeSqlite(t, dir)
-	writeNDB(t, filepath.Join(root, "usr/lib/sysimage/rpm/Packages.db"), fx)
+	pkgtest.ConvertRPMDB(t, root, "ndb")
 	checkReal(t, root, TypeRPM, "1.0-1")
 	ix, _ := Load(context.Background(), root, Options{})
 	if s := ix.Summary(); !strings.Contains(s, "rpm /usr/lib/sysimage/rpm/Packages.db (ndb, 1 packages)") {
@@ -325,7 +174,7 @@ func TestRPMNDB(t *testing.T) {
 // The committed ndb fixture (a seed of FuzzReadNDB) is what writeNDB makes of the committed real
 // header: it was built once that way, and this keeps it so.
 func TestNDBFixture(t *testing.T) {
-	want := ndbFile([]rpmBlob{{1, realHeader(t)}}, 1765000000)
+	want := pkgtest.NDBFile([]rpmBlob{{Num: 1, Blob: realHeader(t)}}, 1765000000)
 	b, err := os.ReadFile("testdata/tripline-fx.ndb")
 	if os.Getenv("TRIPLINE_WRITE_FIXTURES") == "1" {
 		if err := os.WriteFile("testdata/tripline-fx.ndb", want, 0o644); err != nil {
@@ -335,7 +184,7 @@ func TestNDBFixture(t *testing.T) {
 			name   string
 			lorder int
 		}{{"le", 1234}, {"be", 4321}} {
-			writeBDB(t, "testdata/tripline-fx.bdb-"+c.name, c.lorder, 512, []rpmBlob{{1, realHeader(t)}})
+			pkgtest.WriteBDB(t, "testdata/tripline-fx.bdb-"+c.name, c.lorder, 512, []rpmBlob{{Num: 1, Blob: realHeader(t)}})
 		}
 		return
 	}
@@ -441,7 +290,7 @@ func TestBDBNeverWrittenPage(t *testing.T) {
 // Corrupt ndb files, likewise; a blob that fails its checksum costs only its own package.
 func TestNDBCorrupt(t *testing.T) {
 	hdr := realHeader(t)
-	good := ndbFile([]rpmBlob{{1, hdr}, {2, hdr}}, 1)
+	good := pkgtest.NDBFile([]rpmBlob{{Num: 1, Blob: hdr}, {Num: 2, Blob: hdr}}, 1)
 	le := binary.LittleEndian
 	second := ndbPageSize + (ndbBlobHeadLen+len(hdr)+ndbBlobTailLen+15)/16*16 // offset of blob 2
 	for _, c := range []struct {
@@ -500,15 +349,15 @@ func TestCacheReloadRPMFormats(t *testing.T) {
 		write func(t *testing.T, root string, blobs []rpmBlob)
 	}{
 		{"ndb", func(t *testing.T, root string, blobs []rpmBlob) {
-			writeNDB(t, filepath.Join(root, "usr/lib/sysimage/rpm/Packages.db"), blobs)
+			pkgtest.WriteNDB(t, filepath.Join(root, "usr/lib/sysimage/rpm/Packages.db"), blobs)
 		}},
 		{"bdb", func(t *testing.T, root string, blobs []rpmBlob) {
-			writeBDB(t, filepath.Join(root, "var/lib/rpm/Packages"), 1234, 4096, blobs)
+			pkgtest.WriteBDB(t, filepath.Join(root, "var/lib/rpm/Packages"), 1234, 4096, blobs)
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			root := t.TempDir()
-			c.write(t, root, []rpmBlob{{1, hdr}})
+			c.write(t, root, []rpmBlob{{Num: 1, Blob: hdr}})
 			cache := NewCache(root, Options{})
 			ctx := context.Background()
 			ix1, err := cache.Index(ctx)
@@ -518,7 +367,7 @@ func TestCacheReloadRPMFormats(t *testing.T) {
 			if ix2, _ := cache.Index(ctx); ix2 != ix1 || cache.Loads() != 1 {
 				t.Fatalf("unchanged database reloaded (%d loads)", cache.Loads())
 			}
-			c.write(t, root, []rpmBlob{{1, hdr}, {2, other}})
+			c.write(t, root, []rpmBlob{{Num: 1, Blob: hdr}, {Num: 2, Blob: other}})
 			ix3, err := cache.Index(ctx)
 			if err != nil || ix3 == ix1 || cache.Loads() != 2 || ix3.Packages() != 2 {
 				t.Fatalf("changed database: %d loads, %d packages (%v)", cache.Loads(), ix3.Packages(), err)

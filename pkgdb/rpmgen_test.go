@@ -124,7 +124,7 @@ func genRPMBlobs(n, files int) []rpmBlob {
 				fs = append(fs, fmt.Sprintf("/usr/share/%s/data/some/deeper/dir/file%d.dat", name, j))
 			}
 		}
-		out = append(out, rpmBlob{uint32(i + 1), rpmHeader(name, fmt.Sprintf("1.%d", i), fs)})
+		out = append(out, rpmBlob{Num: uint32(i + 1), Blob: rpmHeader(name, fmt.Sprintf("1.%d", i), fs)})
 	}
 	return out
 }
@@ -151,7 +151,7 @@ func writeRPM(t testing.TB, root string, n, files int) {
 		t.Fatal(err)
 	}
 	for _, b := range genRPMBlobs(n, files) {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO Packages(hnum, blob) VALUES(?, ?)", b.hnum, b.blob); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO Packages(hnum, blob) VALUES(?, ?)", b.Num, b.Blob); err != nil {
 			t.Fatal(err)
 		}
 	}
