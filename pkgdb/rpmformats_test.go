@@ -272,6 +272,32 @@ func TestBDBCorrupt(t *testing.T) {
 	}
 }
 
+// Hash version 8 (Berkeley DB 4.5 and older, RHEL 5's and SLES 11's rpm) differs from 9 in the
+// type of its hash pages (P_HASH_UNSORTED). No writer of it is at hand, so a version 9 file is
+// rewritten into one: the meta page's version and every hash page's type.
+func TestBDBHashVersion8(t *testing.T) {
+	for _, name := range []string{"le", "be"} {
+		b := bdbFixture(t, name)
+		var o binary.ByteOrder = binary.LittleEndian
+		if name == "be" {
+			o = binary.BigEndian
+		}
+		ps := int(o.Uint32(b[20:]))
+		o.PutUint32(b[16:], 8)
+		n := 0
+		for p := 1; p*ps < len(b); p++ {
+			if b[p*ps+25] == bdbPageHash {
+				b[p*ps+25] = bdbPageHashUnsorted
+				n++
+			}
+		}
+		got, bad := readBlobs(t, readRPMBDB, b)
+		if n == 0 || len(bad) > 0 || !bytes.Equal(got[1], realHeader(t)) {
+			t.Errorf("%s: %d hash pages rewritten; %d headers read, errors %v", name, n, len(got), bad)
+		}
+	}
+}
+
 // A bucket page that was never written (all zeros) is an empty bucket, as Berkeley DB reads it:
 // no error, and the overflow pages nothing points to any more are not read.
 func TestBDBNeverWrittenPage(t *testing.T) {
