@@ -142,7 +142,7 @@ func parseRPMHeader(b []byte, keep *Filter) (*RPMHeader, error) {
 	if len(base) > 0 {
 		di = r.int32s(tagDirIndexes)
 		if r.err == nil && len(di) != len(base) {
-			return nil, fmt.Errorf("rpm header %s: %d basenames, %d dir indexes", h.Name, len(base), len(di))
+			return nil, fmt.Errorf("rpm header %q: %d basenames, %d dir indexes", h.Name, len(base), len(di))
 		}
 	} else {
 		old = r.raw(tagOldFiles)
@@ -159,7 +159,7 @@ func parseRPMHeader(b []byte, keep *Filter) (*RPMHeader, error) {
 	for i := 0; i < n; i++ {
 		if len(base) > 0 {
 			if di[i] < 0 || int(di[i]) >= len(dirs) {
-				return nil, fmt.Errorf("rpm header %s: dir index %d out of %d", h.Name, di[i], len(dirs))
+				return nil, fmt.Errorf("rpm header %q: dir index %d out of %d", h.Name, di[i], len(dirs))
 			}
 			pbuf = append(append(pbuf[:0], dirs[di[i]]...), base[i]...)
 		} else {
@@ -379,7 +379,9 @@ func (ix *Index) addRPMHeaders(c *rpmHeaders) (int, error) {
 	n := len(c.hdrs)
 	ix.pkgs += n
 	if c.bad > 0 {
-		return n, fmt.Errorf("%d of %d headers unreadable (%v)", c.bad, n+c.bad, c.firstBad)
+		// A reader reports a bucket chain (Berkeley DB) it cannot follow as one failure: it may
+		// have held several headers.
+		return n, fmt.Errorf("%d headers read, %d unreadable headers or parts of the database (first: %v)", n, c.bad, c.firstBad)
 	}
 	return n, nil
 }

@@ -404,3 +404,28 @@ func TestCacheReloadRPMFormats(t *testing.T) {
 		})
 	}
 }
+
+// A database with one header that cannot be read: the others are indexed, and the gap counts
+// what was read and what not.
+func TestRPMPartlyReadable(t *testing.T) {
+	root := t.TempDir()
+	file := filepath.Join(root, "usr/lib/sysimage/rpm/Packages.db")
+	pkgtest.WriteNDB(t, file, []rpmBlob{{Num: 1, Blob: realHeader(t)}, {Num: 2, Blob: rpmHeader("pkg-two", "2.0", []string{"/etc/cron.daily/two"})}})
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[ndbPageSize+100]++ // inside the first blob: its checksum fails
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := Load(context.Background(), root, Options{})
+	if err != nil || ix.Packages() != 1 || len(ix.Gaps) != 1 || !strings.Contains(ix.Gaps[0].Reason, "1 headers read, 1 unreadable") ||
+		!strings.Contains(ix.Gaps[0].Reason, "package 1 at block 256: checksum") {
+		t.Fatalf("%s (%v)", ix.Summary(), err)
+	}
+	if f, ok := ix.Lookup("/etc/cron.daily/two"); !ok || f.Pkg.Name != "pkg-two" {
+		t.Errorf("the readable header's file: %+v", f)
+	}
+	t.Log(ix.Summary())
+}
