@@ -2,6 +2,8 @@ package pkgdb
 
 import (
 	"context"
+	"github.com/tripline/tripline/internal/pkgtest"
+	"path/filepath"
 	"runtime"
 	"testing"
 
@@ -18,7 +20,8 @@ func defaultKeep(b *testing.B) *Filter {
 	return NewFilter(pats)
 }
 
-// BenchmarkLoad2000 loads the index of 2,000 packages (dpkg; rpm through rpmdb.sqlite). It reports the heap the index keeps
+// BenchmarkLoad2000 loads the index of 2,000 packages (dpkg; rpm through rpmdb.sqlite, a Berkeley
+// DB Packages written by db5.3_load, and an ndb Packages.db). It reports the heap the index keeps
 // (retained-MB, after a GC) besides the time and allocations of a load. Run:
 //
 //	go test -run '^$' -bench Load2000 -benchmem -count 3 ./pkgdb
@@ -29,6 +32,10 @@ func BenchmarkLoad2000(b *testing.B) {
 	writeDpkg(b, root, 2000, 150)
 	rpmRoot := b.TempDir()
 	writeRPM(b, rpmRoot, 2000, 150)
+	blobs := genRPMBlobs(2000, 150)
+	bdbRoot, ndbRoot := b.TempDir(), b.TempDir()
+	pkgtest.WriteBDB(b, filepath.Join(bdbRoot, "var/lib/rpm/Packages"), 1234, 4096, blobs)
+	pkgtest.WriteNDB(b, filepath.Join(ndbRoot, "usr/lib/sysimage/rpm/Packages.db"), blobs)
 	for _, c := range []struct {
 		name, root string
 		keep       func(*testing.B) *Filter
@@ -36,6 +43,8 @@ func BenchmarkLoad2000(b *testing.B) {
 		{"dpkg/policy", root, defaultKeep},
 		{"dpkg/all", root, func(*testing.B) *Filter { return nil }},
 		{"rpm/policy", rpmRoot, defaultKeep},
+		{"rpm-bdb/policy", bdbRoot, defaultKeep},
+		{"rpm-ndb/policy", ndbRoot, defaultKeep},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			root := c.root

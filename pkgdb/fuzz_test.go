@@ -2,6 +2,8 @@ package pkgdb
 
 import (
 	"bytes"
+	"github.com/tripline/tripline/internal/pkgtest"
+	"io"
 	"os"
 	"testing"
 )
@@ -83,4 +85,49 @@ func FuzzParseMD5sums(f *testing.F) {
 			}
 		})
 	})
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r *bytes.Reader
+	n int64
+}
+
+func (c *countingReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(p, off)
+	c.n += int64(n)
+	return n, err
+}
+
+// fuzzRPMReader checks a database reader on arbitrary bytes: no panic, no blob larger than the
+// file, and no byte read twice beyond the header or meta page read first (so no loop, and work
+// bounded by the file's size).
+func fuzzRPMReader(t *testing.T, b []byte, read func(io.ReaderAt, int64, func(uint32, []byte), func(error)) error, reread int64) {
+	r := &countingReader{r: bytes.NewReader(b)}
+	read(r, int64(len(b)), func(n uint32, blob []byte) {
+		if len(blob) > len(b) {
+			t.Fatalf("header %d: a blob of %d bytes from a file of %d", n, len(blob), len(b))
+		}
+		ParseRPMHeader(blob)
+	}, func(error) {})
+	if r.n > int64(len(b))+reread {
+		t.Fatalf("read %d bytes of a %d-byte file", r.n, len(b))
+	}
+}
+
+func FuzzReadBDB(f *testing.F) {
+	for _, name := range []string{"le", "be"} {
+		f.Add(bdbFixture(f, name))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { fuzzRPMReader(t, b, readRPMBDB, bdbMetaSize) })
+}
+
+func FuzzReadNDB(f *testing.F) {
+	b, err := os.ReadFile("testdata/tripline-fx.ndb")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add(pkgtest.NDBFile([]rpmBlob{{Num: 3, Blob: realHeader(f)}, {Num: 1, Blob: []byte("not a header")}}, 7))
+	f.Fuzz(func(t *testing.T, b []byte) { fuzzRPMReader(t, b, readRPMNDB, ndbHeaderSize) })
 }

@@ -26,8 +26,10 @@ import (
 // So a change whose writer is that process is checked against the header of the package file it
 // has open: the same header, with the same file digests and modes, that rpm is about to add to
 // its database. The writer is taken as an rpm transaction on this root only when it has the
-// root's rpmdb.sqlite open for writing (a query opens it read-only; rpm --root elsewhere opens
-// another file). The package file is read through /proc/PID/fd, so it is the file rpm reads, not
+// root's rpm database file open for writing (a query opens it read-only; rpm --root elsewhere
+// opens another file). That file is the one the index read: rpmdb.sqlite, or Packages (Berkeley
+// DB) or Packages.db (ndb), which an older rpm opens read-write as it installs; those two were
+// not observed here (Debian's rpm writes only sqlite). The package file is read through /proc/PID/fd, so it is the file rpm reads, not
 // one a name in argv points to now (argv may be relative, a URL's download, or not name it at
 // all, as with dnf, which installs through librpm in its own process). This only names the
 // version a change matches: the verdict stays the policy's (trusted by the package-manager
@@ -114,7 +116,7 @@ func (ix *Index) fresher() *Index {
 }
 
 // installing returns the record of logical path p in the package file that a is installing, when
-// a is an rpm transaction writing this root's rpmdb.sqlite.
+// a is an rpm transaction writing this root's rpm database.
 func (ix *Index) installing(p string, a *proc.Actor) (File, bool) {
 	if a == nil || a.Process == nil || a.Process.PID <= 0 || ix.rpmDB == "" || ix.inflight == nil {
 		return File{}, false

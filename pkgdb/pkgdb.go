@@ -1,14 +1,15 @@
 // Package pkgdb owns what the package managers say about files: it reads the dpkg database
-// (status with its conffile md5sums, info/*.list and info/*.md5sums) and the rpm database
-// (rpmdb.sqlite, rpm 4.16 on) of a root directly, without running dpkg or rpm, into an Index from
-// path to owning package and recorded digest and mode. Verify compares an observed
-// baseline.Entry with that record. Merged-/usr roots (/lib a symlink to usr/lib...) are handled:
-// a path is found under either spelling.
+// (status with its conffile md5sums, info/*.list and info/*.md5sums) and the rpm database of a
+// root directly, without running dpkg or rpm, into an Index from path to owning package and
+// recorded digest and mode. rpm's database is read in each of its formats: rpmdb.sqlite (rpm 4.16
+// on), the Berkeley DB hash file Packages (older rpm: RHEL/CentOS 8 and before, Amazon Linux 2;
+// bdb.go) and ndb's Packages.db (openSUSE; ndb.go), all through our own readers and one header
+// parser (rpm.go). Verify compares an observed baseline.Entry with that record. Merged-/usr roots
+// (/lib a symlink to usr/lib...) are handled: a path is found under either spelling.
 //
-// What is not read is said, never guessed: an rpm database in the Berkeley DB or ndb format
-// (rpm before 4.16, or built without sqlite) is a Gap, and its paths get no package at all rather
-// than "unowned". dpkg records neither modes nor symlink targets, and no digest for directories:
-// those compare as no-digest.
+// What is not read is said, never guessed: a database that cannot be read (or headers in it that
+// cannot) is a Gap, and its paths get no package at all rather than "unowned". dpkg records
+// neither modes nor symlink targets, and no digest for directories: those compare as no-digest.
 //
 // Both package managers put an upgrade's files in place before they record its version: the
 // Index reads dpkg's control area of the package being unpacked (tmp.ci), and VerifyBy the header
@@ -123,7 +124,7 @@ type Index struct {
 	// unpacking names the dpkg packages whose status is half-installed.
 	unpacking map[string]bool
 	div       map[string]diversion // dpkg's diversions, by the diverted path
-	rpmDB     string               // the rpmdb.sqlite read, as a logical path; "" when none
+	rpmDB     string               // the rpm database file read, as a logical path; "" when none
 	keep      *Filter              // the paths kept (Options.Keep)
 	inflight  *inflight            // the package files rpm transactions were seen installing
 	cache     *Cache               // the Cache that loaded the index; nil for Load

@@ -179,27 +179,6 @@ func TestNoDatabase(t *testing.T) {
 	}
 }
 
-// An rpm database tripline does not read is a gap: nothing is called unowned.
-func TestRPMBackendGap(t *testing.T) {
-	root := t.TempDir()
-	for _, c := range []struct{ file, backend string }{{"Packages", "bdb"}, {"Packages.db", "ndb"}} {
-		dir := filepath.Join(root, c.backend, "var/lib/rpm")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, c.file), []byte("not read"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		ix, err := Load(context.Background(), filepath.Join(root, c.backend), Options{})
-		if err != nil || len(ix.Gaps) != 1 || !strings.Contains(ix.Summary(), c.backend+" format") {
-			t.Errorf("%s: %s (%v), want one gap naming the format", c.backend, ix.Summary(), err)
-		}
-		if p := ix.Verify(&baseline.Entry{Path: "/etc/x", Type: baseline.TypeFile}, nil); p != nil {
-			t.Errorf("%s: %+v, want nil (a gap, not unowned)", c.backend, p)
-		}
-	}
-}
-
 // The cache reloads only when the database changes.
 func TestCacheReload(t *testing.T) {
 	root := t.TempDir()

@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path"
+	"sort"
 	"strconv"
 
 	_ "github.com/mattn/go-sqlite3" // rpmdb.sqlite
@@ -140,7 +142,7 @@ func parseRPMHeader(b []byte, keep *Filter) (*RPMHeader, error) {
 	if len(base) > 0 {
 		di = r.int32s(tagDirIndexes)
 		if r.err == nil && len(di) != len(base) {
-			return nil, fmt.Errorf("rpm header %s: %d basenames, %d dir indexes", h.Name, len(base), len(di))
+			return nil, fmt.Errorf("rpm header %q: %d basenames, %d dir indexes", h.Name, len(base), len(di))
 		}
 	} else {
 		old = r.raw(tagOldFiles)
@@ -157,7 +159,7 @@ func parseRPMHeader(b []byte, keep *Filter) (*RPMHeader, error) {
 	for i := 0; i < n; i++ {
 		if len(base) > 0 {
 			if di[i] < 0 || int(di[i]) >= len(dirs) {
-				return nil, fmt.Errorf("rpm header %s: dir index %d out of %d", h.Name, di[i], len(dirs))
+				return nil, fmt.Errorf("rpm header %q: dir index %d out of %d", h.Name, di[i], len(dirs))
 			}
 			pbuf = append(append(pbuf[:0], dirs[di[i]]...), base[i]...)
 		} else {
@@ -304,72 +306,126 @@ func rpmBackend(dir string) (string, string) {
 func (ix *Index) loadRPM(ctx context.Context, root string, keep *Filter) (bool, error) {
 	for _, d := range RPMDirs {
 		backend, file := rpmBackend(join(root, d))
-		logical := path.Join(d, path.Base(file))
-		switch backend {
-		case "":
+		if backend == "" {
 			continue
+		}
+		logical := path.Join(d, path.Base(file))
+		c := &rpmHeaders{keep: keep}
+		var err error
+		switch backend {
 		case "sqlite":
-			n, err := ix.readRPMSqlite(ctx, file, keep)
-			ix.rpmDB = logical
-			if err == nil || n > 0 {
-				ix.Sources = append(ix.Sources, fmt.Sprintf("rpm %s (%d packages)", logical, n))
-			}
-			if err != nil {
-				ix.Gaps = append(ix.Gaps, Gap{Path: logical, Reason: err.Error()})
-			}
-		default:
-			ix.Gaps = append(ix.Gaps, Gap{Path: logical, Reason: "an rpm database in the " + backend +
-				" format, which tripline does not read (only rpmdb.sqlite, rpm 4.16 on; `rpmdb --rebuilddb` with %_db_backend sqlite converts it): its files get no package"})
+			err = readRPMSqlite(ctx, file, c)
+		case "bdb":
+			err = readRPMFile(file, readRPMBDB, c)
+		case "ndb":
+			err = readRPMFile(file, readRPMNDB, c)
+		}
+		n, badErr := ix.addRPMHeaders(c)
+		ix.rpmDB = logical
+		err = errors.Join(err, badErr)
+		if err == nil || n > 0 {
+			ix.Sources = append(ix.Sources, fmt.Sprintf("rpm %s (%s, %d packages)", logical, rpmBackendNames[backend], n))
+		}
+		if err != nil {
+			ix.Gaps = append(ix.Gaps, Gap{Path: logical, Reason: err.Error()})
 		}
 		return true, nil
 	}
 	return false, nil
 }
 
-// readRPMSqlite reads every header of an rpmdb.sqlite, read-only. A header that does not parse
-// is skipped and counted; the error names the first.
-func (ix *Index) readRPMSqlite(ctx context.Context, file string, keep *Filter) (int, error) {
+var rpmBackendNames = map[string]string{"sqlite": "sqlite", "bdb": "Berkeley DB", "ndb": "ndb"}
+
+// rpmHeaders collects the headers of an rpm database as its reader yields them: parsed (only the
+// files keep selects), numbered, and the unreadable ones counted.
+type rpmHeaders struct {
+	keep     *Filter
+	hdrs     []numberedHeader
+	bad      int
+	firstBad error
+}
+
+type numberedHeader struct {
+	hnum uint32
+	h    *RPMHeader
+}
+
+// add parses one header blob; blob is not kept.
+func (c *rpmHeaders) add(hnum uint32, blob []byte) {
+	h, err := parseRPMHeader(blob, c.keep)
+	if err != nil {
+		c.fail(fmt.Errorf("package %d: %w", hnum, err))
+		return
+	}
+	c.hdrs = append(c.hdrs, numberedHeader{hnum, h})
+}
+
+// fail counts a header (or a part of the database) that could not be read.
+func (c *rpmHeaders) fail(err error) {
+	c.bad++
+	if c.firstBad == nil {
+		c.firstBad = err
+	}
+}
+
+// addRPMHeaders adds the collected headers to the index in the order rpm added them to its
+// database (their numbers: rpm hands them out in increasing order), and returns how many there
+// were and an error naming what could not be read.
+func (ix *Index) addRPMHeaders(c *rpmHeaders) (int, error) {
+	sort.SliceStable(c.hdrs, func(i, j int) bool { return c.hdrs[i].hnum < c.hdrs[j].hnum })
+	for _, nh := range c.hdrs {
+		ix.addRPM(nh.h, c.keep)
+	}
+	n := len(c.hdrs)
+	ix.pkgs += n
+	if c.bad > 0 {
+		// A reader reports a bucket chain (Berkeley DB) it cannot follow as one failure: it may
+		// have held several headers.
+		return n, fmt.Errorf("%d headers read, %d unreadable headers or parts of the database (first: %v)", n, c.bad, c.firstBad)
+	}
+	return n, nil
+}
+
+// readRPMFile reads an rpm database file in one of the formats tripline reads itself (Berkeley
+// DB, ndb) with read, read-only.
+func readRPMFile(file string, read func(io.ReaderAt, int64, func(uint32, []byte), func(error)) error, c *rpmHeaders) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return read(f, st.Size(), c.add, c.fail)
+}
+
+// readRPMSqlite reads every header of an rpmdb.sqlite, read-only.
+func readRPMSqlite(ctx context.Context, file string, c *rpmHeaders) error {
 	v := url.Values{}
 	v.Set("mode", "ro")
 	v.Set("_query_only", "1")
 	v.Set("_busy_timeout", "5000")
 	db, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: file}).EscapedPath()+"?"+v.Encode())
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer db.Close()
 	rows, err := db.QueryContext(ctx, "SELECT hnum, blob FROM Packages ORDER BY hnum")
 	if err != nil {
-		return 0, fmt.Errorf("read Packages: %w", err)
+		return fmt.Errorf("read Packages: %w", err)
 	}
 	defer rows.Close()
-	n, bad := 0, 0
-	var firstBad error
 	for rows.Next() {
 		var hnum int64
 		var blob sql.RawBytes // valid until Next: the parse copies what it keeps
 		if err := rows.Scan(&hnum, &blob); err != nil {
-			return n, err
+			return err
 		}
-		h, err := parseRPMHeader(blob, keep)
-		if err != nil {
-			bad++
-			if firstBad == nil {
-				firstBad = fmt.Errorf("package %d: %w", hnum, err)
-			}
-			continue
-		}
-		n++
-		ix.addRPM(h, keep)
+		c.add(uint32(hnum), blob)
 	}
-	if err := rows.Err(); err != nil {
-		return n, err
-	}
-	ix.pkgs += n
-	if bad > 0 {
-		return n, fmt.Errorf("%d of %d headers unreadable (%v)", bad, n+bad, firstBad)
-	}
-	return n, nil
+	return rows.Err()
 }
 
 func (ix *Index) addRPM(h *RPMHeader, keep *Filter) {

@@ -103,6 +103,32 @@ func rpmHeader(name, version string, files []string) []byte {
 	return h.bytes()
 }
 
+// genRPMBlobs returns the headers of n packages with files files each, shaped like writeDpkg's,
+// numbered from 1.
+func genRPMBlobs(n, files int) []rpmBlob {
+	var out []rpmBlob
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("pkg%04d", i)
+		var fs []string
+		for j := 0; j < files; j++ {
+			switch {
+			case j == 0:
+				fs = append(fs, "/etc/cron.daily/"+name)
+			case j == 1:
+				fs = append(fs, "/usr/lib/systemd/system-generators/"+name)
+			case j%3 == 0:
+				fs = append(fs, fmt.Sprintf("/usr/lib64/%s/module%d.so", name, j))
+			case j%3 == 1:
+				fs = append(fs, fmt.Sprintf("/usr/share/doc/%s/file%d.txt", name, j))
+			default:
+				fs = append(fs, fmt.Sprintf("/usr/share/%s/data/some/deeper/dir/file%d.dat", name, j))
+			}
+		}
+		out = append(out, rpmBlob{Num: uint32(i + 1), Blob: rpmHeader(name, fmt.Sprintf("1.%d", i), fs)})
+	}
+	return out
+}
+
 // writeRPM writes an rpmdb.sqlite of n packages with files files each under root, shaped like
 // writeDpkg's.
 func writeRPM(t testing.TB, root string, n, files int) {
@@ -124,24 +150,8 @@ func writeRPM(t testing.TB, root string, n, files int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < n; i++ {
-		name := fmt.Sprintf("pkg%04d", i)
-		var fs []string
-		for j := 0; j < files; j++ {
-			switch {
-			case j == 0:
-				fs = append(fs, "/etc/cron.daily/"+name)
-			case j == 1:
-				fs = append(fs, "/usr/lib/systemd/system-generators/"+name)
-			case j%3 == 0:
-				fs = append(fs, fmt.Sprintf("/usr/lib64/%s/module%d.so", name, j))
-			case j%3 == 1:
-				fs = append(fs, fmt.Sprintf("/usr/share/doc/%s/file%d.txt", name, j))
-			default:
-				fs = append(fs, fmt.Sprintf("/usr/share/%s/data/some/deeper/dir/file%d.dat", name, j))
-			}
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO Packages(blob) VALUES(?)", rpmHeader(name, fmt.Sprintf("1.%d", i), fs)); err != nil {
+	for _, b := range genRPMBlobs(n, files) {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO Packages(hnum, blob) VALUES(?, ?)", b.Num, b.Blob); err != nil {
 			t.Fatal(err)
 		}
 	}
