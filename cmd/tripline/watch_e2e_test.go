@@ -1589,16 +1589,6 @@ func TestWatchMountOver(t *testing.T) {
 	testenv.RequireRoot(t)
 	inPrivateTmpfs(t, func(t *testing.T) {
 		fx, src := newWatchFixture(t)
-		// The mount moved in below is made before the daemon starts: the table it reads at
-		// start has it, so the move is one change of the table. Made while it runs, the
-		// mount and the move could both land before it read the table once, and the move
-		// would then look like a new mount by the first one's process (seen once in a run).
-		staged := filepath.Join(src, "staged")
-		if err := os.Mkdir(staged, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		act(t, "mount", "-t", "tmpfs", "tripline-test", staged)
-		t.Cleanup(func() { unix.Unmount(staged, unix.MNT_DETACH) })
 		out := filepath.Join(t.TempDir(), "events.ecs")
 		d := startWatch(t, fx, out)
 		// fanotify reports mounts with the pid that made them since 6.15; before, the exec
@@ -1688,6 +1678,12 @@ func TestWatchMountOver(t *testing.T) {
 		}
 
 		// A mount moved in (mount --move) from outside the root.
+		staged := filepath.Join(src, "staged")
+		if err := os.Mkdir(staged, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		act(t, "mount", "-t", "tmpfs", "tripline-test", staged)
+		t.Cleanup(func() { unix.Unmount(staged, unix.MNT_DETACH) })
 		hourly := fx.path("etc/cron.hourly")
 		pid = act(t, "mount", "--move", staged, hourly)
 		t.Cleanup(func() { unix.Unmount(hourly, unix.MNT_DETACH) })
