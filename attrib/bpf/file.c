@@ -30,6 +30,8 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+#define RING_SIZE (4 << 20)
+#define RING_QUARTER (RING_SIZE / 4) // a ring this full wakes the reader whatever it holds
 #define PATH_LEN 256  // a path argument (longer ones are cut: F_PATH1_CUT, F_PATH2_CUT)
 #define COMP_MAX 24   // components of a walked path
 #define COMP_LEN 64   // bytes per component (longer: the walk is incomplete)
@@ -206,7 +208,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);
+	__uint(max_entries, RING_SIZE);
 } changes SEC(".maps");
 
 // drops[0] counts records the ring buffer had no room for.
@@ -249,7 +251,7 @@ static __always_inline __u64 wakeup(int quiet)
 {
 	if (!quiet)
 		return BPF_RB_FORCE_WAKEUP;
-	return bpf_ringbuf_query(&changes, BPF_RB_AVAIL_DATA) > (4 << 20) ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	return bpf_ringbuf_query(&changes, BPF_RB_AVAIL_DATA) > RING_QUARTER ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline struct file *fd_file(struct task_struct *task, long fd)

@@ -133,7 +133,9 @@ func openFeed(watched string) (*feed, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := f.SetDirs([]attrib.WatchedDir{{Path: watched}}); err != nil {
+	// Live, as the daemon gives a directory fanotify watches: its records do not wake the
+	// reader one by one; a quarter-full ring or a sync does.
+	if err := f.SetDirs([]attrib.WatchedDir{{Path: watched, Live: true}}); err != nil {
 		f.Close()
 		return nil, err
 	}
