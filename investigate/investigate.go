@@ -129,9 +129,20 @@ func WriteGroupedEach(w io.Writer, each func(func(store.HistoryRow) error) error
 		off += int64(n)
 		return sp, nil
 	}
+	// The group of each stored actor, by its id: an actor is decoded once, the first time its
+	// id comes, not on every row.
+	byActorID := map[int64]int32{}
 	err = each(func(r store.HistoryRow) error {
-		key, a := groupKey(&r)
-		k, ok := index[key]
+		k, ok := byActorID[r.Stored.ID]
+		if !ok || r.Stored.ID == 0 {
+			k, ok = -1, false
+		}
+		var key string
+		var a *proc.Actor
+		if k < 0 {
+			key, a = groupKey(&r)
+			k, ok = index[key]
+		}
 		if !ok {
 			k = int32(len(titles))
 			index[key] = k
@@ -144,6 +155,9 @@ func WriteGroupedEach(w io.Writer, each func(func(store.HistoryRow) error) error
 				return err
 			}
 			titles = append(titles, sp)
+		}
+		if r.Stored.ID != 0 {
+			byActorID[r.Stored.ID] = k
 		}
 		sp, err := put("  #%d %s %-9s %s: %s [%s]\n", r.ID, when(r.TimeNS), baseline.QuoteLine(string(r.Source)), baseline.QuotePath(r.Path), What(&r), Finding(&r))
 		if err != nil {
