@@ -17,6 +17,8 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
+	"unicode/utf8"
 
 	"github.com/tripline/tripline/baseline"
 	"github.com/tripline/tripline/proc"
@@ -120,8 +122,8 @@ func WriteGroupedEach(w io.Writer, each func(func(store.HistoryRow) error) error
 	var group []int32 // per row
 	var rows []span   // per row
 	var off int64
-	put := func(format string, a ...any) (span, error) {
-		n, err := fmt.Fprintf(lines, format, a...)
+	put := func(line []byte) (span, error) {
+		n, err := lines.Write(line)
 		if err != nil {
 			return span{}, fmt.Errorf("history: write to a temporary file: %w", err)
 		}
@@ -129,6 +131,7 @@ func WriteGroupedEach(w io.Writer, each func(func(store.HistoryRow) error) error
 		off += int64(n)
 		return sp, nil
 	}
+	var line []byte
 	// The group of each stored actor, by its id: an actor is decoded once, the first time its
 	// id comes, not on every row.
 	byActorID := map[int64]int32{}
@@ -150,7 +153,7 @@ func WriteGroupedEach(w io.Writer, each func(func(store.HistoryRow) error) error
 			if a != nil {
 				title = DescribeActor(a, users)
 			}
-			sp, err := put("\n%s\n", title)
+			sp, err := put([]byte("\n" + title + "\n"))
 			if err != nil {
 				return err
 			}
@@ -159,7 +162,8 @@ func WriteGroupedEach(w io.Writer, each func(func(store.HistoryRow) error) error
 		if r.Stored.ID != 0 {
 			byActorID[r.Stored.ID] = k
 		}
-		sp, err := put("  #%d %s %-9s %s: %s [%s]\n", r.ID, when(r.TimeNS), baseline.QuoteLine(string(r.Source)), baseline.QuotePath(r.Path), What(&r), Finding(&r))
+		line = appendRowLine(line[:0], &r)
+		sp, err := put(line)
 		if err != nil {
 			return err
 		}
@@ -172,10 +176,14 @@ func WriteGroupedEach(w io.Writer, each func(func(store.HistoryRow) error) error
 	if err := lines.Flush(); err != nil {
 		return fmt.Errorf("history: write to a temporary file: %w", err)
 	}
+	// Buffered: the rows are copied out one at a time (a write each took 430,000 system calls
+	// over 400,000 rows).
+	out := bufio.NewWriterSize(w, 64<<10)
+	w = out
 	bw := &errWriter{w: w}
 	if len(group) == 0 {
 		bw.printf("No recorded change matches.\n")
-		return bw.err
+		return flushed(bw.err, out)
 	}
 	bw.printf("%d changes by %d actors\n", len(group), len(titles))
 	// The rows of each group, in order: a counting sort of the row numbers by group.
@@ -213,7 +221,42 @@ func WriteGroupedEach(w io.Writer, each func(func(store.HistoryRow) error) error
 			}
 		}
 	}
-	return bw.err
+	return flushed(bw.err, out)
+}
+
+// flushed flushes out unless err, and returns the first error.
+func flushed(err error, out *bufio.Writer) error {
+	if err != nil {
+		return err
+	}
+	return out.Flush()
+}
+
+// appendRowLine appends a row's line in the grouped listing:
+// "  #ID TIME SOURCE(padded to 9) PATH: WHAT [FINDING]\n", built in a buffer (fmt was a sixth of
+// the CPU of 'history --since' over 400,000 rows).
+func appendRowLine(b []byte, r *store.HistoryRow) []byte {
+	b = append(b, "  #"...)
+	b = strconv.AppendInt(b, r.ID, 10)
+	b = append(b, ' ')
+	if r.TimeNS == 0 {
+		b = append(b, '-')
+	} else {
+		b = baseline.AppendTime(b, r.TimeNS)
+	}
+	b = append(b, ' ')
+	src := baseline.QuoteLine(string(r.Source))
+	b = append(b, src...)
+	for n := utf8.RuneCountInString(src); n < 9; n++ { // as fmt's %-9s pads
+		b = append(b, ' ')
+	}
+	b = append(b, ' ')
+	b = append(b, baseline.QuotePath(r.Path)...)
+	b = append(b, ": "...)
+	b = append(b, What(r)...)
+	b = append(b, " ["...)
+	b = append(b, Finding(r)...)
+	return append(b, "]\n"...)
 }
 
 // groupKey says which group a row is in (Group's key) and the actor that names it (nil: none).
