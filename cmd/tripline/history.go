@@ -131,11 +131,12 @@ func runHistory(c *cli.Context, e *env) error {
 		}
 		defer stop()
 	}
-	each := func(f func(store.HistoryRow) error) error { return db.EachHistoryStored(c.Context, q, f) }
 	if format == "json" {
-		return investigate.WriteRowsJSON(e.stdout, each)
+		// Every row's actor is written: read with its row.
+		return investigate.WriteRowsJSON(e.stdout, func(f func(store.HistoryRow) error) error { return db.EachHistoryStored(c.Context, q, true, f) })
 	}
-	return investigate.WriteGroupedEach(e.stdout, each, hostUsers)
+	// Each actor is decoded once, for its group's title: read then.
+	return investigate.WriteGroupedEach(e.stdout, func(f func(store.HistoryRow) error) error { return db.EachHistoryStored(c.Context, q, false, f) }, hostUsers)
 }
 
 func pruneHistory(c *cli.Context, e *env) error {
