@@ -265,10 +265,10 @@ func WriteGroupedEach(w io.Writer, each func(func(store.HistoryRow) error) error
 }
 
 // The read-back of the grouped listing (WriteGroupedEach): the bytes of output gathered per
-// pass over the temporary file, and the size of its reads.
-const (
-	copyWindowBytes = 8 << 20
-	copyChunkBytes  = 1 << 20
+// pass over the temporary file, and the size of its reads (variables for the tests).
+var (
+	copyWindowBytes int64 = 8 << 20
+	copyChunkBytes        = 1 << 20
 )
 
 // flushed flushes out unless err, and returns the first error.

@@ -132,6 +132,29 @@ func TestWriteGroupedEachIsGroup(t *testing.T) {
 	}
 }
 
+// The grouped listing is the same when its lines are read back in many small windows and chunks,
+// with groups larger than a window written as they are read.
+func TestWriteGroupedEachSmallWindows(t *testing.T) {
+	rows := streamRows()
+	var want bytes.Buffer
+	if err := WriteGroupedEach(&want, each(rows), nil); err != nil {
+		t.Fatal(err)
+	}
+	defer func(w int64, c int) { copyWindowBytes, copyChunkBytes = w, c }(copyWindowBytes, copyChunkBytes)
+	for _, w := range []int64{1, 150, 400} {
+		for _, c := range []int{1, 64, 1 << 20} {
+			copyWindowBytes, copyChunkBytes = w, c
+			var got bytes.Buffer
+			if err := WriteGroupedEach(&got, each(rows), nil); err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != want.String() {
+				t.Errorf("window %d, chunk %d:\n%s\nwant\n%s", w, c, got.String(), want.String())
+			}
+		}
+	}
+}
+
 // The streamed JSON is byte for byte the indented encoding of the whole RowsJSON.
 func TestWriteRowsJSONIsEncoder(t *testing.T) {
 	all := streamRows()
