@@ -120,7 +120,9 @@ func WriteGroupedEach(w io.Writer, each func(func(store.HistoryRow) error) error
 	var titles []span // per group, in the order each first appears
 	index := map[string]int32{}
 	var group []int32 // per row
-	var rows []span   // per row
+	// Per row, the length of its line: a line follows the one before it in tmp, or its group's
+	// title (an offset per row was most of the listing's live heap, and its collections).
+	var lens []int32
 	var off int64
 	put := func(line []byte) (span, error) {
 		n, err := lines.Write(line)
@@ -167,7 +169,7 @@ func WriteGroupedEach(w io.Writer, each func(func(store.HistoryRow) error) error
 		if err != nil {
 			return err
 		}
-		group, rows = append(group, k), append(rows, sp)
+		group, lens = append(group, k), append(lens, sp.n)
 		return nil
 	})
 	if err != nil {
@@ -198,7 +200,7 @@ func WriteGroupedEach(w io.Writer, each func(func(store.HistoryRow) error) error
 	}
 	for i := len(group) - 1; i >= 0; i-- {
 		k := group[i]
-		size[k] += int64(rows[i].n)
+		size[k] += int64(lens[i])
 		first[k] = int32(i)
 	}
 	var chunk []byte
@@ -243,7 +245,13 @@ func WriteGroupedEach(w io.Writer, each func(func(store.HistoryRow) error) error
 			at[k] += int64(copy(win[at[k]:], b))
 			return nil
 		}
+		end := int64(0) // of the line before
 		for i, k := range group {
+			off := end
+			if first[k] == int32(i) {
+				off = titles[k].off + int64(titles[k].n)
+			}
+			end = off + int64(lens[i])
 			if int(k) < g0 || int(k) >= g1 {
 				continue
 			}
@@ -252,7 +260,7 @@ func WriteGroupedEach(w io.Writer, each func(func(store.HistoryRow) error) error
 					return err
 				}
 			}
-			if err := put(k, rows[i]); err != nil {
+			if err := put(k, span{off, lens[i]}); err != nil {
 				return err
 			}
 		}
