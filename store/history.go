@@ -326,8 +326,8 @@ func (db *DB) eachHistory(ctx context.Context, q HistoryQuery, decodeActors, act
 	} else {
 		// The rows and the actors looked up as they are asked for are read in one read
 		// transaction, on one connection: one snapshot.
-		tx, err := db.r.BeginTx(ctx, nil)
-		if err != nil {
+		var tx *sql.Tx
+		if tx, err = db.r.BeginTx(ctx, nil); err != nil {
 			return db.wrap(err)
 		}
 		defer tx.Rollback()
