@@ -7,3 +7,9 @@ import "time"
 // one form of a time in every output: the text tables, the timeline, JSON, ECS and the export.
 // Zero is the epoch; a caller for which zero means "not known" says so itself.
 func FormatTime(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
+
+// AppendTime appends FormatTime(ns) to b, for writers that build a line or a document in a
+// buffer.
+func AppendTime(b []byte, ns int64) []byte {
+	return time.Unix(0, ns).UTC().AppendFormat(b, time.RFC3339Nano)
+}

@@ -11,8 +11,14 @@ import (
 )
 
 // ActorOf returns who made a row's change (nil when nobody is known). It is the one place that
-// reads the actor a row holds.
-func ActorOf(r *store.HistoryRow) *proc.Actor { return r.Actor }
+// reads the actor a row holds: decoded (store.DB.History), or as stored
+// (store.DB.EachHistoryStored), decoded here.
+func ActorOf(r *store.HistoryRow) *proc.Actor {
+	if r.Actor == nil && r.Stored.ID != 0 {
+		return r.Stored.Decode()
+	}
+	return r.Actor
+}
 
 // DescribeActor renders who made a change, on one to three lines (the later ones indented to
 // sit under a timeline entry). users names the uids.

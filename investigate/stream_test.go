@@ -19,6 +19,79 @@ func streamRows() []store.HistoryRow {
 		{ID: 3, TimeNS: t2, Source: "event", Path: "/etc/x", Kind: "deleted", Flags: []string{}, Old: e, Severity: "info", Verdict: "trusted", Actor: kernelActor(11, "/usr/bin/rm")},
 		{ID: 4, TimeNS: t2 + 1, Source: "event", Path: "/etc/y", Kind: "modified", Flags: []string{}, Old: e, New: e, Severity: "info", Verdict: "alert", Actor: kernelActor(10, "/usr/bin/mv")},
 		{ID: 5, TimeNS: t2 + 2, Source: "reconcile", Path: "/etc/z", Kind: "deleted", Flags: []string{}, Old: e, Severity: "low", Verdict: "alert", Actor: recorded(proc.Nobody())},
+		// Every field set, and strings JSON escapes.
+		{ID: 6, TimeNS: t2 + 3, ReadNS: t2 + 2, RunID: 7, Source: "event", Path: "/etc/cron.d/\u2028\"q\"\\\x01\xff", Location: "cron", Kind: "modified",
+			Flags: []string{"exec-added", "<&>"}, Old: full, New: full, Rule: "r<1>", Severity: "critical", Verdict: "alert",
+			Actor: kernelActor(12, "/tmp/a&b", "x\ty"), By: "daemon\u2029", Hash: "abc"},
+		{ID: 7, TimeNS: t2 + 4, Source: "scan", Path: "/etc/w", Kind: "created", New: e, Severity: "info", Verdict: "alert"}, // nil flags
+	}
+}
+
+var full = &baseline.Entry{Path: "/etc/cron.d/f<>", Location: "cron", Type: baseline.TypeSymlink, Mode: 0o777, UID: 1, GID: 2, Size: 3, Inode: 1 << 63,
+	Dev: 5, Nlink: 6, MtimeNS: t1, CtimeNS: t2, BtimeNS: t1 - 1, Target: "../x\n", SHA256: "ab", HashState: baseline.HashOK,
+	Package: &baseline.Package{Name: "cron", Version: "1:3.0", Type: "deb", State: baseline.PkgVerified, Detail: "d&"}}
+
+// storedRows is rows as store.DB.EachHistoryStored yields them: each actor as its id and JSON,
+// one id per distinct pointer. JSON that json.Marshal would write differently (here with a
+// space) and a missing actor are there too.
+func storedRows(t *testing.T, rows []store.HistoryRow) []store.HistoryRow {
+	ids := map[*proc.Actor]int64{}
+	var out []store.HistoryRow
+	for i, r := range rows {
+		if r.Actor != nil {
+			id, ok := ids[r.Actor]
+			if !ok {
+				id = int64(len(ids) + 1)
+				ids[r.Actor] = id
+			}
+			js, err := json.Marshal(r.Actor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == 2 {
+				js = append([]byte("{ "), js[1:]...)
+			}
+			r.Stored, r.Actor = store.StoredActor{ID: id, JSON: js}, nil
+		}
+		out = append(out, r)
+	}
+	out = append(out, store.HistoryRow{ID: 8, TimeNS: t2 + 5, Source: "event", Path: "/etc/v", Kind: "deleted", Flags: []string{}, Severity: "low",
+		Verdict: "alert", Stored: store.StoredActor{ID: 99}})
+	return out
+}
+
+// Rows with stored actors are written as the same rows with the actors decoded.
+func TestStoredActorsAsDecoded(t *testing.T) {
+	stored := storedRows(t, streamRows())
+	var decoded []store.HistoryRow
+	for _, r := range stored {
+		r.Actor, r.Stored = r.Stored.Decode(), store.StoredActor{}
+		decoded = append(decoded, r)
+	}
+	if a := decoded[2].Actor; a == nil || a.PID != 11 {
+		t.Fatalf("the spaced actor JSON decodes to %+v", a)
+	}
+	for _, w := range []struct {
+		name  string
+		write func(*bytes.Buffer, []store.HistoryRow) error
+	}{
+		{"json", func(b *bytes.Buffer, rows []store.HistoryRow) error { return WriteRowsJSON(b, each(rows)) }},
+		{"grouped", func(b *bytes.Buffer, rows []store.HistoryRow) error { return WriteGroupedEach(b, each(rows), nil) }},
+	} {
+		var got, want bytes.Buffer
+		if err := w.write(&got, stored); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.write(&want, decoded); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			t.Errorf("%s: stored actors\n%s\ndecoded\n%s", w.name, got.String(), want.String())
+		}
+		// The grouped listing puts an actor without a pid with the rows without one.
+		if w.name == "json" && !bytes.Contains(got.Bytes(), []byte("is missing from the database")) {
+			t.Errorf("%s: the missing actor is not said:\n%s", w.name, got.String())
+		}
 	}
 }
 
@@ -56,6 +129,29 @@ func TestWriteGroupedEachIsGroup(t *testing.T) {
 	}
 	if got.String() != want.String() {
 		t.Errorf("streamed:\n%s\nin memory:\n%s", got.String(), want.String())
+	}
+}
+
+// The grouped listing is the same when its lines are read back in many small windows and chunks,
+// with groups larger than a window written as they are read.
+func TestWriteGroupedEachSmallWindows(t *testing.T) {
+	rows := streamRows()
+	var want bytes.Buffer
+	if err := WriteGroupedEach(&want, each(rows), nil); err != nil {
+		t.Fatal(err)
+	}
+	defer func(w int64, c int) { copyWindowBytes, copyChunkBytes = w, c }(copyWindowBytes, copyChunkBytes)
+	for _, w := range []int64{1, 150, 400} {
+		for _, c := range []int{1, 64, 1 << 20} {
+			copyWindowBytes, copyChunkBytes = w, c
+			var got bytes.Buffer
+			if err := WriteGroupedEach(&got, each(rows), nil); err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != want.String() {
+				t.Errorf("window %d, chunk %d:\n%s\nwant\n%s", w, c, got.String(), want.String())
+			}
+		}
 	}
 }
 

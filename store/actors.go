@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
-	"fmt"
 
 	"github.com/tripline/tripline/proc"
 )
@@ -182,14 +181,7 @@ func (c *actorCache) get(id sql.NullInt64, js sql.RawBytes) *proc.Actor {
 	if a, ok := c.byID[id.Int64]; ok {
 		return a
 	}
-	var a *proc.Actor
-	if js == nil {
-		// Only an edit outside tripline removes an actor a row refers to ('history --verify'
-		// names the row); the row is still shown.
-		a = &proc.Actor{Attribution: proc.AttrNone, Why: fmt.Sprintf("the recorded actor (%d) is missing from the database", id.Int64)}
-	} else {
-		a = decodeActorBytes(js)
-	}
+	a := StoredActor{ID: id.Int64, JSON: js}.Decode()
 	if c.byID == nil || len(c.byID) >= maxCachedActors {
 		c.byID = make(map[int64]*proc.Actor, 256)
 	}

@@ -297,3 +297,80 @@ func TestPruneGivesSpaceBack(t *testing.T) {
 		})
 	}
 }
+
+// EachHistoryStored yields the rows EachHistory does, with each actor as stored: read with its
+// row or looked up when asked, one missing actor said as missing, and the window still looked up
+// in history_time without a sort.
+func TestEachHistoryStoredIsEachHistory(t *testing.T) {
+	db, path := openTest(t)
+	addRows(t, db, 3)
+	commit(t, db, func(ctx context.Context, tx *Tx) error {
+		shared := &proc.Actor{Attribution: proc.AttrKernel, PID: 77, Process: &proc.Process{PID: 77, Exe: "/usr/bin/install"}}
+		for i, a := range []*proc.Actor{shared, nil, shared} {
+			rec := &Record{TimeNS: int64(2000 + i), Source: SourceEvent, Path: fmt.Sprintf("/etc/g%d", i), Location: "etc", Kind: "created",
+				Flags: []string{}, Severity: "low", Verdict: "alert", Actor: a, By: "root"}
+			if err := tx.AddHistory(ctx, rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	// An actor removed outside tripline (the first row's).
+	rawExec(t, path, "PRAGMA foreign_keys = OFF", "DELETE FROM actors WHERE id = (SELECT actor_id FROM history ORDER BY id LIMIT 1)")
+	ctx := context.Background()
+	q := HistoryQuery{SinceNS: 1000, UID: -1}
+	want, err := db.History(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != 6 || want[0].Actor == nil || !strings.Contains(want[0].Actor.Why, "missing") {
+		t.Fatalf("the rows to compare with: %+v", want)
+	}
+	for _, actorJSON := range []bool{true, false} {
+		var got []HistoryRow
+		ids := map[int64]bool{}
+		err := db.EachHistoryStored(ctx, q, actorJSON, func(r HistoryRow) error {
+			if r.Actor != nil {
+				t.Errorf("row %d: Actor set", r.ID)
+			}
+			if (r.Stored.JSON != nil) != (actorJSON && r.ID != want[0].ID && r.Stored.ID != 0) {
+				t.Errorf("actorJSON %v: row %d: JSON %q", actorJSON, r.ID, r.Stored.JSON)
+			}
+			ids[r.Stored.ID] = true
+			r.Actor, r.Stored = r.Stored.Decode(), StoredActor{}
+			got = append(got, r)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("actorJSON %v:\n got %+v\nwant %+v", actorJSON, got, want)
+		}
+		if len(ids) != 5 { // the first three, the shared one, none
+			t.Errorf("actorJSON %v: actor ids %v", actorJSON, ids)
+		}
+		sqlq, args, err := historySQLCols(q, actorJSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		rows, err := db.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+sqlq, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		all := strings.Join(plan, "\n")
+		if !strings.Contains(all, "COVERING INDEX history_time") || strings.Contains(all, "TEMP B-TREE") {
+			t.Errorf("actorJSON %v: plan\n%s", actorJSON, all)
+		}
+	}
+}
