@@ -195,17 +195,10 @@ func (d *entryDecoder) uvarint() uint64 {
 	return v
 }
 
+// varint reads a zig-zag encoded signed number (binary.AppendVarint's) through uvarint.
 func (d *entryDecoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.err = errEntryShort
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
+	v := d.uvarint()
+	return int64(v>>1) ^ -int64(v&1)
 }
 
 func (d *entryDecoder) uint32() uint32 {
