@@ -50,7 +50,7 @@ func (w *jw) close() {
 
 func (w *jw) str(k, v string) {
 	w.key(k)
-	w.b = appendJSONString(w.b, v)
+	w.b = AppendJSONString(w.b, v)
 }
 
 func (w *jw) int(k string, v int64) {
@@ -91,7 +91,7 @@ func (w *jw) strs(k string, v []string) {
 		if i > 0 {
 			w.b = append(w.b, ',')
 		}
-		w.b = appendJSONString(w.b, s)
+		w.b = AppendJSONString(w.b, s)
 	}
 	w.b = append(w.b, ']')
 }
@@ -151,7 +151,7 @@ func (r *Renderer) ecsHead(w *jw, container string, errorObj func(*jw), ev ecsEv
 	}
 	w.key("type")
 	w.b = append(w.b, '[')
-	w.b = appendJSONString(w.b, ev.typ)
+	w.b = AppendJSONString(w.b, ev.typ)
 	w.b = append(w.b, ']')
 	w.close()
 }

@@ -4,8 +4,10 @@ import "unicode/utf8"
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s as encoding/json does with HTML escaping (its default).
-func appendJSONString(b []byte, s string) []byte {
+// AppendJSONString appends s as a JSON string, byte for byte what encoding/json writes (with
+// HTML escaping, its default): for the writers that build JSON documents straight into a buffer,
+// ECS here and investigate's history listing.
+func AppendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {

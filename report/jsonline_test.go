@@ -9,7 +9,7 @@ import (
 	"github.com/tripline/tripline/proc"
 )
 
-// appendJSONString writes what encoding/json writes for a string, byte for byte.
+// AppendJSONString writes what encoding/json writes for a string, byte for byte.
 func TestAppendJSONStringIsMarshal(t *testing.T) {
 	for _, v := range []string{"", "plain", "quote \" backslash \\ <script>&amp; \b\f\n\r\t \x00\x1f\x7f",
 		"invalid \xff\xfe utf-8, \u2028 \u2029, é, 日本"} {
@@ -17,7 +17,7 @@ func TestAppendJSONStringIsMarshal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := appendJSONString([]byte("prefix"), v); string(got) != "prefix"+string(want) {
+		if got := AppendJSONString([]byte("prefix"), v); string(got) != "prefix"+string(want) {
 			t.Errorf("%q:\n got %s\nwant prefix%s", v, got, want)
 		}
 	}
@@ -29,7 +29,7 @@ func FuzzAppendJSONString(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		want, _ := json.Marshal(s)
-		if got := appendJSONString(nil, s); string(got) != string(want) {
+		if got := AppendJSONString(nil, s); string(got) != string(want) {
 			t.Errorf("%q: got %s, want %s", s, got, want)
 		}
 	})
