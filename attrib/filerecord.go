@@ -380,23 +380,11 @@ func (c *FileChange) Touches() []Touch {
 		p, ok := first(-1)
 		add(p, ok, Touch{Want: WantWrite})
 	case CallMknod, CallMkdir:
-		m := uint32(c.Args[1])
-		if c.Call == CallMkdir {
-			m = m&0o7777 | unix.S_IFDIR
-		} else if m&unix.S_IFMT == 0 {
-			m |= unix.S_IFREG
-		}
 		p, ok := first(-1)
-		add(p, ok, Touch{Want: WantCreate, Mode: m, HaveMode: true})
+		add(p, ok, Touch{Want: WantCreate, Mode: madeMode(c.Args[1], c.Call == CallMkdir), HaveMode: true})
 	case CallMknodat, CallMkdirat:
-		m := uint32(c.Args[2])
-		if c.Call == CallMkdirat {
-			m = m&0o7777 | unix.S_IFDIR
-		} else if m&unix.S_IFMT == 0 {
-			m |= unix.S_IFREG
-		}
 		p, ok := first(0)
-		add(p, ok, Touch{Want: WantCreate, Mode: m, HaveMode: true})
+		add(p, ok, Touch{Want: WantCreate, Mode: madeMode(c.Args[2], c.Call == CallMkdirat), HaveMode: true})
 	case CallUnlink, CallRmdir:
 		p, ok := first(-1)
 		add(p, ok, Touch{Want: WantRemove})
@@ -466,4 +454,17 @@ func (c *FileChange) times() Touch {
 		return Touch{Want: WantTimes}
 	}
 	return Touch{Want: WantTimes, MtimeNS: int64(le.Uint64(c.Extra[16:]))*1e9 + mns}
+}
+
+// madeMode is the mode, with its type, of what mkdir (dir) or mknod was asked to make: mknod's
+// mode without a type makes a regular file.
+func madeMode(arg uint64, dir bool) uint32 {
+	m := uint32(arg)
+	if dir {
+		return m&0o7777 | unix.S_IFDIR
+	}
+	if m&unix.S_IFMT == 0 {
+		m |= unix.S_IFREG
+	}
+	return m
 }
